@@ -1,0 +1,51 @@
+// Conversions between absl::Status and the other status types feedloop
+// meets. This is the one place where a grpc::Status is made from an
+// absl::Status and back; the codes map one to one.
+//
+//   grpc::Status s = ToGrpcStatus(store->Ingest(run, items));
+//   absl::Status t = FromGrpcStatus(stub->Ingest(&ctx, req, &resp));
+
+#ifndef FEEDLOOP_COMMON_STATUS_H_
+#define FEEDLOOP_COMMON_STATUS_H_
+
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "grpcpp/support/status.h"
+
+namespace feedloop {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// Prefixes a status's message with context ("ranker at 1.2.3.4:5: ...").
+absl::Status Annotate(const absl::Status& status, absl::string_view context);
+
+}  // namespace feedloop
+
+// Evaluates `expr` (an absl::Status); returns it from the enclosing function
+// when it is not OK.
+#define FEEDLOOP_RETURN_IF_ERROR(expr)                          \
+  do {                                                          \
+    if (::absl::Status feedloop_status_ = (expr);               \
+        !feedloop_status_.ok()) {                               \
+      return feedloop_status_;                                  \
+    }                                                           \
+  } while (false)
+
+#define FEEDLOOP_STATUS_CONCAT_INNER_(a, b) a##b
+#define FEEDLOOP_STATUS_CONCAT_(a, b) FEEDLOOP_STATUS_CONCAT_INNER_(a, b)
+
+// Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status,
+// otherwise moves the value into `lhs` (a declaration or an lvalue).
+#define FEEDLOOP_ASSIGN_OR_RETURN(lhs, rexpr)                           \
+  FEEDLOOP_ASSIGN_OR_RETURN_IMPL_(                                      \
+      FEEDLOOP_STATUS_CONCAT_(feedloop_statusor_, __LINE__), lhs, rexpr)
+
+#define FEEDLOOP_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
+  auto statusor = (rexpr);                                    \
+  if (!statusor.ok()) return std::move(statusor).status();    \
+  lhs = *std::move(statusor)
+
+#endif  // FEEDLOOP_COMMON_STATUS_H_

@@ -1,0 +1,47 @@
+#include "common/status.h"
+
+#include "gtest/gtest.h"
+
+namespace feedloop {
+namespace {
+
+TEST(Status, CodesMapOneToOne) {
+  for (int code = 0; code <= 16; ++code) {
+    absl::Status s(static_cast<absl::StatusCode>(code), code ? "msg" : "");
+    grpc::Status g = ToGrpcStatus(s);
+    EXPECT_EQ(static_cast<int>(g.error_code()), code);
+    absl::Status back = FromGrpcStatus(g);
+    EXPECT_EQ(back, s);
+  }
+}
+
+TEST(Status, AnnotatePrefixesAndKeepsCode) {
+  absl::Status s = Annotate(absl::NotFoundError("run 'x'"), "store");
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "store: run 'x'");
+  EXPECT_TRUE(Annotate(absl::OkStatus(), "x").ok());
+}
+
+absl::StatusOr<int> Half(int x) {
+  if (x % 2) return absl::InvalidArgumentError("odd");
+  return x / 2;
+}
+
+absl::Status UseMacros(int x, int* out) {
+  FEEDLOOP_ASSIGN_OR_RETURN(int h, Half(x));
+  FEEDLOOP_RETURN_IF_ERROR(h > 10 ? absl::OutOfRangeError("big")
+                                  : absl::OkStatus());
+  *out = h;
+  return absl::OkStatus();
+}
+
+TEST(Status, MacrosPropagate) {
+  int out = 0;
+  EXPECT_TRUE(UseMacros(4, &out).ok());
+  EXPECT_EQ(out, 2);
+  EXPECT_EQ(UseMacros(3, &out).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(UseMacros(40, &out).code(), absl::StatusCode::kOutOfRange);
+}
+
+}  // namespace
+}  // namespace feedloop

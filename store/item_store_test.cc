@@ -1,0 +1,356 @@
+#include "store/item_store.h"
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/random.h"
+#include "common/vectors.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+
+namespace feedloop::store {
+namespace {
+
+using ::feedloop::testing::StatusIs;
+using ::google::protobuf::RepeatedPtrField;
+using ::testing::HasSubstr;
+
+constexpr uint32_t kDim = 8;
+
+v1::Item MakeItem(uint64_t id, uint32_t round, Rng& rng) {
+  v1::Item item;
+  item.set_id(id);
+  item.set_round(round);
+  item.set_creator_id(static_cast<uint32_t>(id % 7));
+  item.set_title(absl::StrCat("item ", id));
+  std::vector<float> e(kDim);
+  for (float& x : e) x = static_cast<float>(rng.Normal());
+  Normalize(std::span<float>(e));
+  item.mutable_embedding()->Assign(e.begin(), e.end());
+  return item;
+}
+
+class ItemStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = absl::StrCat(::testing::TempDir(), "/item_store_",
+                         ::testing::UnitTest::GetInstance()
+                             ->current_test_info()
+                             ->name());
+    std::filesystem::remove_all(path_);
+    Reopen();
+    v1::RunRecord run;
+    run.set_run_id("r1");
+    run.mutable_config()->mutable_space()->set_dim(kDim);
+    run.mutable_config()->mutable_users()->set_count(100);
+    ASSERT_OK(store_->CreateRun(run));
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(path_);
+  }
+  void Reopen() {
+    store_.reset();
+    ItemStore::Options options;
+    options.path = path_;
+    options.max_batch_items = 50;
+    auto store = ItemStore::Open(options);
+    ASSERT_OK(store.status());
+    store_ = *std::move(store);
+  }
+  RepeatedPtrField<v1::Item> Batch(uint64_t first_id, int n, uint32_t round) {
+    RepeatedPtrField<v1::Item> items;
+    for (int i = 0; i < n; ++i) *items.Add() = MakeItem(first_id + i, round, rng_);
+    return items;
+  }
+  std::vector<v1::Item> ScanAll(uint32_t from, uint32_t to) {
+    std::vector<v1::Item> out;
+    auto cursor = store_->ScanItems("r1", from, to);
+    EXPECT_OK(cursor.status());
+    if (!cursor.ok()) return out;
+    while (true) {
+      auto more = (*cursor)->Next(3, &out);
+      EXPECT_OK(more.status());
+      if (!more.ok() || !*more) break;
+    }
+    return out;
+  }
+
+  std::string path_;
+  Rng rng_{17};
+  std::unique_ptr<ItemStore> store_;
+};
+
+TEST_F(ItemStoreTest, IngestThenGetRoundTripsBytes) {
+  auto items = Batch(1, 5, 0);
+  ASSERT_OK(store_->Ingest("r1", items));
+  std::vector<uint64_t> ids = {3, 1, 5};
+  ASSERT_OK_AND_ASSIGN(auto got, store_->GetItems("r1", ids));
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].SerializeAsString(), items[2].SerializeAsString());
+  EXPECT_EQ(got[1].SerializeAsString(), items[0].SerializeAsString());
+  EXPECT_EQ(got[2].SerializeAsString(), items[4].SerializeAsString());
+}
+
+TEST_F(ItemStoreTest, SurvivesReopen) {
+  auto items = Batch(1, 10, 2);
+  ASSERT_OK(store_->Ingest("r1", items));
+  Reopen();
+  auto got = ScanAll(0, UINT32_MAX);
+  ASSERT_EQ(got.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(got[i].SerializeAsString(), items[i].SerializeAsString());
+  }
+}
+
+TEST_F(ItemStoreTest, ScansByRoundRange) {
+  for (uint32_t round = 0; round < 6; ++round) {
+    ASSERT_OK(store_->Ingest("r1", Batch(100 * (round + 1), 4, round)));
+  }
+  auto live = ScanAll(3, 5);  // live at round 5 with a TTL of 3
+  ASSERT_EQ(live.size(), 12u);
+  for (const auto& item : live) {
+    EXPECT_GE(item.round(), 3u);
+    EXPECT_LE(item.round(), 5u);
+  }
+  EXPECT_EQ(ScanAll(0, UINT32_MAX).size(), 24u);
+  EXPECT_EQ(ScanAll(9, 12).size(), 0u);
+  EXPECT_THAT(store_->ScanItems("r1", 5, 3),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("round_from")));
+}
+
+TEST_F(ItemStoreTest, ScanSeesOneRunOnly) {
+  v1::RunRecord other;
+  other.set_run_id("r10");
+  other.mutable_config()->mutable_space()->set_dim(kDim);
+  ASSERT_OK(store_->CreateRun(other));
+  ASSERT_OK(store_->Ingest("r10", Batch(1, 3, 0)));
+  ASSERT_OK(store_->Ingest("r1", Batch(1, 2, 0)));
+  EXPECT_EQ(ScanAll(0, UINT32_MAX).size(), 2u);
+}
+
+// Each bad batch is rejected whole: nothing of it is readable afterwards.
+class BadIngestTest : public ItemStoreTest {
+ protected:
+  void ExpectRejected(const RepeatedPtrField<v1::Item>& items,
+                      absl::StatusCode code, const std::string& message) {
+    EXPECT_THAT(store_->Ingest("r1", items), StatusIs(code, HasSubstr(message)));
+    EXPECT_EQ(ScanAll(0, UINT32_MAX).size(), stored_before_);
+  }
+  size_t stored_before_ = 0;
+};
+
+TEST_F(BadIngestTest, RejectsWrongDimension) {
+  auto items = Batch(1, 4, 0);
+  items[2].add_embedding(0.0f);
+  ExpectRejected(items, absl::StatusCode::kInvalidArgument,
+                 "items[2].embedding: has 9 values, expected dimension 8");
+}
+
+TEST_F(BadIngestTest, RejectsNaNAndInf) {
+  auto items = Batch(1, 4, 0);
+  items[1].set_embedding(3, std::numeric_limits<float>::quiet_NaN());
+  ExpectRejected(items, absl::StatusCode::kInvalidArgument,
+                 "items[1].embedding[3]: is NaN");
+  items = Batch(1, 4, 0);
+  items[3].set_embedding(0, std::numeric_limits<float>::infinity());
+  ExpectRejected(items, absl::StatusCode::kInvalidArgument,
+                 "items[3].embedding[0]: is infinite");
+}
+
+TEST_F(BadIngestTest, RejectsZeroAndNonUnitVectors) {
+  auto items = Batch(1, 2, 0);
+  for (int i = 0; i < items[1].embedding_size(); ++i) {
+    items[1].set_embedding(i, 0);
+  }
+  ExpectRejected(items, absl::StatusCode::kInvalidArgument,
+                 "items[1].embedding: is the zero vector");
+  items = Batch(1, 2, 0);
+  items[0].set_embedding(0, items[0].embedding(0) + 1.0f);
+  ExpectRejected(items, absl::StatusCode::kInvalidArgument,
+                 "items[0].embedding: has norm");
+}
+
+TEST_F(BadIngestTest, RejectsDuplicateIdInBatch) {
+  auto items = Batch(1, 4, 0);
+  items[3].set_id(2);
+  ExpectRejected(items, absl::StatusCode::kInvalidArgument,
+                 "items[3].id: 2 duplicates items[1].id");
+}
+
+TEST_F(BadIngestTest, RejectsIdAlreadyStored) {
+  ASSERT_OK(store_->Ingest("r1", Batch(1, 3, 0)));
+  stored_before_ = 3;
+  auto items = Batch(10, 3, 1);
+  items[1].set_id(2);
+  ExpectRejected(items, absl::StatusCode::kAlreadyExists,
+                 "items[1].id: item 2 already exists");
+}
+
+TEST_F(BadIngestTest, RejectsEmptyAndOversizedBatches) {
+  ExpectRejected({}, absl::StatusCode::kInvalidArgument, "items: the batch is empty");
+  ExpectRejected(Batch(1, 51, 0), absl::StatusCode::kInvalidArgument,
+                 "51 items exceed the limit of 50");
+}
+
+TEST_F(BadIngestTest, RejectsZeroIdAndLongTitle) {
+  auto items = Batch(1, 2, 0);
+  items[1].set_id(0);
+  ExpectRejected(items, absl::StatusCode::kInvalidArgument,
+                 "items[1].id: must be nonzero");
+  items = Batch(1, 2, 0);
+  items[0].set_title(std::string(2000, 'x'));
+  ExpectRejected(items, absl::StatusCode::kInvalidArgument, "items[0].title");
+}
+
+TEST_F(BadIngestTest, RejectsUnknownRun) {
+  EXPECT_THAT(store_->Ingest("nope", Batch(1, 2, 0)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("run 'nope'")));
+  EXPECT_THAT(store_->Ingest("bad/id", Batch(1, 2, 0)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("run_id")));
+}
+
+TEST_F(ItemStoreTest, GetItemsNamesUnknownId) {
+  ASSERT_OK(store_->Ingest("r1", Batch(1, 3, 0)));
+  std::vector<uint64_t> ids = {1, 99};
+  EXPECT_THAT(store_->GetItems("r1", ids),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("ids[1]: item 99 not found")));
+}
+
+TEST_F(ItemStoreTest, RunLifecycle) {
+  EXPECT_THAT(store_->CreateRun(store_->GetRun("r1").value()),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("r1")));
+  ASSERT_OK_AND_ASSIGN(auto run, store_->GetRun("r1"));
+  EXPECT_EQ(run.status(), v1::PENDING);
+  EXPECT_GT(run.created_unix_ms(), 0);
+  v1::UpdateRunRequest update;
+  update.set_run_id("r1");
+  update.set_status(v1::RUNNING);
+  ASSERT_OK_AND_ASSIGN(run, store_->UpdateRun(update));
+  EXPECT_EQ(run.status(), v1::RUNNING);
+  EXPECT_GT(run.started_unix_ms(), 0);
+  update.set_status(v1::FAILED);
+  update.set_error("boom");
+  ASSERT_OK_AND_ASSIGN(run, store_->UpdateRun(update));
+  EXPECT_GT(run.finished_unix_ms(), 0);
+  EXPECT_EQ(run.error(), "boom");
+  update.set_run_id("ghost");
+  EXPECT_THAT(store_->UpdateRun(update),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("ghost")));
+  ASSERT_OK_AND_ASSIGN(auto runs, store_->ListRuns());
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].run_id(), "r1");
+}
+
+TEST_F(ItemStoreTest, InteractionsRoundTripAndValidate) {
+  ASSERT_OK(store_->Ingest("r1", Batch(1, 4, 0)));
+  RepeatedPtrField<v1::Interaction> xs;
+  for (uint32_t u : {5u, 2u}) {
+    for (uint32_t pos = 0; pos < 3; ++pos) {
+      v1::Interaction* x = xs.Add();
+      x->set_user_id(u);
+      x->set_position(pos);
+      x->set_item_id(pos + 1);
+      x->set_engaged(pos == 1);
+    }
+  }
+  ASSERT_OK(store_->LogInteractions("r1", 0, xs));
+  ASSERT_OK(store_->LogInteractions("r1", 1, xs));  // another round
+  ASSERT_OK(store_->LogInteractions("r1", 1, xs));  // a retry: overwrites
+
+  ASSERT_OK_AND_ASSIGN(auto cursor, store_->ScanInteractions("r1", 0, 1));
+  std::vector<std::pair<uint32_t, std::vector<v1::Interaction>>> chunks;
+  while (true) {
+    std::vector<v1::Interaction> chunk;
+    uint32_t round = 0;
+    ASSERT_OK_AND_ASSIGN(bool more, cursor->Next(100, &round, &chunk));
+    if (!chunk.empty()) chunks.emplace_back(round, chunk);
+    if (!more) break;
+  }
+  ASSERT_EQ(chunks.size(), 2u);  // one chunk per round
+  EXPECT_EQ(chunks[0].first, 0u);
+  ASSERT_EQ(chunks[1].second.size(), 6u);
+  // Sorted by user then position.
+  EXPECT_EQ(chunks[1].second[0].user_id(), 2u);
+  EXPECT_EQ(chunks[1].second[1].item_id(), 2u);
+  EXPECT_TRUE(chunks[1].second[1].engaged());
+
+  RepeatedPtrField<v1::Interaction> bad = xs;
+  bad[4].set_user_id(100);
+  EXPECT_THAT(store_->LogInteractions("r1", 2, bad),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("interactions[4].user_id: 100")));
+  bad = xs;
+  bad[2].set_item_id(77);
+  EXPECT_THAT(store_->LogInteractions("r1", 2, bad),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("interactions[2].item_id: item 77")));
+  bad = xs;
+  bad[3].set_user_id(5);
+  bad[3].set_position(0);
+  EXPECT_THAT(store_->LogInteractions("r1", 2, bad),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("appears twice")));
+  ASSERT_OK_AND_ASSIGN(cursor, store_->ScanInteractions("r1", 2, 2));
+  std::vector<v1::Interaction> none;
+  uint32_t round = 0;
+  ASSERT_OK(cursor->Next(100, &round, &none).status());
+  EXPECT_TRUE(none.empty());
+}
+
+TEST_F(ItemStoreTest, MetricSeriesAndProgress) {
+  for (uint32_t round = 0; round < 4; ++round) {
+    RepeatedPtrField<v1::MetricValue> values;
+    for (const char* name : {"content.vendi", "content.dispersion",
+                             "exposure.coverage"}) {
+      v1::MetricValue* v = values.Add();
+      v->set_name(name);
+      v->set_value(round * 10 + std::string(name).size());
+    }
+    ASSERT_OK(store_->WriteMetrics("r1", round, values, true));
+  }
+  ASSERT_OK_AND_ASSIGN(auto run, store_->GetRun("r1"));
+  EXPECT_EQ(run.rounds_done(), 4u);
+
+  std::vector<std::string> filter = {"content."};
+  ASSERT_OK_AND_ASSIGN(auto series, store_->ReadSeries("r1", filter, 1, 2));
+  ASSERT_EQ(series.size(), 2u);
+  EXPECT_EQ(series[0].metric(), "content.dispersion");
+  EXPECT_THAT(series[0].rounds(), ::testing::ElementsAre(1, 2));
+  EXPECT_THAT(series[1].values(), ::testing::ElementsAre(23, 33));
+
+  ASSERT_OK_AND_ASSIGN(auto rounds, store_->ReadRounds("r1", 2, {}));
+  ASSERT_EQ(rounds.size(), 2u);
+  EXPECT_EQ(rounds[0].round(), 2u);
+  EXPECT_EQ(rounds[0].values_size(), 3);
+
+  RepeatedPtrField<v1::MetricValue> bad;
+  bad.Add()->set_name("content.vendi");
+  bad[0].set_value(std::nan(""));
+  EXPECT_THAT(store_->WriteMetrics("r1", 9, bad, true),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("values[0].value")));
+  ASSERT_OK_AND_ASSIGN(run, store_->GetRun("r1"));
+  EXPECT_EQ(run.rounds_done(), 4u);
+}
+
+TEST(ItemStore, OpenFailsClearlyWhenLocked) {
+  const std::string path = absl::StrCat(::testing::TempDir(), "/locked_store");
+  std::filesystem::remove_all(path);
+  ItemStore::Options options;
+  options.path = path;
+  ASSERT_OK_AND_ASSIGN(auto first, ItemStore::Open(options));
+  EXPECT_THAT(ItemStore::Open(options),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr(path)));
+  options.path = "";
+  EXPECT_THAT(ItemStore::Open(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("path")));
+}
+
+}  // namespace
+}  // namespace feedloop::store
