@@ -1,0 +1,22 @@
+// The `feedloop` subcommands. Each takes the positional arguments left after
+// flag parsing (the command name removed) and returns the process exit code:
+// 0 success, 1 failure while running, 2 bad usage or bad config.
+
+#ifndef FEEDLOOP_CLI_COMMANDS_H_
+#define FEEDLOOP_CLI_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace feedloop::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+int RunCommand(const std::vector<std::string>& args);
+int ServeCommand(const std::vector<std::string>& args);
+
+}  // namespace feedloop::cli
+
+#endif  // FEEDLOOP_CLI_COMMANDS_H_

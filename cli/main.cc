@@ -1,0 +1,91 @@
+// feedloop: one binary for every process of the testbed.
+//
+//   feedloop run [--config FILE] [-o DIR]      the embedded default experiment
+//   feedloop serve store --listen ADDR --data_dir DIR
+//
+// main only picks the subcommand and parses flags; the work is in the
+// libraries.
+
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "cli/commands.h"
+#include "glog/logging.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(feedloop: couple a content generator to a ranker and measure diversity.
+
+Usage:
+  feedloop run [--config FILE] [-o DIR]     run an experiment on the embedded services
+  feedloop serve store --listen HOST:PORT --data_dir DIR
+                                            serve the store (IngestService, DiversityService)
+  feedloop help                             this text
+
+'feedloop <command> --help' lists a command's flags.)";
+
+struct Command {
+  const char* name;
+  int (*fn)(const std::vector<std::string>&);
+};
+
+constexpr Command kCommands[] = {
+    {"run", feedloop::cli::RunCommand},
+    {"serve", feedloop::cli::ServeCommand},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  absl::FlagsUsageConfig usage_config;
+  // --help lists feedloop's own flags, not those of the libraries.
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "cli/");
+  };
+  usage_config.normalize_filename = [](absl::string_view file) {
+    const size_t at = file.rfind("cli/");
+    return std::string(at == absl::string_view::npos ? file : file.substr(at));
+  };
+  absl::SetFlagsUsageConfig(usage_config);
+
+  if (argc < 2 || std::strcmp(argv[1], "help") == 0 ||
+      std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    std::cout << kUsage << "\n";
+    return argc < 2 ? feedloop::cli::kExitUsage : feedloop::cli::kExitOk;
+  }
+  const Command* command = nullptr;
+  for (const Command& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) == 0) command = &c;
+  }
+  if (command == nullptr) {
+    std::cerr << "feedloop: unknown command '" << argv[1] << "'\n\n"
+              << kUsage << "\n";
+    return feedloop::cli::kExitUsage;
+  }
+
+  // "-o DIR" is the one short flag; absl spells it --o.
+  std::vector<char*> rest = {argv[0]};
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "-o") == 0) {
+      static char kO[] = "--o";
+      rest.push_back(kO);
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  std::vector<char*> positional_raw =
+      absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+
+  std::vector<std::string> positional(positional_raw.begin() + 1,
+                                      positional_raw.end());
+  return command->fn(positional);
+}

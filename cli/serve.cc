@@ -1,0 +1,66 @@
+// `feedloop serve <service>`: one service as its own process.
+
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_join.h"
+#include "cli/commands.h"
+#include "common/server.h"
+#include "glog/logging.h"
+#include "store/store_server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "host:port to serve on; port 0 lets the OS pick (printed at start). "
+          "Binds loopback unless told otherwise.");
+ABSL_FLAG(std::string, data_dir, "",
+          "store: folder of the RocksDB database (created if missing)");
+ABSL_FLAG(int, threads, 0, "worker threads; 0 means one per core");
+ABSL_FLAG(bool, sync, true,
+          "store: sync the write-ahead log before acknowledging a write");
+
+namespace feedloop::cli {
+namespace {
+
+int ServeStore() {
+  store::StoreServer::Options options;
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.sync = absl::GetFlag(FLAGS_sync);
+  if (options.data_dir.empty()) {
+    std::cerr << "feedloop serve store: --data_dir is required\n";
+    return kExitUsage;
+  }
+  auto server = store::StoreServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "feedloop serve store: " << server.status().message() << "\n";
+    return kExitFailure;
+  }
+  // Tests and scripts read the bound address from this line.
+  std::cout << "feedloop store listening on " << (*server)->address()
+            << std::endl;
+  const int signal_number = WaitForShutdownSignal();
+  LOG(INFO) << "signal " << signal_number << ": shutting down";
+  (*server)->Shutdown();
+  return kExitOk;
+}
+
+}  // namespace
+
+int ServeCommand(const std::vector<std::string>& args) {
+  // Signals must be blocked before any server thread starts, so that only
+  // WaitForShutdownSignal receives them.
+  BlockShutdownSignals();
+  const std::vector<std::string> services = {"store"};
+  if (args.size() != 1) {
+    std::cerr << "usage: feedloop serve <service> [flags]; services: "
+              << absl::StrJoin(services, ", ") << "\n";
+    return kExitUsage;
+  }
+  if (args[0] == "store") return ServeStore();
+  std::cerr << "feedloop serve: unknown service '" << args[0]
+            << "'; services: " << absl::StrJoin(services, ", ") << "\n";
+  return kExitUsage;
+}
+
+}  // namespace feedloop::cli
