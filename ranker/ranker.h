@@ -1,0 +1,179 @@
+// Ranker: one run's ranking state and logic, in-process. The gRPC service
+// (ranker_service.h) holds one per open run.
+//
+//   FEEDLOOP_ASSIGN_OR_RETURN(auto ranker, Ranker::Create(config, options));
+//   FEEDLOOP_RETURN_IF_ERROR(ranker->AdvanceRound(0, round0_items));
+//   std::vector<v1::Slate> slates;
+//   FEEDLOOP_RETURN_IF_ERROR(ranker->RankBatch(users, 0, &slates));
+//   FEEDLOOP_RETURN_IF_ERROR(ranker->RecordFeedback(0, interactions));
+//
+// The model (DESIGN.md section 3): score = w_rel * <q_u, e_i> + w_pop *
+// popularity_i + w_fresh * freshness_i, where q_u is the ranker's learned
+// estimate of user u; it never sees true interests (except that the ORACLE
+// variant ranks with the true interest the caller sends). Popularity is a
+// decayed engagement count scaled to [0, 1]; freshness halves every
+// freshness_half_life rounds. MMR (lambda) re-ranks for diversity and
+// epsilon-exploration swaps in random live items.
+//
+// The state is a deterministic function of the sequence of AdvanceRound and
+// RecordFeedback calls: replaying the store's items and interactions in
+// round order rebuilds it exactly (this is how a restarted ranker recovers).
+// Results do not depend on thread counts or batch sizes.
+//
+// Thread-safe: RankBatch, Retrieve and ScoreItems run concurrently with each
+// other; AdvanceRound and RecordFeedback are exclusive.
+
+#ifndef FEEDLOOP_RANKER_RANKER_H_
+#define FEEDLOOP_RANKER_RANKER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/thread_pool.h"
+#include "feedloop/v1/config.pb.h"
+#include "feedloop/v1/ranker.pb.h"
+#include "feedloop/v1/types.pb.h"
+#include "google/protobuf/repeated_field.h"
+#include "ranker/vector_index.h"
+
+namespace feedloop::ranker {
+
+class Ranker {
+ public:
+  struct Options {
+    // Fans each RankBatch out over users; borrowed, may be null (then the
+    // calling thread does all the work). Default: null.
+    ThreadPool* pool = nullptr;
+    // OpenMP threads FAISS may use per search; 0 means FAISS's default.
+    // Default: 0.
+    int search_threads = 0;
+    // Most users in one RankBatch. Default: 10000.
+    size_t max_batch_users = 10000;
+    // Most query or candidate rows in one Retrieve or ScoreItems.
+    // Default: 100000.
+    size_t max_batch_rows = 100000;
+  };
+
+  struct State {
+    // The round the ranker is at; nullopt before the first AdvanceRound.
+    std::optional<uint32_t> round;
+    uint64_t live_items = 0;
+    uint64_t known_users = 0;
+    uint64_t added = 0;    // by the last AdvanceRound
+    uint64_t expired = 0;  // by the last AdvanceRound
+    uint64_t index_rebuilds = 0;
+  };
+
+  // `config` is the run's resolved config. INVALID_ARGUMENT naming the
+  // field when a ranker setting is out of range.
+  static absl::StatusOr<std::unique_ptr<Ranker>> Create(
+      const v1::ExperimentConfig& config, const Options& options);
+
+  Ranker(const Ranker&) = delete;
+  Ranker& operator=(const Ranker&) = delete;
+
+  // Moves to `round` (0 first, then one at a time): expires items published
+  // at or before round - item_ttl_rounds, decays popularity, and indexes
+  // `items`, the round's new items. FAILED_PRECONDITION for a round out of
+  // order; INVALID_ARGUMENT naming a bad item (wrong dimension, not finite,
+  // duplicate id, id >= 2^63, item round != round). Nothing changes then.
+  absl::Status AdvanceRound(uint32_t round, std::span<const v1::Item> items);
+
+  // Slates for `users`, in order. slate_size 0 means users.slate_size.
+  // INVALID_ARGUMENT for an oversized batch, a slate size out of range, an
+  // unknown user id, a missing or bad true_interest under ORACLE, or a user
+  // without feedback when cold start is off.
+  absl::Status RankBatch(
+      const google::protobuf::RepeatedPtrField<v1::UserQuery>& users,
+      uint32_t slate_size, std::vector<v1::Slate>* out) const;
+
+  // Raw nearest live items by inner product for each query row.
+  absl::Status Retrieve(std::span<const float> queries, uint32_t k,
+                        std::vector<Neighbors>* out) const;
+
+  // Predicted engagement of each candidate row, averaged over `user_ids`, or
+  // when empty over `sample_users` users drawn with `seed`:
+  // sigmoid(reward_slope * (<q_u, c> - reward_midpoint)).
+  absl::StatusOr<std::vector<float>> ScoreItems(
+      std::span<const float> candidates, std::span<const uint32_t> user_ids,
+      uint32_t sample_users, uint64_t seed) const;
+
+  // The round's impressions and engagements: engagements raise popularity
+  // and pull q_u toward the item; skips push it away by skip_rate. Applied
+  // in (user, position) order whatever the order sent. `round` must be the
+  // current round, and each round's feedback is recorded once
+  // (ALREADY_EXISTS on a repeat, so a retried call is recognizable).
+  absl::Status RecordFeedback(uint32_t round,
+                              std::span<const v1::Interaction> interactions);
+
+  State state() const;
+  // The learned estimate of a user (the prior when it has no feedback).
+  std::vector<float> UserEstimate(uint32_t user_id) const;
+
+ private:
+  struct ItemMeta {
+    uint32_t round;
+    double popularity;  // decayed engagement count
+  };
+
+  Ranker(const v1::ExperimentConfig& config, const Options& options,
+         std::unique_ptr<VectorIndex> index);
+
+  // Recomputes the prior, the popularity scale and the popular list.
+  void RefreshDerivedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  double NonRelevanceScore(uint64_t id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  double Freshness(uint32_t item_round) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  double PopularityScaled(double popularity) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The query vector of user `user` (learned, prior, or nothing).
+  std::span<const float> QueryOf(uint32_t user) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Builds one slate from scored candidates.
+  void BuildSlate(uint32_t user, std::span<const uint64_t> candidate_ids,
+                  std::span<const double> scores, uint32_t slate_size,
+                  v1::Slate* slate) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const v1::ExperimentConfig config_;
+  const v1::RankerConfig& rc_;
+  const Options options_;
+  const uint32_t dim_;
+  const uint32_t num_users_;
+  std::unique_ptr<VectorIndex> index_;
+
+  mutable absl::Mutex mu_;
+  std::optional<uint32_t> round_ ABSL_GUARDED_BY(mu_);
+  std::optional<uint32_t> feedback_round_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, ItemMeta> items_ ABSL_GUARDED_BY(mu_);
+  // Live item ids in ascending order (= publication order): the seeded
+  // draws of RANDOM and exploration index into it.
+  std::vector<uint64_t> live_ids_ ABSL_GUARDED_BY(mu_);
+  // Learned user estimates, row-major num_users_ x dim_, and which exist.
+  std::vector<float> user_q_ ABSL_GUARDED_BY(mu_);
+  std::vector<bool> user_known_ ABSL_GUARDED_BY(mu_);
+  uint64_t known_users_ ABSL_GUARDED_BY(mu_) = 0;
+  // The cold-start prior (ITEM_MEAN: mean of live items; ZERO: zeros).
+  std::vector<float> prior_ ABSL_GUARDED_BY(mu_);
+  bool prior_is_zero_ ABSL_GUARDED_BY(mu_) = true;
+  double log1p_max_popularity_ ABSL_GUARDED_BY(mu_) = 0;
+  // Live ids by popularity and freshness, best first, `candidates` long:
+  // the candidates of the POPULARITY variant and of users with no query.
+  std::vector<uint64_t> popular_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_added_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t last_expired_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// The VectorIndex options a run's config asks for.
+VectorIndex::Options IndexOptionsFor(const v1::ExperimentConfig& config,
+                                     int search_threads);
+
+}  // namespace feedloop::ranker
+
+#endif  // FEEDLOOP_RANKER_RANKER_H_

@@ -1,0 +1,366 @@
+#include "ranker/vector_index.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/random.h"
+#include "common/status.h"
+#include "faiss/IndexFlat.h"
+#include "faiss/IndexHNSW.h"
+#include "faiss/IndexIVFFlat.h"
+#include "faiss/impl/FaissException.h"
+#include "faiss/impl/HNSW.h"
+
+namespace feedloop::ranker {
+namespace {
+
+// Sets this thread's OpenMP team size for FAISS calls made in scope.
+class ScopedOmpThreads {
+ public:
+  explicit ScopedOmpThreads(int n) : previous_(omp_get_max_threads()) {
+    if (n > 0) omp_set_num_threads(n);
+  }
+  ~ScopedOmpThreads() { omp_set_num_threads(previous_); }
+
+ private:
+  const int previous_;
+};
+
+// FAISS reports errors by throwing; they stop here.
+template <typename Fn>
+absl::Status CallFaiss(absl::string_view what, Fn fn) {
+  try {
+    fn();
+    return absl::OkStatus();
+  } catch (const faiss::FaissException& e) {
+    return absl::InternalError(absl::StrCat("faiss ", what, ": ", e.what()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("faiss ", what, ": ", e.what()));
+  }
+}
+
+// IVF trains on at most this many points per list (FAISS's own cap).
+constexpr size_t kMaxTrainPointsPerList = 256;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(
+    const Options& options) {
+  if (options.dim == 0 || options.dim > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("index.dim: must be in [1, 4096], got ", options.dim));
+  }
+  if (options.ivf_nlist == 0 || options.ivf_nlist > 65536) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "index.ivf_nlist: must be in [1, 65536], got ", options.ivf_nlist));
+  }
+  if (options.ivf_nprobe == 0 || options.ivf_nprobe > options.ivf_nlist) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("index.ivf_nprobe: must be in [1, ivf_nlist=",
+                     options.ivf_nlist, "], got ", options.ivf_nprobe));
+  }
+  if (options.ivf_train_factor == 0) {
+    return absl::InvalidArgumentError("index.ivf_train_factor: must be >= 1");
+  }
+  if (options.hnsw_m < 4 || options.hnsw_m > 128) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("index.hnsw_m: must be in [4, 128], got ", options.hnsw_m));
+  }
+  if (options.hnsw_ef_search == 0 || options.hnsw_ef_construction == 0) {
+    return absl::InvalidArgumentError("index.hnsw_ef_*: must be positive");
+  }
+  if (!(options.rebuild_dead_fraction > 0 &&
+        options.rebuild_dead_fraction <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("index.rebuild_dead_fraction: must be in (0, 1], got ",
+                     options.rebuild_dead_fraction));
+  }
+  std::unique_ptr<VectorIndex> index(new VectorIndex(options));
+  absl::MutexLock lock(&index->mu_);
+  FEEDLOOP_RETURN_IF_ERROR(index->RebuildLocked());
+  index->rebuilds_ = 0;
+  return index;
+}
+
+VectorIndex::VectorIndex(const Options& options) : options_(options) {}
+VectorIndex::~VectorIndex() = default;
+
+absl::Status VectorIndex::RebuildLocked() {
+  const size_t dim = options_.dim;
+  // Compact the live rows, keeping their order.
+  std::vector<float> vectors;
+  std::vector<uint64_t> ids;
+  vectors.reserve(position_of_.size() * dim);
+  ids.reserve(position_of_.size());
+  for (size_t pos = 0; pos < position_id_.size(); ++pos) {
+    if (dead_[pos]) continue;
+    ids.push_back(position_id_[pos]);
+    vectors.insert(vectors.end(), vectors_.begin() + pos * dim,
+                   vectors_.begin() + (pos + 1) * dim);
+  }
+  vectors_ = std::move(vectors);
+  position_id_ = std::move(ids);
+  dead_.assign(position_id_.size(), false);
+  dead_count_ = 0;
+  position_of_.clear();
+  for (size_t pos = 0; pos < position_id_.size(); ++pos) {
+    position_of_[position_id_[pos]] = static_cast<uint32_t>(pos);
+  }
+  ++rebuilds_;
+
+  const size_t n = position_id_.size();
+  std::unique_ptr<faiss::Index> index;
+  bool trained = false;
+  FEEDLOOP_RETURN_IF_ERROR(CallFaiss("build", [&] {
+    switch (options_.type) {
+      case Type::kFlat:
+        index = std::make_unique<faiss::IndexFlatIP>(dim);
+        break;
+      case Type::kHnsw: {
+        auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(
+            dim, options_.hnsw_m, faiss::METRIC_INNER_PRODUCT);
+        hnsw->hnsw.efConstruction = options_.hnsw_ef_construction;
+        hnsw->hnsw.efSearch = options_.hnsw_ef_search;
+        index = std::move(hnsw);
+        break;
+      }
+      case Type::kIvf: {
+        if (n < size_t{options_.ivf_train_factor} * options_.ivf_nlist) {
+          index = std::make_unique<faiss::IndexFlatIP>(dim);  // exact for now
+          break;
+        }
+        auto quantizer = std::make_unique<faiss::IndexFlatIP>(dim);
+        auto ivf = std::make_unique<faiss::IndexIVFFlat>(
+            quantizer.release(), dim, options_.ivf_nlist,
+            faiss::METRIC_INNER_PRODUCT);
+        ivf->own_fields = true;
+        ivf->nprobe = options_.ivf_nprobe;
+        ivf->cp.seed = static_cast<int>(options_.seed & 0x7fffffff);
+        ivf->cp.verbose = false;
+        // A seeded sample, in position order, so training is reproducible.
+        const size_t cap = kMaxTrainPointsPerList * options_.ivf_nlist;
+        std::vector<float> sample;
+        const float* train_rows = vectors_.data();
+        size_t train_n = n;
+        if (n > cap) {
+          Rng rng(DeriveSeed(options_.seed, 0x1f7, rebuilds_));
+          std::vector<uint64_t> picks = rng.SampleWithoutReplacement(n, cap);
+          std::sort(picks.begin(), picks.end());
+          sample.reserve(cap * dim);
+          for (uint64_t p : picks) {
+            sample.insert(sample.end(), vectors_.begin() + p * dim,
+                          vectors_.begin() + (p + 1) * dim);
+          }
+          train_rows = sample.data();
+          train_n = cap;
+        }
+        ScopedOmpThreads threads(1);  // reproducible k-means
+        ivf->train(static_cast<faiss::Index::idx_t>(train_n), train_rows);
+        trained = true;
+        index = std::move(ivf);
+        break;
+      }
+    }
+  }));
+  index_ = std::move(index);
+  ivf_trained_ = trained;
+  return AddToFaissLocked(vectors_.data(), n);
+}
+
+absl::Status VectorIndex::AddToFaissLocked(const float* rows, size_t n) {
+  if (n == 0) return absl::OkStatus();
+  // HNSW inserts in parallel give a graph that depends on thread timing.
+  ScopedOmpThreads threads(options_.type == Type::kHnsw ? 1 : 0);
+  return CallFaiss("add", [&] {
+    index_->add(static_cast<faiss::Index::idx_t>(n), rows);
+  });
+}
+
+absl::Status VectorIndex::MaybeTrainLocked() {
+  if (options_.type != Type::kIvf || ivf_trained_) return absl::OkStatus();
+  if (position_of_.size() <
+      size_t{options_.ivf_train_factor} * options_.ivf_nlist) {
+    return absl::OkStatus();
+  }
+  return RebuildLocked();
+}
+
+absl::Status VectorIndex::Add(std::span<const uint64_t> ids,
+                              std::span<const float> vectors) {
+  const size_t dim = options_.dim;
+  if (vectors.size() != ids.size() * dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("vectors: ", vectors.size(), " values for ", ids.size(),
+                     " ids of dimension ", dim));
+  }
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    if (!std::isfinite(vectors[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vectors[row ", i / dim, "][", i % dim, "]: is not finite"));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  absl::flat_hash_set<uint64_t> seen;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (position_of_.contains(ids[i]) || !seen.insert(ids[i]).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ids[", i, "]: item ", ids[i], " is already indexed"));
+    }
+  }
+  const size_t first = position_id_.size();
+  vectors_.insert(vectors_.end(), vectors.begin(), vectors.end());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    position_id_.push_back(ids[i]);
+    dead_.push_back(false);
+    position_of_[ids[i]] = static_cast<uint32_t>(first + i);
+  }
+  absl::Status s = AddToFaissLocked(vectors_.data() + first * dim, ids.size());
+  if (!s.ok()) {
+    // FAISS refused: take the rows back out and rebuild so that our maps
+    // and FAISS agree again.
+    for (uint64_t id : ids) position_of_.erase(id);
+    for (size_t pos = first; pos < position_id_.size(); ++pos) {
+      dead_[pos] = true;
+      ++dead_count_;
+    }
+    FEEDLOOP_RETURN_IF_ERROR(RebuildLocked());
+    return s;
+  }
+  return MaybeTrainLocked();
+}
+
+absl::Status VectorIndex::Remove(std::span<const uint64_t> ids) {
+  absl::MutexLock lock(&mu_);
+  for (uint64_t id : ids) {
+    auto it = position_of_.find(id);
+    if (it == position_of_.end()) continue;
+    dead_[it->second] = true;
+    ++dead_count_;
+    position_of_.erase(it);
+  }
+  if (dead_count_ > 0 &&
+      static_cast<double>(dead_count_) >
+          options_.rebuild_dead_fraction *
+              static_cast<double>(position_id_.size())) {
+    return RebuildLocked();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VectorIndex::SearchLocked(std::span<const float> queries,
+                                       size_t fetch, std::vector<float>* scores,
+                                       std::vector<int64_t>* positions) const {
+  const size_t nq = queries.size() / options_.dim;
+  scores->assign(nq * fetch, 0.0f);
+  positions->assign(nq * fetch, -1);
+  ScopedOmpThreads threads(options_.search_threads);
+  return CallFaiss("search", [&] {
+    static_assert(sizeof(faiss::Index::idx_t) == sizeof(int64_t));
+    auto* labels = reinterpret_cast<faiss::Index::idx_t*>(positions->data());
+    if (options_.type == Type::kHnsw) {
+      faiss::SearchParametersHNSW params;
+      params.efSearch = static_cast<int>(
+          std::max<size_t>(options_.hnsw_ef_search, fetch));
+      index_->search(static_cast<faiss::Index::idx_t>(nq), queries.data(),
+                     static_cast<faiss::Index::idx_t>(fetch), scores->data(),
+                     labels, &params);
+    } else {
+      index_->search(static_cast<faiss::Index::idx_t>(nq), queries.data(),
+                     static_cast<faiss::Index::idx_t>(fetch), scores->data(),
+                     labels);
+    }
+  });
+}
+
+absl::Status VectorIndex::Search(std::span<const float> queries, size_t k,
+                                 std::vector<Neighbors>* out) const {
+  const size_t dim = options_.dim;
+  if (queries.size() % dim != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("queries: ", queries.size(),
+                     " values, not a multiple of the dimension ", dim));
+  }
+  for (size_t i = 0; i < queries.size(); ++i) {
+    if (!std::isfinite(queries[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "queries[row ", i / dim, "][", i % dim, "]: is not finite"));
+    }
+  }
+  const size_t nq = queries.size() / dim;
+  out->assign(nq, Neighbors());
+  if (nq == 0 || k == 0) return absl::OkStatus();
+
+  absl::ReaderMutexLock lock(&mu_);
+  const size_t entries = position_id_.size();
+  const size_t live = position_of_.size();
+  if (live == 0) return absl::OkStatus();
+  const size_t want = std::min(k, live);
+  // Over-fetch by the dead share, plus slack; widen until every query has
+  // `want` live results or everything was fetched.
+  const double live_share = static_cast<double>(live) / entries;
+  size_t fetch = std::min(
+      entries, static_cast<size_t>(std::ceil(want / live_share)) + 16);
+  std::vector<float> scores;
+  std::vector<int64_t> positions;
+  while (true) {
+    FEEDLOOP_RETURN_IF_ERROR(SearchLocked(queries, fetch, &scores, &positions));
+    bool short_of_results = false;
+    for (size_t q = 0; q < nq; ++q) {
+      Neighbors& n = (*out)[q];
+      n.ids.clear();
+      n.scores.clear();
+      std::vector<std::pair<float, uint64_t>> hits;
+      for (size_t j = 0; j < fetch; ++j) {
+        const int64_t pos = positions[q * fetch + j];
+        if (pos < 0 || dead_[pos]) continue;
+        hits.emplace_back(scores[q * fetch + j], position_id_[pos]);
+      }
+      std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+      });
+      if (hits.size() > want) hits.resize(want);
+      short_of_results |= hits.size() < want;
+      for (const auto& [score, id] : hits) {
+        n.ids.push_back(id);
+        n.scores.push_back(score);
+      }
+    }
+    if (!short_of_results || fetch >= entries) break;
+    fetch = std::min(entries, fetch * 2);
+  }
+  return absl::OkStatus();
+}
+
+const float* VectorIndex::Vector(uint64_t id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = position_of_.find(id);
+  if (it == position_of_.end()) return nullptr;
+  return vectors_.data() + size_t{it->second} * options_.dim;
+}
+
+size_t VectorIndex::live() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return position_of_.size();
+}
+
+size_t VectorIndex::entries() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return position_id_.size();
+}
+
+uint64_t VectorIndex::rebuilds() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return rebuilds_;
+}
+
+bool VectorIndex::trained() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return options_.type != Type::kIvf || ivf_trained_;
+}
+
+}  // namespace feedloop::ranker
