@@ -18,6 +18,10 @@
 // FAISS index is rebuilt from the live items (HNSW cannot delete at all; for
 // IVF the rebuild also retrains the centroids on the current content).
 //
+// HNSW orders by L2 distance, which equals inner-product order only for
+// unit item vectors: feed it unit vectors (the store guarantees that for
+// items). Scores are always exact inner products.
+//
 // Every operation is deterministic: the same calls give the same results,
 // whatever the thread counts (HNSW inserts run single-threaded for that).
 //
