@@ -26,6 +26,8 @@ Usage:
   feedloop run [--config FILE] [-o DIR]     run an experiment on the embedded services
   feedloop serve store --listen HOST:PORT --data_dir DIR
                                             serve the store (IngestService, DiversityService)
+  feedloop serve ranker --listen HOST:PORT --store HOST:PORT
+                                            serve the ranker (RankerService)
   feedloop help                             this text
 
 'feedloop <command> --help' lists a command's flags.)";

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "common/server.h"
 #include "glog/logging.h"
+#include "ranker/ranker_server.h"
 #include "store/store_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
@@ -17,6 +18,11 @@ ABSL_FLAG(std::string, data_dir, "",
 ABSL_FLAG(int, threads, 0, "worker threads; 0 means one per core");
 ABSL_FLAG(bool, sync, true,
           "store: sync the write-ahead log before acknowledging a write");
+ABSL_FLAG(std::string, store, "",
+          "ranker: the store's address (host:port); the ranker rebuilds its "
+          "runs from it");
+ABSL_FLAG(int, search_threads, 0,
+          "ranker: OpenMP threads per FAISS search; 0 means one per core");
 
 namespace feedloop::cli {
 namespace {
@@ -45,19 +51,43 @@ int ServeStore() {
   return kExitOk;
 }
 
+int ServeRanker() {
+  ranker::RankerServer::Options options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.store_address = absl::GetFlag(FLAGS_store);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.search_threads = absl::GetFlag(FLAGS_search_threads);
+  if (options.store_address.empty()) {
+    std::cerr << "feedloop serve ranker: --store is required\n";
+    return kExitUsage;
+  }
+  auto server = ranker::RankerServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "feedloop serve ranker: " << server.status().message() << "\n";
+    return kExitFailure;
+  }
+  std::cout << "feedloop ranker listening on " << (*server)->address()
+            << std::endl;
+  const int signal_number = WaitForShutdownSignal();
+  LOG(INFO) << "signal " << signal_number << ": shutting down";
+  (*server)->Shutdown();
+  return kExitOk;
+}
+
 }  // namespace
 
 int ServeCommand(const std::vector<std::string>& args) {
   // Signals must be blocked before any server thread starts, so that only
   // WaitForShutdownSignal receives them.
   BlockShutdownSignals();
-  const std::vector<std::string> services = {"store"};
+  const std::vector<std::string> services = {"store", "ranker"};
   if (args.size() != 1) {
     std::cerr << "usage: feedloop serve <service> [flags]; services: "
               << absl::StrJoin(services, ", ") << "\n";
     return kExitUsage;
   }
   if (args[0] == "store") return ServeStore();
+  if (args[0] == "ranker") return ServeRanker();
   std::cerr << "feedloop serve: unknown service '" << args[0]
             << "'; services: " << absl::StrJoin(services, ", ") << "\n";
   return kExitUsage;

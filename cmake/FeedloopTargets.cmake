@@ -33,19 +33,21 @@ function(feedloop_library name)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
-# feedloop_test(NAME SRCS ... DEPS ... [LABELS ...])
-# A gtest binary registered with ctest, one ctest entry per TEST.
+# feedloop_test(NAME SRCS ... DEPS ... [LABEL label])
+# A gtest binary registered with ctest, one ctest entry per TEST, under one
+# label (default 'unit'). One label only: gtest_discover_tests flattens its
+# PROPERTIES, so a second label would be read as a property name.
 function(feedloop_test name)
-  cmake_parse_arguments(ARG "" "" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "LABEL" "SRCS;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SRCS})
   feedloop_target_options(${name})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} feedloop_testing
                         GTest::gtest GTest::gmock GTest::gtest_main)
-  set(labels unit)
-  if(ARG_LABELS)
-    set(labels ${ARG_LABELS})
+  set(label unit)
+  if(ARG_LABEL)
+    set(label ${ARG_LABEL})
   endif()
   gtest_discover_tests(${name}
-    PROPERTIES LABELS "${labels}"
+    PROPERTIES LABELS ${label}
     DISCOVERY_TIMEOUT 60)
 endfunction()

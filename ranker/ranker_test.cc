@@ -405,57 +405,5 @@ TEST_F(RankerTest, RejectsBadInput) {
               StatusIs(kInvalid, HasSubstr("ranker.mmr_lambda")));
 }
 
-// Searches from several threads while another thread keeps adding and
-// removing: run under ThreadSanitizer with ./dev tsan.
-TEST(RankerConcurrency, SearchesRunWhileItemsAreAdded) {
-  for (auto type : {VectorIndex::Type::kFlat, VectorIndex::Type::kHnsw,
-                    VectorIndex::Type::kIvf}) {
-    VectorIndex::Options o;
-    o.type = type;
-    o.dim = kDim;
-    o.ivf_nlist = 8;
-    o.ivf_nprobe = 4;
-    o.search_threads = 1;
-    ASSERT_OK_AND_ASSIGN(auto index, VectorIndex::Create(o));
-    World world(3);
-    std::atomic<bool> stop{false};
-    std::atomic<int> searches{0};
-    std::vector<std::thread> readers;
-    for (int t = 0; t < 3; ++t) {
-      readers.emplace_back([&, t] {
-        Rng rng(t);
-        std::vector<float> q(kDim);
-        while (!stop.load()) {
-          for (float& x : q) x = static_cast<float>(rng.Normal());
-          std::vector<Neighbors> out;
-          ASSERT_OK(index->Search(q, 10, &out));
-          for (uint64_t id : out[0].ids) ASSERT_NE(id, 0u);
-          searches.fetch_add(1);
-        }
-      });
-    }
-    std::vector<uint64_t> previous;
-    for (uint32_t round = 0; round < 30; ++round) {
-      auto items = world.Round(round, 100);
-      std::vector<uint64_t> ids;
-      std::vector<float> vecs;
-      for (const auto& it : items) {
-        ids.push_back(it.id());
-        vecs.insert(vecs.end(), it.embedding().begin(), it.embedding().end());
-      }
-      ASSERT_OK(index->Add(ids, vecs));
-      if (!previous.empty()) {
-        ASSERT_OK(index->Remove(previous));
-      }
-      previous = ids;
-    }
-    // Let the readers overlap the writes at least a little, then stop.
-    while (searches.load() < 10) std::this_thread::yield();
-    stop = true;
-    for (auto& t : readers) t.join();
-    EXPECT_EQ(index->live(), 100u);
-  }
-}
-
 }  // namespace
 }  // namespace feedloop::ranker

@@ -1,5 +1,9 @@
 #include "store/store_server.h"
 
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
 #include "common/status.h"
 
 namespace feedloop::store {
@@ -8,6 +12,13 @@ absl::StatusOr<std::unique_ptr<StoreServer>> StoreServer::Start(
     const Options& options) {
   if (options.data_dir.empty()) {
     return absl::InvalidArgumentError("store: --data_dir is required");
+  }
+  std::error_code error;
+  std::filesystem::create_directories(options.data_dir, error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store: cannot create --data_dir ", options.data_dir, ": ",
+        error.message()));
   }
   std::unique_ptr<StoreServer> s(new StoreServer());
   ItemStore::Options store_options;

@@ -1,0 +1,267 @@
+#include "ranker/ranker_service.h"
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/reactors.h"
+#include "common/status.h"
+#include "common/vectors.h"
+#include "config/config.h"
+#include "glog/logging.h"
+
+namespace feedloop::ranker {
+namespace {
+
+void ToProto(const Neighbors& n, v1::Candidates* out) {
+  out->mutable_item_ids()->Add(n.ids.begin(), n.ids.end());
+  out->mutable_scores()->Add(n.scores.begin(), n.scores.end());
+}
+
+}  // namespace
+
+RankerServiceImpl::RankerServiceImpl(store::StoreClient* store, ThreadPool* pool,
+                                     const Options& options)
+    : store_(store), pool_(pool), options_(options) {}
+
+v1::RankerRunState RankerServiceImpl::StateOf(const std::string& run_id,
+                                              const Ranker& ranker) {
+  const Ranker::State s = ranker.state();
+  v1::RankerRunState out;
+  out.set_run_id(run_id);
+  out.set_round(s.round.value_or(0));
+  out.set_live_items(s.live_items);
+  out.set_known_users(s.known_users);
+  out.set_added(s.added);
+  out.set_expired(s.expired);
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Find(
+    const std::string& run_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "run_id: run '", run_id, "' is not open on this ranker (call OpenRun)"));
+  }
+  return it->second.ranker;
+}
+
+absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Replay(
+    const std::string& run_id, const v1::ExperimentConfig& config,
+    uint32_t rounds_done) {
+  Ranker::Options ranker_options;
+  ranker_options.pool = options_.compute_pool;
+  ranker_options.search_threads = options_.search_threads;
+  FEEDLOOP_ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker,
+                            Ranker::Create(config, ranker_options));
+  if (rounds_done == 0) return std::shared_ptr<Ranker>(std::move(ranker));
+
+  // Items and interactions of the completed rounds, grouped by round. One
+  // round at a time would be leaner in memory; the whole history is at most
+  // what the run ingested and keeps the replay simple.
+  std::map<uint32_t, std::vector<v1::Item>> items;
+  FEEDLOOP_RETURN_IF_ERROR(store_->ScanItems(
+      run_id, 0, rounds_done - 1, [&](std::vector<v1::Item> chunk) {
+        for (v1::Item& item : chunk) items[item.round()].push_back(std::move(item));
+        return absl::OkStatus();
+      }));
+  std::map<uint32_t, std::vector<v1::Interaction>> feedback;
+  FEEDLOOP_RETURN_IF_ERROR(store_->ScanInteractions(
+      run_id, 0, rounds_done - 1,
+      [&](uint32_t round, std::vector<v1::Interaction> chunk) {
+        auto& v = feedback[round];
+        v.insert(v.end(), std::make_move_iterator(chunk.begin()),
+                 std::make_move_iterator(chunk.end()));
+        return absl::OkStatus();
+      }));
+  for (uint32_t round = 0; round < rounds_done; ++round) {
+    FEEDLOOP_RETURN_IF_ERROR(Annotate(
+        ranker->AdvanceRound(round, items[round]),
+        absl::StrCat("replaying round ", round, " of run '", run_id, "'")));
+    items.erase(round);
+    auto it = feedback.find(round);
+    if (it != feedback.end()) {
+      FEEDLOOP_RETURN_IF_ERROR(Annotate(
+          ranker->RecordFeedback(round, it->second),
+          absl::StrCat("replaying feedback of round ", round, " of run '",
+                       run_id, "'")));
+      feedback.erase(it);
+    }
+  }
+  return std::shared_ptr<Ranker>(std::move(ranker));
+}
+
+absl::StatusOr<v1::RankerRunState> RankerServiceImpl::OpenRun(
+    const v1::OpenRunRequest& request) {
+  FEEDLOOP_RETURN_IF_ERROR(config::ValidateConfig(request.config()));
+  const std::string config_bytes = request.config().SerializeAsString();
+  absl::MutexLock open_lock(&open_mu_);
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = runs_.find(request.run_id());
+    if (it != runs_.end() && it->second.config_bytes == config_bytes) {
+      const Ranker::State s = it->second.ranker->state();
+      const uint32_t done = s.round.has_value() ? *s.round + 1 : 0;
+      // Open at the asked round, or mid-way through it (its items indexed):
+      // nothing to do.
+      if (done == request.round() || done == request.round() + 1) {
+        return StateOf(request.run_id(), *it->second.ranker);
+      }
+    }
+  }
+  const absl::Time start = absl::Now();
+  FEEDLOOP_ASSIGN_OR_RETURN(
+      std::shared_ptr<Ranker> ranker,
+      Replay(request.run_id(), request.config(), request.round()));
+  LOG(INFO) << "ranker: opened run " << request.run_id() << " at round "
+            << request.round() << " (" << ranker->state().live_items
+            << " live items) in " << absl::Now() - start;
+  absl::MutexLock lock(&mu_);
+  runs_[request.run_id()] = OpenedRun{config_bytes, ranker};
+  return StateOf(request.run_id(), *ranker);
+}
+
+absl::Status RankerServiceImpl::RecoverRuns() {
+  const v1::RunStatus running[] = {v1::RUNNING};
+  FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::RunRecord> runs,
+                            store_->ListRuns(running));
+  for (const v1::RunRecord& run : runs) {
+    v1::OpenRunRequest request;
+    request.set_run_id(run.run_id());
+    *request.mutable_config() = run.config();
+    request.set_round(run.rounds_done());
+    FEEDLOOP_RETURN_IF_ERROR(OpenRun(request).status());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::RankerRunState> RankerServiceImpl::AdvanceRoundImpl(
+    const v1::AdvanceRoundRequest& request) {
+  FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
+                            Find(request.run_id()));
+  const Ranker::State s = ranker->state();
+  if (s.round.has_value() && *s.round == request.round()) {
+    return StateOf(request.run_id(), *ranker);  // a retried call
+  }
+  std::vector<v1::Item> items;
+  FEEDLOOP_RETURN_IF_ERROR(store_->ScanItems(
+      request.run_id(), request.round(), request.round(),
+      [&](std::vector<v1::Item> chunk) {
+        items.insert(items.end(), std::make_move_iterator(chunk.begin()),
+                     std::make_move_iterator(chunk.end()));
+        return absl::OkStatus();
+      }));
+  FEEDLOOP_RETURN_IF_ERROR(ranker->AdvanceRound(request.round(), items));
+  return StateOf(request.run_id(), *ranker);
+}
+
+grpc::ServerUnaryReactor* RankerServiceImpl::OpenRun(
+    grpc::CallbackServerContext* ctx, const v1::OpenRunRequest* request,
+    v1::RankerRunState* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(*response, OpenRun(*request));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RankerServiceImpl::CloseRun(
+    grpc::CallbackServerContext* ctx, const v1::CloseRunRequest* request,
+    v1::CloseRunResponse* response) {
+  return ServeUnary(ctx, pool_, [this, request]() -> absl::Status {
+    absl::MutexLock lock(&mu_);
+    if (runs_.erase(request->run_id()) == 0) {
+      return absl::NotFoundError(absl::StrCat(
+          "run_id: run '", request->run_id(), "' is not open on this ranker"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RankerServiceImpl::AdvanceRound(
+    grpc::CallbackServerContext* ctx, const v1::AdvanceRoundRequest* request,
+    v1::RankerRunState* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(*response, AdvanceRoundImpl(*request));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RankerServiceImpl::Retrieve(
+    grpc::CallbackServerContext* ctx, const v1::RetrieveRequest* request,
+    v1::RetrieveResponse* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
+                              Find(request->run_id()));
+    std::vector<Neighbors> out;
+    FEEDLOOP_RETURN_IF_ERROR(
+        ranker->Retrieve(AsSpan(request->queries()), request->k(), &out));
+    for (const Neighbors& n : out) ToProto(n, response->add_results());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RankerServiceImpl::Rank(
+    grpc::CallbackServerContext* ctx, const v1::RankRequest* request,
+    v1::RankResponse* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
+                              Find(request->run_id()));
+    google::protobuf::RepeatedPtrField<v1::UserQuery> users;
+    *users.Add() = request->user();
+    std::vector<v1::Slate> slates;
+    FEEDLOOP_RETURN_IF_ERROR(
+        ranker->RankBatch(users, request->slate_size(), &slates));
+    *response->mutable_slate() = std::move(slates[0]);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RankerServiceImpl::RankBatch(
+    grpc::CallbackServerContext* ctx, const v1::RankBatchRequest* request,
+    v1::RankBatchResponse* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
+                              Find(request->run_id()));
+    std::vector<v1::Slate> slates;
+    FEEDLOOP_RETURN_IF_ERROR(
+        ranker->RankBatch(request->users(), request->slate_size(), &slates));
+    response->mutable_slates()->Reserve(static_cast<int>(slates.size()));
+    for (v1::Slate& s : slates) *response->add_slates() = std::move(s);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RankerServiceImpl::ScoreItems(
+    grpc::CallbackServerContext* ctx, const v1::ScoreItemsRequest* request,
+    v1::ScoreItemsResponse* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
+                              Find(request->run_id()));
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        std::vector<float> scores,
+        ranker->ScoreItems(
+            AsSpan(request->candidates()),
+            std::span<const uint32_t>(request->user_ids().data(),
+                                      request->user_ids_size()),
+            request->sample_users(), request->seed()));
+    response->mutable_scores()->Add(scores.begin(), scores.end());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RankerServiceImpl::RecordFeedback(
+    grpc::CallbackServerContext* ctx, const v1::RecordFeedbackRequest* request,
+    v1::RecordFeedbackResponse* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
+                              Find(request->run_id()));
+    std::vector<v1::Interaction> xs(request->interactions().begin(),
+                                    request->interactions().end());
+    FEEDLOOP_RETURN_IF_ERROR(ranker->RecordFeedback(request->round(), xs));
+    response->set_applied(xs.size());
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace feedloop::ranker

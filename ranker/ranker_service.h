@@ -1,0 +1,106 @@
+// RankerService over gRPC: one Ranker per open run, rebuilt from the store.
+//
+//   StoreClient store(CreateChannel(store_address));
+//   RankerServiceImpl service(&store, &request_pool, options);
+//   FEEDLOOP_RETURN_IF_ERROR(service.RecoverRuns());  // runs RUNNING in the store
+//   GrpcServer::Start(server_options, {&service});
+//
+// A run is opened with OpenRun, which replays its completed rounds from the
+// store; AdvanceRound pulls the round's items from the store, so the store
+// stays the one source of truth and a restarted ranker reaches the same
+// state by the same path. Calls for a run that is not open are NOT_FOUND.
+//
+// Handlers run on `pool`, never on reactor threads. Thread-safe.
+
+#ifndef FEEDLOOP_RANKER_RANKER_SERVICE_H_
+#define FEEDLOOP_RANKER_RANKER_SERVICE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/thread_pool.h"
+#include "feedloop/v1/ranker.grpc.pb.h"
+#include "ranker/ranker.h"
+#include "store/store_client.h"
+
+namespace feedloop::ranker {
+
+class RankerServiceImpl final : public v1::RankerService::CallbackService {
+ public:
+  struct Options {
+    // Pool that RankBatch and ScoreItems fan out on; borrowed, may be null.
+    // Default: null.
+    ThreadPool* compute_pool = nullptr;
+    // OpenMP threads per FAISS search; 0 means FAISS's default. Default: 0.
+    int search_threads = 0;
+  };
+
+  // Borrows `store` and `pool`; both must outlive the service.
+  RankerServiceImpl(store::StoreClient* store, ThreadPool* pool,
+                    const Options& options);
+
+  // Opens every run the store lists as RUNNING, at its completed rounds.
+  // Call before serving; health should report NOT_SERVING until it returns.
+  absl::Status RecoverRuns();
+
+  // In-process access, for the embedded form and tests.
+  absl::StatusOr<v1::RankerRunState> OpenRun(const v1::OpenRunRequest& request);
+  absl::StatusOr<std::shared_ptr<Ranker>> Find(const std::string& run_id) const;
+
+  grpc::ServerUnaryReactor* OpenRun(grpc::CallbackServerContext* ctx,
+                                    const v1::OpenRunRequest* request,
+                                    v1::RankerRunState* response) override;
+  grpc::ServerUnaryReactor* CloseRun(grpc::CallbackServerContext* ctx,
+                                     const v1::CloseRunRequest* request,
+                                     v1::CloseRunResponse* response) override;
+  grpc::ServerUnaryReactor* AdvanceRound(grpc::CallbackServerContext* ctx,
+                                         const v1::AdvanceRoundRequest* request,
+                                         v1::RankerRunState* response) override;
+  grpc::ServerUnaryReactor* Retrieve(grpc::CallbackServerContext* ctx,
+                                     const v1::RetrieveRequest* request,
+                                     v1::RetrieveResponse* response) override;
+  grpc::ServerUnaryReactor* Rank(grpc::CallbackServerContext* ctx,
+                                 const v1::RankRequest* request,
+                                 v1::RankResponse* response) override;
+  grpc::ServerUnaryReactor* RankBatch(grpc::CallbackServerContext* ctx,
+                                      const v1::RankBatchRequest* request,
+                                      v1::RankBatchResponse* response) override;
+  grpc::ServerUnaryReactor* ScoreItems(grpc::CallbackServerContext* ctx,
+                                       const v1::ScoreItemsRequest* request,
+                                       v1::ScoreItemsResponse* response) override;
+  grpc::ServerUnaryReactor* RecordFeedback(
+      grpc::CallbackServerContext* ctx, const v1::RecordFeedbackRequest* request,
+      v1::RecordFeedbackResponse* response) override;
+
+ private:
+  struct OpenedRun {
+    std::string config_bytes;  // the config it was opened with
+    std::shared_ptr<Ranker> ranker;
+  };
+
+  absl::StatusOr<v1::RankerRunState> AdvanceRoundImpl(
+      const v1::AdvanceRoundRequest& request);
+  // Builds a ranker for `config` and replays rounds [0, rounds_done).
+  absl::StatusOr<std::shared_ptr<Ranker>> Replay(
+      const std::string& run_id, const v1::ExperimentConfig& config,
+      uint32_t rounds_done);
+  static v1::RankerRunState StateOf(const std::string& run_id,
+                                    const Ranker& ranker);
+
+  store::StoreClient* const store_;
+  ThreadPool* const pool_;
+  const Options options_;
+
+  // Serializes OpenRun, so one run is never replayed twice at once.
+  absl::Mutex open_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, OpenedRun> runs_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace feedloop::ranker
+
+#endif  // FEEDLOOP_RANKER_RANKER_SERVICE_H_

@@ -1,0 +1,212 @@
+#include "store/store_client.h"
+
+#include <algorithm>
+
+#include "absl/time/clock.h"
+#include "common/status.h"
+
+namespace feedloop::store {
+namespace {
+
+absl::Status FromStore(const grpc::Status& s) {
+  return Annotate(FromGrpcStatus(s), "store");
+}
+
+}  // namespace
+
+StoreClient::StoreClient(std::shared_ptr<grpc::Channel> channel,
+                         const Options& options)
+    : options_(options),
+      ingest_(v1::IngestService::NewStub(channel)),
+      diversity_(v1::DiversityService::NewStub(channel)) {}
+
+void StoreClient::Prepare(grpc::ClientContext* ctx,
+                          absl::Duration deadline) const {
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  ctx->set_wait_for_ready(true);
+}
+
+absl::StatusOr<v1::RunRecord> StoreClient::CreateRun(const v1::RunRecord& run) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.deadline);
+  v1::CreateRunRequest req;
+  *req.mutable_run() = run;
+  v1::RunRecord resp;
+  FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->CreateRun(&ctx, req, &resp)));
+  return resp;
+}
+
+absl::StatusOr<v1::RunRecord> StoreClient::UpdateRun(
+    const v1::UpdateRunRequest& update) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.deadline);
+  v1::RunRecord resp;
+  FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->UpdateRun(&ctx, update, &resp)));
+  return resp;
+}
+
+absl::StatusOr<v1::RunRecord> StoreClient::GetRun(const std::string& run_id) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.deadline);
+  v1::GetRunRequest req;
+  req.set_run_id(run_id);
+  v1::RunRecord resp;
+  FEEDLOOP_RETURN_IF_ERROR(FromStore(diversity_->GetRun(&ctx, req, &resp)));
+  return resp;
+}
+
+absl::StatusOr<std::vector<v1::RunRecord>> StoreClient::ListRuns(
+    std::span<const v1::RunStatus> statuses) {
+  std::vector<v1::RunRecord> out;
+  v1::ListRunsRequest req;
+  for (v1::RunStatus s : statuses) req.add_statuses(s);
+  req.set_page_size(1000);
+  while (true) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.deadline);
+    v1::ListRunsResponse resp;
+    FEEDLOOP_RETURN_IF_ERROR(FromStore(diversity_->ListRuns(&ctx, req, &resp)));
+    for (auto& run : *resp.mutable_runs()) out.push_back(std::move(run));
+    if (resp.next_page_token().empty()) return out;
+    req.set_page_token(resp.next_page_token());
+  }
+}
+
+absl::Status StoreClient::Ingest(const std::string& run_id,
+                                 std::span<const v1::Item> items) {
+  for (size_t start = 0; start < items.size();
+       start += options_.max_items_per_call) {
+    const size_t end = std::min(items.size(), start + options_.max_items_per_call);
+    v1::IngestRequest req;
+    req.set_run_id(run_id);
+    req.mutable_items()->Reserve(static_cast<int>(end - start));
+    for (size_t i = start; i < end; ++i) *req.add_items() = items[i];
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.deadline);
+    v1::IngestResponse resp;
+    FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->Ingest(&ctx, req, &resp)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::Item>> StoreClient::GetItems(
+    const std::string& run_id, std::span<const uint64_t> ids) {
+  std::vector<v1::Item> out;
+  for (size_t start = 0; start < ids.size();
+       start += options_.max_items_per_call) {
+    const size_t end = std::min(ids.size(), start + options_.max_items_per_call);
+    v1::GetItemsRequest req;
+    req.set_run_id(run_id);
+    req.mutable_ids()->Add(ids.begin() + start, ids.begin() + end);
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.deadline);
+    v1::GetItemsResponse resp;
+    FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->GetItems(&ctx, req, &resp)));
+    for (auto& item : *resp.mutable_items()) out.push_back(std::move(item));
+  }
+  return out;
+}
+
+absl::Status StoreClient::ScanItems(
+    const std::string& run_id, uint32_t round_from,
+    std::optional<uint32_t> round_to,
+    const std::function<absl::Status(std::vector<v1::Item>)>& on_chunk) {
+  v1::ScanItemsRequest req;
+  req.set_run_id(run_id);
+  req.set_round_from(round_from);
+  if (round_to.has_value()) req.set_round_to(*round_to);
+  req.set_chunk_size(4096);
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.scan_deadline);
+  auto reader = ingest_->ScanItems(&ctx, req);
+  v1::ScanItemsResponse chunk;
+  absl::Status callback_status;
+  while (reader->Read(&chunk)) {
+    std::vector<v1::Item> items(std::make_move_iterator(chunk.mutable_items()->begin()),
+                                std::make_move_iterator(chunk.mutable_items()->end()));
+    callback_status = on_chunk(std::move(items));
+    if (!callback_status.ok()) {
+      ctx.TryCancel();
+      break;
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (!callback_status.ok()) return callback_status;
+  return FromStore(s);
+}
+
+absl::Status StoreClient::LogInteractions(
+    const std::string& run_id, uint32_t round,
+    std::span<const v1::Interaction> interactions) {
+  for (size_t start = 0; start < interactions.size();
+       start += options_.max_interactions_per_call) {
+    const size_t end = std::min(interactions.size(),
+                                start + options_.max_interactions_per_call);
+    v1::LogInteractionsRequest req;
+    req.set_run_id(run_id);
+    req.set_round(round);
+    req.mutable_interactions()->Reserve(static_cast<int>(end - start));
+    for (size_t i = start; i < end; ++i) *req.add_interactions() = interactions[i];
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.deadline);
+    v1::LogInteractionsResponse resp;
+    FEEDLOOP_RETURN_IF_ERROR(
+        FromStore(ingest_->LogInteractions(&ctx, req, &resp)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreClient::ScanInteractions(
+    const std::string& run_id, uint32_t round_from,
+    std::optional<uint32_t> round_to,
+    const std::function<absl::Status(uint32_t, std::vector<v1::Interaction>)>&
+        on_round) {
+  v1::ScanInteractionsRequest req;
+  req.set_run_id(run_id);
+  req.set_round_from(round_from);
+  if (round_to.has_value()) req.set_round_to(*round_to);
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.scan_deadline);
+  auto reader = ingest_->ScanInteractions(&ctx, req);
+  v1::ScanInteractionsResponse chunk;
+  absl::Status callback_status;
+  while (reader->Read(&chunk)) {
+    if (chunk.interactions_size() == 0) continue;
+    std::vector<v1::Interaction> xs(
+        std::make_move_iterator(chunk.mutable_interactions()->begin()),
+        std::make_move_iterator(chunk.mutable_interactions()->end()));
+    callback_status = on_round(chunk.round(), std::move(xs));
+    if (!callback_status.ok()) {
+      ctx.TryCancel();
+      break;
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (!callback_status.ok()) return callback_status;
+  return FromStore(s);
+}
+
+absl::Status StoreClient::WriteMetrics(const std::string& run_id, uint32_t round,
+                                       std::span<const v1::MetricValue> values,
+                                       bool advance_progress) {
+  v1::WriteMetricsRequest req;
+  req.set_run_id(run_id);
+  req.set_round(round);
+  req.set_advance_progress(advance_progress);
+  for (const auto& v : values) *req.add_values() = v;
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.deadline);
+  v1::WriteMetricsResponse resp;
+  return FromStore(ingest_->WriteMetrics(&ctx, req, &resp));
+}
+
+absl::StatusOr<v1::GetSeriesResponse> StoreClient::GetSeries(
+    const v1::GetSeriesRequest& request) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.deadline);
+  v1::GetSeriesResponse resp;
+  FEEDLOOP_RETURN_IF_ERROR(FromStore(diversity_->GetSeries(&ctx, request, &resp)));
+  return resp;
+}
+
+}  // namespace feedloop::store

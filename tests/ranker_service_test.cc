@@ -1,0 +1,257 @@
+// The ranker service over gRPC against a real (in-process) store: the round
+// protocol, bad input over the wire, and restart. A ranker started against a
+// store holding a run must serve exactly what the ranker before it served.
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/random.h"
+#include "common/server.h"
+#include "common/status.h"
+#include "common/vectors.h"
+#include "feedloop/v1/ranker.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "ranker/ranker_server.h"
+#include "store/store_client.h"
+#include "store/store_server.h"
+#include "testing/status_matchers.h"
+
+namespace feedloop {
+namespace {
+
+using ::feedloop::testing::StatusIs;
+using ::testing::HasSubstr;
+
+constexpr uint32_t kDim = 16;
+constexpr uint32_t kUsers = 120;
+
+v1::ExperimentConfig Config(v1::RankerConfig::IndexType index) {
+  v1::ExperimentConfig c;
+  c.set_seed(3);
+  c.mutable_space()->set_dim(kDim);
+  c.mutable_users()->set_count(kUsers);
+  c.mutable_ranker()->set_index(index);
+  c.mutable_ranker()->set_ivf_nlist(8);
+  c.mutable_ranker()->set_ivf_nprobe(2);
+  c.mutable_ranker()->set_candidates(40);
+  c.mutable_ranker()->set_item_ttl_rounds(3);  // 450 live: IVF (8 lists) trains
+  c.mutable_ranker()->set_mmr_lambda(0.2);
+  c.mutable_ranker()->set_epsilon(0.1);
+  c.mutable_ranker()->set_rebuild_dead_fraction(0.3);
+  return c;
+}
+
+class RankerServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/ranker_service_",
+                        ::testing::UnitTest::GetInstance()
+                            ->current_test_info()
+                            ->name());
+    std::filesystem::remove_all(dir_);
+    store::StoreServer::Options so;
+    so.data_dir = dir_;
+    so.threads = 2;
+    ASSERT_OK_AND_ASSIGN(store_server_, store::StoreServer::Start(so));
+    store_ = std::make_unique<store::StoreClient>(
+        CreateChannel(store_server_->address()));
+    StartRanker();
+  }
+  void TearDown() override {
+    ranker_server_.reset();
+    store_server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void StartRanker() {
+    ranker_server_.reset();
+    ranker::RankerServer::Options ro;
+    ro.store_address = store_server_->address();
+    ro.threads = 2;
+    ro.search_threads = 1;
+    auto server = ranker::RankerServer::Start(ro);
+    ASSERT_OK(server.status());
+    ranker_server_ = *std::move(server);
+    auto channel = CreateChannel(ranker_server_->address());
+    ranker_ = v1::RankerService::NewStub(channel);
+    health_ = grpc::health::v1::Health::NewStub(channel);
+  }
+
+  std::vector<v1::Item> Items(uint32_t round, int n) {
+    std::vector<v1::Item> items;
+    for (int i = 0; i < n; ++i) {
+      v1::Item item;
+      item.set_id((uint64_t{round} << 32) | (i + 1));
+      item.set_round(round);
+      std::vector<float> e(kDim);
+      for (float& x : e) x = static_cast<float>(rng_.Normal());
+      Normalize(std::span<float>(e));
+      item.mutable_embedding()->Assign(e.begin(), e.end());
+      items.push_back(item);
+    }
+    return items;
+  }
+
+  absl::StatusOr<v1::RankBatchResponse> RankAll() {
+    v1::RankBatchRequest req;
+    req.set_run_id("run");
+    for (uint32_t u = 0; u < kUsers; ++u) req.add_users()->set_user_id(u);
+    grpc::ClientContext ctx;
+    v1::RankBatchResponse resp;
+    FEEDLOOP_RETURN_IF_ERROR(FromGrpcStatus(ranker_->RankBatch(&ctx, req, &resp)));
+    return resp;
+  }
+
+  absl::Status Advance(uint32_t round) {
+    v1::AdvanceRoundRequest req;
+    req.set_run_id("run");
+    req.set_round(round);
+    grpc::ClientContext ctx;
+    v1::RankerRunState resp;
+    return FromGrpcStatus(ranker_->AdvanceRound(&ctx, req, &resp));
+  }
+
+  // One round as the loop plays it: ingest, advance, rank, log and send
+  // feedback (every third impression engaged), mark the round done.
+  void PlayRound(uint32_t round) {
+    ASSERT_OK(store_->Ingest("run", Items(round, 150)));
+    ASSERT_OK(Advance(round));
+    ASSERT_OK_AND_ASSIGN(auto slates, RankAll());
+    std::vector<v1::Interaction> xs;
+    for (const auto& s : slates.slates()) {
+      for (int p = 0; p < s.item_ids_size(); ++p) {
+        v1::Interaction x;
+        x.set_user_id(s.user_id());
+        x.set_item_id(s.item_ids(p));
+        x.set_position(p);
+        x.set_engaged((s.user_id() + p) % 3 == 0);
+        xs.push_back(x);
+      }
+    }
+    ASSERT_OK(store_->LogInteractions("run", round, xs));
+    v1::RecordFeedbackRequest fb;
+    fb.set_run_id("run");
+    fb.set_round(round);
+    fb.mutable_interactions()->Add(xs.begin(), xs.end());
+    grpc::ClientContext ctx;
+    v1::RecordFeedbackResponse resp;
+    ASSERT_OK(FromGrpcStatus(ranker_->RecordFeedback(&ctx, fb, &resp)));
+    v1::MetricValue done;
+    done.set_name("loop.round");
+    done.set_value(round);
+    ASSERT_OK(store_->WriteMetrics("run", round, {&done, 1}, true));
+  }
+
+  std::string dir_;
+  Rng rng_{21};
+  std::unique_ptr<store::StoreServer> store_server_;
+  std::unique_ptr<store::StoreClient> store_;
+  std::unique_ptr<ranker::RankerServer> ranker_server_;
+  std::unique_ptr<v1::RankerService::Stub> ranker_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+class RankerRestartTest
+    : public RankerServiceTest,
+      public ::testing::WithParamInterface<v1::RankerConfig::IndexType> {};
+
+TEST_P(RankerRestartTest, RestartedRankerServesTheSameSlates) {
+  v1::RunRecord run;
+  run.set_run_id("run");
+  *run.mutable_config() = Config(GetParam());
+  run.set_status(v1::RUNNING);
+  ASSERT_OK(store_->CreateRun(run).status());
+  v1::OpenRunRequest open;
+  open.set_run_id("run");
+  *open.mutable_config() = run.config();
+  {
+    grpc::ClientContext ctx;
+    v1::RankerRunState state;
+    ASSERT_OK(FromGrpcStatus(ranker_->OpenRun(&ctx, open, &state)));
+  }
+  for (uint32_t round = 0; round < 5; ++round) PlayRound(round);
+  ASSERT_OK(store_->Ingest("run", Items(5, 150)));
+  ASSERT_OK(Advance(5));
+  ASSERT_OK_AND_ASSIGN(auto before, RankAll());
+
+  // A new ranker process-equivalent: it finds the RUNNING run in the store
+  // and replays it before serving.
+  StartRanker();
+  grpc::ClientContext hctx;
+  grpc::health::v1::HealthCheckResponse health;
+  ASSERT_TRUE(health_->Check(&hctx, {}, &health).ok());
+  EXPECT_EQ(health.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  ASSERT_OK(Advance(5));
+  ASSERT_OK_AND_ASSIGN(auto after, RankAll());
+  ASSERT_EQ(before.slates_size(), after.slates_size());
+  EXPECT_EQ(before.SerializeAsString(), after.SerializeAsString());
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIndexes, RankerRestartTest,
+                         ::testing::Values(v1::RankerConfig::FLAT,
+                                           v1::RankerConfig::IVF,
+                                           v1::RankerConfig::HNSW),
+                         [](const auto& info) {
+                           return v1::RankerConfig::IndexType_Name(info.param);
+                         });
+
+TEST_F(RankerServiceTest, BadRequestsAreNamed) {
+  v1::RunRecord run;
+  run.set_run_id("run");
+  *run.mutable_config() = Config(v1::RankerConfig::FLAT);
+  ASSERT_OK(store_->CreateRun(run).status());
+  v1::OpenRunRequest open;
+  open.set_run_id("run");
+  *open.mutable_config() = run.config();
+  open.mutable_config()->mutable_ranker()->set_epsilon(2);
+  grpc::ClientContext c1;
+  v1::RankerRunState state;
+  EXPECT_THAT(FromGrpcStatus(ranker_->OpenRun(&c1, open, &state)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("ranker.epsilon")));
+  EXPECT_THAT(RankAll(), StatusIs(absl::StatusCode::kNotFound,
+                                  HasSubstr("not open on this ranker")));
+  open.mutable_config()->mutable_ranker()->set_epsilon(0);
+  grpc::ClientContext c2;
+  ASSERT_OK(FromGrpcStatus(ranker_->OpenRun(&c2, open, &state)));
+  ASSERT_OK(store_->Ingest("run", Items(0, 50)));
+  EXPECT_THAT(Advance(3), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                   HasSubstr("round 0")));
+  ASSERT_OK(Advance(0));
+  ASSERT_OK(Advance(0));  // a retry is harmless
+
+  v1::RetrieveRequest retrieve;
+  retrieve.set_run_id("run");
+  retrieve.set_k(5);
+  retrieve.mutable_queries()->Resize(kDim, 0.0f);
+  retrieve.set_queries(2, std::nanf(""));
+  grpc::ClientContext c3;
+  v1::RetrieveResponse rr;
+  EXPECT_THAT(FromGrpcStatus(ranker_->Retrieve(&c3, retrieve, &rr)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("queries[row 0][2]: is NaN")));
+  retrieve.set_queries(2, 1.0f);
+  grpc::ClientContext c4;
+  ASSERT_OK(FromGrpcStatus(ranker_->Retrieve(&c4, retrieve, &rr)));
+  ASSERT_EQ(rr.results_size(), 1);
+  EXPECT_EQ(rr.results(0).item_ids_size(), 5);
+
+  v1::ScoreItemsRequest score;
+  score.set_run_id("run");
+  score.mutable_candidates()->Resize(kDim * 2, 0.25f);
+  score.add_user_ids(kUsers + 5);
+  grpc::ClientContext c5;
+  v1::ScoreItemsResponse sr;
+  EXPECT_THAT(FromGrpcStatus(ranker_->ScoreItems(&c5, score, &sr)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("user_ids[0]: 125")));
+  score.clear_user_ids();
+  score.set_sample_users(1000);  // more than the run's users: all of them
+  grpc::ClientContext c6;
+  ASSERT_OK(FromGrpcStatus(ranker_->ScoreItems(&c6, score, &sr)));
+  EXPECT_EQ(sr.scores_size(), 2);
+}
+
+}  // namespace
+}  // namespace feedloop
