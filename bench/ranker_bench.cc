@@ -1,0 +1,196 @@
+// Ranking throughput in-process, against raw FAISS on the same queries, so
+// the ranker's overhead reads as a ratio. 100k items, d = 64, K = 100
+// candidates, slates of 10, FLAT / IVF / HNSW with default settings.
+//
+//   ./dev bench                       (or build/bench/ranker_bench)
+//
+// Counters: users_per_second for the ranker; queries_per_second for raw
+// FAISS (IndexFlatIP, IndexIVFFlat, IndexHNSWFlat built the same way).
+
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <memory>
+
+#include "common/random.h"
+#include "common/thread_pool.h"
+#include "common/vectors.h"
+#include "faiss/IndexFlat.h"
+#include "faiss/IndexHNSW.h"
+#include "faiss/IndexIVFFlat.h"
+#include "ranker/ranker.h"
+
+namespace feedloop::ranker {
+namespace {
+
+constexpr uint32_t kDim = 64;
+constexpr uint32_t kItems = 100000;
+constexpr uint32_t kUsers = 4096;
+constexpr int kTopics = 32;
+constexpr uint32_t kCandidates = 100;
+
+// Unit vectors around shared topic centres; items and users both.
+class Data {
+ public:
+  Data() {
+    Rng rng(7);
+    topics_.resize(kTopics * kDim);
+    for (float& x : topics_) x = static_cast<float>(rng.Normal());
+    for (int t = 0; t < kTopics; ++t) Normalize(std::span<float>(&topics_[t * kDim], kDim));
+    items_ = Around(rng, kItems, 0.5);
+    users_ = Around(rng, kUsers, 0.8);
+  }
+  const std::vector<float>& items() const { return items_; }
+  const std::vector<float>& users() const { return users_; }
+
+ private:
+  std::vector<float> Around(Rng& rng, size_t n, double spread) {
+    std::vector<float> v(n * kDim);
+    for (size_t i = 0; i < n; ++i) {
+      const int t = static_cast<int>(rng.UniformInt(kTopics));
+      for (uint32_t d = 0; d < kDim; ++d) {
+        v[i * kDim + d] = topics_[t * kDim + d] +
+                          static_cast<float>(spread * rng.Normal() / 8.0);
+      }
+      Normalize(std::span<float>(&v[i * kDim], kDim));
+    }
+    return v;
+  }
+  std::vector<float> topics_, items_, users_;
+};
+
+const Data& TheData() {
+  static const Data* data = new Data();
+  return *data;
+}
+
+v1::RankerConfig::IndexType TypeOf(int64_t arg) {
+  return arg == 0 ? v1::RankerConfig::FLAT
+                  : arg == 1 ? v1::RankerConfig::IVF : v1::RankerConfig::HNSW;
+}
+
+// One ranker per index type, built once: round 0 holds all 100k items.
+Ranker& RankerFor(int64_t type) {
+  static std::map<int64_t, std::unique_ptr<Ranker>> rankers;
+  static ThreadPool pool(DefaultThreadCount(), 0);
+  auto& slot = rankers[type];
+  if (slot) return *slot;
+  v1::ExperimentConfig c;
+  c.mutable_space()->set_dim(kDim);
+  c.mutable_space()->set_topics(kTopics);
+  c.mutable_users()->set_count(kUsers);
+  c.mutable_ranker()->set_index(TypeOf(type));
+  c.mutable_ranker()->set_variant(v1::RankerConfig::ORACLE);
+  c.mutable_ranker()->set_candidates(kCandidates);
+  Ranker::Options options;
+  options.pool = &pool;
+  slot = *Ranker::Create(c, options);
+  std::vector<v1::Item> items(kItems);
+  const auto& data = TheData().items();
+  for (uint32_t i = 0; i < kItems; ++i) {
+    items[i].set_id(i + 1);
+    items[i].mutable_embedding()->Assign(data.begin() + i * kDim,
+                                         data.begin() + (i + 1) * kDim);
+  }
+  if (!slot->AdvanceRound(0, items).ok()) std::abort();
+  return *slot;
+}
+
+google::protobuf::RepeatedPtrField<v1::UserQuery> Users(size_t first, size_t n) {
+  google::protobuf::RepeatedPtrField<v1::UserQuery> users;
+  const auto& data = TheData().users();
+  for (size_t i = 0; i < n; ++i) {
+    const size_t u = (first + i) % kUsers;
+    v1::UserQuery* q = users.Add();
+    q->set_user_id(static_cast<uint32_t>(u));
+    q->mutable_true_interest()->Assign(data.begin() + u * kDim,
+                                       data.begin() + (u + 1) * kDim);
+  }
+  return users;
+}
+
+void BM_RankBatch(benchmark::State& state) {
+  Ranker& ranker = RankerFor(state.range(0));
+  const size_t batch = static_cast<size_t>(state.range(1));
+  size_t next = 0;
+  std::vector<v1::Slate> slates;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto users = Users(next, batch);
+    next += batch;
+    state.ResumeTiming();
+    if (!ranker.RankBatch(users, 10, &slates).ok()) std::abort();
+    benchmark::DoNotOptimize(slates.data());
+  }
+  state.counters["users_per_second"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+}
+
+// The same FAISS index types, built directly, searching the same queries
+// for the same K: what the ranker's retrieval costs at the very least.
+faiss::Index& RawFor(int64_t type) {
+  static std::map<int64_t, std::unique_ptr<faiss::Index>> raw;
+  auto& slot = raw[type];
+  if (slot) return *slot;
+  const auto& data = TheData().items();
+  if (type == 0) {
+    slot = std::make_unique<faiss::IndexFlatIP>(kDim);
+  } else if (type == 1) {
+    auto* quantizer = new faiss::IndexFlatIP(kDim);
+    auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, kDim, 256,
+                                                     faiss::METRIC_INNER_PRODUCT);
+    ivf->own_fields = true;
+    ivf->nprobe = 32;
+    ivf->train(256 * 256, data.data());
+    slot = std::move(ivf);
+  } else {
+    auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(kDim, 32, faiss::METRIC_L2);
+    hnsw->hnsw.efConstruction = 64;
+    hnsw->hnsw.efSearch = 128;
+    slot = std::move(hnsw);
+  }
+  slot->add(kItems, data.data());
+  return *slot;
+}
+
+void BM_RawFaissSearch(benchmark::State& state) {
+  faiss::Index& index = RawFor(state.range(0));
+  const size_t batch = static_cast<size_t>(state.range(1));
+  const auto& users = TheData().users();
+  std::vector<float> queries(batch * kDim);
+  std::vector<float> distances(batch * kCandidates);
+  std::vector<faiss::Index::idx_t> labels(batch * kCandidates);
+  size_t next = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (size_t i = 0; i < batch; ++i) {
+      const size_t u = (next + i) % kUsers;
+      std::copy(users.begin() + u * kDim, users.begin() + (u + 1) * kDim,
+                queries.begin() + i * kDim);
+    }
+    next += batch;
+    state.ResumeTiming();
+    index.search(static_cast<faiss::Index::idx_t>(batch), queries.data(),
+                 kCandidates, distances.data(), labels.data());
+    benchmark::DoNotOptimize(labels.data());
+  }
+  state.counters["queries_per_second"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+}
+
+// Args: {index type (0 FLAT, 1 IVF, 2 HNSW), users per call}.
+void Shapes(benchmark::internal::Benchmark* b) {
+  for (int type : {0, 1, 2}) {
+    b->Args({type, 1});
+    b->Args({type, 512});
+  }
+  b->ArgNames({"index", "batch"})->UseRealTime()->MinTime(2.0);
+}
+
+BENCHMARK(BM_RankBatch)->Apply(Shapes);
+BENCHMARK(BM_RawFaissSearch)->Apply(Shapes);
+
+}  // namespace
+}  // namespace feedloop::ranker
+
+BENCHMARK_MAIN();
