@@ -1,0 +1,132 @@
+// Generator: one run's content generation (DESIGN.md section 3).
+//
+//   FEEDLOOP_ASSIGN_OR_RETURN(auto gen, Generator::Create(run_id, config,
+//                                                         &reward_model, {}));
+//   FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::Item> items, gen->Generate(0));
+//   ... rank, consume ...
+//   FEEDLOOP_RETURN_IF_ERROR(gen->Observe(0, outcomes));
+//
+// Creators: creator c has a home h_c near one topic and a centre m_c
+// (starting at h_c); its items are normalize(m_c + spread * eps).
+// Coupling alpha:
+//   selection   each item is the best of 1 + round(alpha * (n_max - 1))
+//               candidates, scored by the reward model (the ranker's
+//               ScoreItems) over a seeded sample of users;
+//   adaptation  after each round, m_c moves by adaptation_rate toward
+//               normalize(alpha * w + (1 - alpha) * h_c), where w is the
+//               engagement-weighted mean direction of the round's winners
+//               (its most engaged items);
+//   platform    a share ai_share of the items comes from the platform's
+//               mixture model (initialised on the creators' homes), refit
+//               each round on the engaged items with rate alpha.
+// Volume: the round's item count is creators.count * items_per_round *
+// volume_growth^round, capped by max_items_per_round.
+//
+// At alpha = 0 the reward model is never called: the output cannot depend on
+// the ranker. Every draw is seeded by (run seed, round, creator, item), so
+// the items are the same whatever the thread count.
+//
+// Rounds go 0, 1, 2, ...: Generate(r), then Observe(r). Generate(r) again
+// before Observe(r) returns the same items (a retry). A rejected call changes
+// nothing.
+//
+// Thread-safe (one call at a time per run; calls are serialized).
+
+#ifndef FEEDLOOP_GENERATOR_GENERATOR_H_
+#define FEEDLOOP_GENERATOR_GENERATOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/thread_pool.h"
+#include "feedloop/v1/config.pb.h"
+#include "feedloop/v1/generator.pb.h"
+#include "feedloop/v1/types.pb.h"
+#include "generator/platform_model.h"
+#include "generator/reward_model.h"
+#include "model/topic_space.h"
+
+namespace feedloop::generator {
+
+class Generator {
+ public:
+  struct Options {
+    // Spreads candidate drawing over threads; borrowed, may be null.
+    // Default: null.
+    ThreadPool* pool = nullptr;
+    // Items whose candidates are scored in one go (bounds memory at
+    // scale). Default: 8192.
+    size_t items_per_scoring_chunk = 8192;
+  };
+
+  // `reward` is borrowed and must outlive the generator; it may be null
+  // only when generator.alpha is 0. INVALID_ARGUMENT names a bad field.
+  static absl::StatusOr<std::unique_ptr<Generator>> Create(
+      std::string run_id, const v1::ExperimentConfig& config,
+      RewardModel* reward, const Options& options);
+
+  Generator(const Generator&) = delete;
+  Generator& operator=(const Generator&) = delete;
+
+  // The round's new items. FAILED_PRECONDITION for a round out of order;
+  // the reward model's error (UNAVAILABLE when the ranker is unreachable)
+  // when coupled. `candidates_drawn` may be null.
+  absl::StatusOr<std::vector<v1::Item>> Generate(uint32_t round,
+                                                 uint64_t* candidates_drawn);
+
+  // The round's outcomes per item. INVALID_ARGUMENT for an item not of
+  // this round, a repeated item, or more engagements than impressions;
+  // FAILED_PRECONDITION when `round` was not just generated.
+  absl::Status Observe(uint32_t round, std::span<const v1::ItemOutcome> outcomes);
+
+  v1::GeneratorRunState state() const;
+  // Items the round will hold (creators' and platform's).
+  uint32_t ItemsInRound(uint32_t round) const;
+  // Mean cosine distance of the creators' centres from their homes.
+  double CreatorDrift() const;
+  // Copies of internal state, for tests and metrics.
+  std::vector<float> CreatorCentre(uint32_t creator) const;
+  PlatformModel platform_model() const;
+
+ private:
+  Generator(std::string run_id, const v1::ExperimentConfig& config,
+            RewardModel* reward, const Options& options);
+
+  // Candidates per item at this coupling.
+  uint32_t CandidatesPerItem() const;
+  absl::StatusOr<std::vector<v1::Item>> GenerateLocked(uint32_t round,
+                                                       uint64_t* drawn)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  double CreatorDriftLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const std::string run_id_;
+  const v1::ExperimentConfig config_;
+  const uint32_t dim_;
+  const uint32_t creators_;
+  RewardModel* const reward_;
+  const Options options_;
+  const model::TopicSpace space_;
+  std::vector<float> homes_;  // creators_ x dim_
+
+  mutable absl::Mutex mu_;
+  std::vector<float> centres_ ABSL_GUARDED_BY(mu_);  // creators_ x dim_
+  PlatformModel platform_ ABSL_GUARDED_BY(mu_);
+  uint32_t next_round_ ABSL_GUARDED_BY(mu_) = 0;
+  // The last generated round's items, kept until it is observed.
+  bool awaiting_observe_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<v1::Item> last_items_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_drawn_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, uint32_t> last_index_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace feedloop::generator
+
+#endif  // FEEDLOOP_GENERATOR_GENERATOR_H_

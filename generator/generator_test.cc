@@ -1,0 +1,329 @@
+#include "generator/generator.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/random.h"
+#include "common/vectors.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+
+namespace feedloop::generator {
+namespace {
+
+using ::feedloop::testing::StatusIs;
+using ::testing::HasSubstr;
+
+constexpr uint32_t kDim = 16;
+
+// A reward model that favours one direction: score = sigmoid(8 <c, r>).
+class RegionReward final : public RewardModel {
+ public:
+  explicit RegionReward(std::vector<float> region) : region_(std::move(region)) {}
+  absl::StatusOr<std::vector<float>> Score(const std::string&,
+                                           std::span<const float> c, uint32_t dim,
+                                           uint32_t, uint64_t) override {
+    ++calls_;
+    std::vector<float> out(c.size() / dim);
+    for (size_t i = 0; i < out.size(); ++i) {
+      out[i] = static_cast<float>(
+          1 / (1 + std::exp(-8 * Dot(c.subspan(i * dim, dim), region_))));
+    }
+    return out;
+  }
+  int calls() const { return calls_; }
+
+ private:
+  std::vector<float> region_;
+  int calls_ = 0;
+};
+
+class FailingReward final : public RewardModel {
+ public:
+  absl::StatusOr<std::vector<float>> Score(const std::string&,
+                                           std::span<const float>, uint32_t,
+                                           uint32_t, uint64_t) override {
+    return absl::UnavailableError("ranker unreachable");
+  }
+};
+
+v1::ExperimentConfig Config(double alpha) {
+  v1::ExperimentConfig c;
+  c.set_seed(13);
+  c.mutable_space()->set_dim(kDim);
+  c.mutable_space()->set_topics(8);
+  c.mutable_creators()->set_count(40);
+  c.mutable_creators()->set_items_per_round(5);
+  c.mutable_generator()->set_alpha(alpha);
+  return c;
+}
+
+std::vector<float> UnitVector(uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> v(kDim);
+  for (float& x : v) x = static_cast<float>(rng.Normal());
+  Normalize(std::span<float>(v));
+  return v;
+}
+
+// Mean pairwise cosine distance and mean direction's closeness to `region`.
+struct Shape {
+  double dispersion;
+  double closeness;
+};
+Shape Measure(const std::vector<v1::Item>& items, std::span<const float> region) {
+  double pair_sum = 0;
+  int pairs = 0;
+  std::vector<double> mean(kDim, 0.0);
+  for (size_t i = 0; i < items.size(); ++i) {
+    for (uint32_t d = 0; d < kDim; ++d) mean[d] += items[i].embedding(d);
+    for (size_t j = i + 1; j < items.size(); ++j) {
+      pair_sum += 1 - Dot(AsSpan(items[i].embedding()), AsSpan(items[j].embedding()));
+      ++pairs;
+    }
+  }
+  Normalize(std::span<double>(mean));
+  double closeness = 0;
+  for (uint32_t d = 0; d < kDim; ++d) closeness += mean[d] * region[d];
+  return {pair_sum / pairs, closeness};
+}
+
+// Engagement as a ranker that favours `region` would produce it.
+std::vector<v1::ItemOutcome> Outcomes(const std::vector<v1::Item>& items,
+                                      std::span<const float> region) {
+  std::vector<v1::ItemOutcome> out;
+  for (const auto& item : items) {
+    const double a = Dot(AsSpan(item.embedding()), region);
+    v1::ItemOutcome o;
+    o.set_item_id(item.id());
+    o.set_impressions(10);
+    o.set_engagements(static_cast<uint32_t>(std::clamp(std::lround(10 * a), 0L, 10L)));
+    out.push_back(o);
+  }
+  return out;
+}
+
+std::unique_ptr<Generator> Make(const v1::ExperimentConfig& c, RewardModel* r,
+                                Generator::Options options = {}) {
+  auto g = Generator::Create("run", c, r, options);
+  EXPECT_OK(g.status());
+  return g.ok() ? *std::move(g) : nullptr;
+}
+
+TEST(Generator, UncoupledOutputDoesNotDependOnTheRanker) {
+  RegionReward a(UnitVector(1)), b(UnitVector(2));
+  FailingReward failing;
+  auto ga = Make(Config(0), &a);
+  auto gb = Make(Config(0), &b);
+  auto gf = Make(Config(0), &failing);
+  for (uint32_t round = 0; round < 4; ++round) {
+    ASSERT_OK_AND_ASSIGN(auto ia, ga->Generate(round, nullptr));
+    ASSERT_OK_AND_ASSIGN(auto ib, gb->Generate(round, nullptr));
+    ASSERT_OK_AND_ASSIGN(auto iff, gf->Generate(round, nullptr));
+    ASSERT_EQ(ia.size(), 200u);
+    for (size_t i = 0; i < ia.size(); ++i) {
+      ASSERT_EQ(ia[i].SerializeAsString(), ib[i].SerializeAsString());
+      ASSERT_EQ(ia[i].SerializeAsString(), iff[i].SerializeAsString());
+    }
+    ASSERT_OK(ga->Observe(round, Outcomes(ia, UnitVector(1))));
+    ASSERT_OK(gb->Observe(round, Outcomes(ib, UnitVector(2))));
+    ASSERT_OK(gf->Observe(round, Outcomes(iff, UnitVector(3))));
+  }
+  EXPECT_EQ(a.calls() + b.calls(), 0);
+  EXPECT_LT(ga->CreatorDrift(), 1e-6);  // creators stay home (float rounding aside)
+}
+
+TEST(Generator, FullCouplingHomogenizesTowardTheFavouredRegion) {
+  const std::vector<float> region = UnitVector(77);
+  RegionReward reward(region);
+  auto free = Make(Config(0), &reward);
+  auto coupled = Make(Config(1), &reward);
+  Shape free_shape{}, coupled_shape{};
+  for (uint32_t round = 0; round < 6; ++round) {
+    ASSERT_OK_AND_ASSIGN(auto fi, free->Generate(round, nullptr));
+    ASSERT_OK_AND_ASSIGN(auto ci, coupled->Generate(round, nullptr));
+    free_shape = Measure(fi, region);
+    coupled_shape = Measure(ci, region);
+    ASSERT_OK(free->Observe(round, Outcomes(fi, region)));
+    ASSERT_OK(coupled->Observe(round, Outcomes(ci, region)));
+  }
+  std::cout << "after 6 rounds: dispersion alpha=0 " << free_shape.dispersion
+            << ", alpha=1 " << coupled_shape.dispersion
+            << "; closeness to the region alpha=0 " << free_shape.closeness
+            << ", alpha=1 " << coupled_shape.closeness << "\n";
+  EXPECT_LT(coupled_shape.dispersion, free_shape.dispersion - 0.2);
+  EXPECT_GT(coupled_shape.closeness, free_shape.closeness + 0.3);
+  EXPECT_GT(coupled->CreatorDrift(), 0.1);
+}
+
+TEST(Generator, SameSeedSameItemsWhateverThreadsOrChunks) {
+  RegionReward reward(UnitVector(5));
+  auto config = Config(0.5);
+  config.mutable_generator()->set_ai_share(0.3);
+  std::vector<std::string> digests;
+  for (int trial = 0; trial < 3; ++trial) {
+    ThreadPool pool(trial + 1, 0);
+    Generator::Options options;
+    options.pool = trial == 0 ? nullptr : &pool;
+    options.items_per_scoring_chunk = trial == 2 ? 7 : 8192;
+    auto g = Make(config, &reward, options);
+    std::string digest;
+    for (uint32_t round = 0; round < 4; ++round) {
+      ASSERT_OK_AND_ASSIGN(auto items, g->Generate(round, nullptr));
+      for (const auto& item : items) digest += item.SerializeAsString();
+      ASSERT_OK(g->Observe(round, Outcomes(items, UnitVector(5))));
+    }
+    digests.push_back(digest);
+  }
+  EXPECT_EQ(digests[0], digests[1]);
+  EXPECT_EQ(digests[0], digests[2]);
+}
+
+TEST(Generator, ItemsAreWellFormedAndVolumeGrows) {
+  auto config = Config(0);
+  config.mutable_generator()->set_volume_growth(1.5);
+  config.mutable_generator()->set_ai_share(0.25);
+  auto g = Make(config, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto r0, g->Generate(0, nullptr));
+  ASSERT_OK(g->Observe(0, {}));
+  ASSERT_OK_AND_ASSIGN(auto r1, g->Generate(1, nullptr));
+  EXPECT_EQ(r0.size(), 200u);
+  EXPECT_EQ(r1.size(), 300u);
+  int platform = 0;
+  for (const auto& item : r1) {
+    EXPECT_EQ(item.round(), 1u);
+    EXPECT_EQ(item.id() >> 32, 1u);
+    EXPECT_NEAR(Dot(AsSpan(item.embedding()), AsSpan(item.embedding())), 1.0, 1e-5);
+    EXPECT_FALSE(item.title().empty());
+    if (item.platform_generated()) {
+      ++platform;
+      EXPECT_EQ(item.creator_id(), 40u);
+    } else {
+      EXPECT_LT(item.creator_id(), 40u);
+    }
+  }
+  EXPECT_EQ(platform, 75);
+}
+
+TEST(Generator, RejectedCallsChangeNothing) {
+  RegionReward reward(UnitVector(9));
+  auto good = Make(Config(0.5), &reward);
+  auto probed = Make(Config(0.5), &reward);
+  ASSERT_OK_AND_ASSIGN(auto items, good->Generate(0, nullptr));
+  ASSERT_OK_AND_ASSIGN(auto same, probed->Generate(0, nullptr));
+  EXPECT_THAT(probed->Generate(2, nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("Observe")));
+  ASSERT_OK_AND_ASSIGN(auto retry, probed->Generate(0, nullptr));  // a retry
+  EXPECT_EQ(retry.size(), same.size());
+
+  auto outcomes = Outcomes(items, UnitVector(9));
+  auto bad = outcomes;
+  bad[3].set_item_id(999);
+  EXPECT_THAT(probed->Observe(0, bad),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("outcomes[3].item_id: item 999 is not an item of round 0")));
+  bad = outcomes;
+  bad[1].set_engagements(11);
+  EXPECT_THAT(probed->Observe(0, bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outcomes[1]")));
+  bad = outcomes;
+  bad[2].set_item_id(bad[0].item_id());
+  EXPECT_THAT(probed->Observe(0, bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("appears twice")));
+  EXPECT_THAT(probed->Observe(1, outcomes),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("round 1")));
+
+  ASSERT_OK(good->Observe(0, outcomes));
+  ASSERT_OK(probed->Observe(0, outcomes));
+  ASSERT_OK_AND_ASSIGN(auto next_good, good->Generate(1, nullptr));
+  ASSERT_OK_AND_ASSIGN(auto next_probed, probed->Generate(1, nullptr));
+  for (size_t i = 0; i < next_good.size(); ++i) {
+    ASSERT_EQ(next_good[i].SerializeAsString(), next_probed[i].SerializeAsString());
+  }
+}
+
+TEST(Generator, CoupledGenerationFailsWhenTheRankerIsUnreachable) {
+  FailingReward failing;
+  auto g = Make(Config(0.5), &failing);
+  EXPECT_THAT(g->Generate(0, nullptr),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("unreachable")));
+  EXPECT_EQ(g->state().next_round(), 0u);
+  EXPECT_THAT(Generator::Create("r", Config(0.5), nullptr, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("generator.alpha")));
+  auto bad = Config(1.5);
+  EXPECT_THAT(Generator::Create("r", bad, &failing, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("generator.alpha")));
+  bad = Config(0);
+  bad.mutable_creators()->set_count(0);
+  EXPECT_THAT(Generator::Create("r", bad, &failing, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("creators.count")));
+}
+
+// Share of samples farther from their nearest component mean than
+// `threshold` (cosine distance).
+double TailMass(const PlatformModel& m, double threshold, uint64_t seed,
+                const std::vector<float>& reference_means) {
+  Rng rng(seed);
+  std::vector<float> e(kDim);
+  int far = 0;
+  const int n = 4000;
+  const size_t k_count = reference_means.size() / kDim;
+  for (int i = 0; i < n; ++i) {
+    m.Sample(rng, e);
+    double best = -2;
+    for (size_t k = 0; k < k_count; ++k) {
+      best = std::max(best, Dot(e, std::span<const float>(&reference_means[k * kDim], kDim)));
+    }
+    far += (1 - best) > threshold;
+  }
+  return static_cast<double>(far) / n;
+}
+
+TEST(PlatformModel, RefitOnNarrowEngagementLosesTailMass) {
+  // Sixteen components; engagement only for samples close to component 0.
+  std::vector<float> means;
+  for (int k = 0; k < 16; ++k) {
+    auto v = UnitVector(100 + k);
+    means.insert(means.end(), v.begin(), v.end());
+  }
+  PlatformModel model(kDim, means, 0.6);
+  // Round 0's 90th percentile of distance to the nearest component.
+  Rng rng(1);
+  std::vector<double> distances;
+  std::vector<float> e(kDim);
+  for (int i = 0; i < 4000; ++i) {
+    model.Sample(rng, e);
+    double best = -2;
+    for (int k = 0; k < 16; ++k) best = std::max(best, Dot(e, std::span<const float>(&means[k * kDim], kDim)));
+    distances.push_back(1 - best);
+  }
+  std::sort(distances.begin(), distances.end());
+  const double p90 = distances[distances.size() * 9 / 10];
+
+  std::vector<double> tail;
+  tail.push_back(TailMass(model, p90, 2, means));
+  for (int round = 0; round < 8; ++round) {
+    std::vector<float> rows;
+    std::vector<double> weights;
+    Rng draw(10 + round);
+    for (int i = 0; i < 2000; ++i) {
+      model.Sample(draw, e);
+      rows.insert(rows.end(), e.begin(), e.end());
+      // Engaged: near component 0's original mean only.
+      weights.push_back(Dot(e, std::span<const float>(&means[0], kDim)) > 0.85 ? 1.0 : 0.0);
+    }
+    model.Refit(rows, weights, 0.5);
+    tail.push_back(TailMass(model, p90, 3 + round, means));
+  }
+  std::cout << "tail mass by round:";
+  for (double t : tail) std::cout << " " << t;
+  std::cout << "; effective components " << model.EffectiveComponents() << "\n";
+  EXPECT_NEAR(tail[0], 0.10, 0.03);
+  for (size_t r = 2; r < tail.size(); ++r) EXPECT_LE(tail[r], tail[r - 2]);
+  EXPECT_LT(tail.back(), tail.front() / 3);
+  EXPECT_LT(model.EffectiveComponents(), 3.0);
+}
+
+}  // namespace
+}  // namespace feedloop::generator

@@ -1,0 +1,47 @@
+#include "generator/reward_model.h"
+
+#include <algorithm>
+
+#include "absl/time/clock.h"
+#include "common/status.h"
+
+namespace feedloop::generator {
+namespace {
+
+// The ranker takes at most 100000 candidate rows per ScoreItems call.
+constexpr size_t kMaxRowsPerCall = 100000;
+
+}  // namespace
+
+RankerRewardModel::RankerRewardModel(std::shared_ptr<grpc::Channel> channel)
+    : stub_(v1::RankerService::NewStub(std::move(channel))) {}
+
+absl::StatusOr<std::vector<float>> RankerRewardModel::Score(
+    const std::string& run_id, std::span<const float> candidates, uint32_t dim,
+    uint32_t sample_users, uint64_t seed) {
+  const size_t rows = dim == 0 ? 0 : candidates.size() / dim;
+  std::vector<float> out;
+  out.reserve(rows);
+  for (size_t first = 0; first < rows; first += kMaxRowsPerCall) {
+    const size_t n = std::min(kMaxRowsPerCall, rows - first);
+    v1::ScoreItemsRequest req;
+    req.set_run_id(run_id);
+    req.set_sample_users(sample_users);
+    req.set_seed(seed);
+    req.mutable_candidates()->Add(candidates.begin() + first * dim,
+                                  candidates.begin() + (first + n) * dim);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    v1::ScoreItemsResponse resp;
+    FEEDLOOP_RETURN_IF_ERROR(
+        Annotate(FromGrpcStatus(stub_->ScoreItems(&ctx, req, &resp)),
+                 "ranker ScoreItems"));
+    if (static_cast<size_t>(resp.scores_size()) != n) {
+      return absl::InternalError("ranker ScoreItems: wrong number of scores");
+    }
+    out.insert(out.end(), resp.scores().begin(), resp.scores().end());
+  }
+  return out;
+}
+
+}  // namespace feedloop::generator
