@@ -28,6 +28,8 @@ Usage:
                                             serve the store (IngestService, DiversityService)
   feedloop serve ranker --listen HOST:PORT --store HOST:PORT
                                             serve the ranker (RankerService)
+  feedloop serve generator --listen HOST:PORT --ranker HOST:PORT
+                                            serve the generator (GeneratorService)
   feedloop help                             this text
 
 'feedloop <command> --help' lists a command's flags.)";

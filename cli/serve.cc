@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "common/server.h"
 #include "glog/logging.h"
+#include "generator/generator_server.h"
 #include "ranker/ranker_server.h"
 #include "store/store_server.h"
 
@@ -21,6 +22,9 @@ ABSL_FLAG(bool, sync, true,
 ABSL_FLAG(std::string, store, "",
           "ranker: the store's address (host:port); the ranker rebuilds its "
           "runs from it");
+ABSL_FLAG(std::string, ranker, "",
+          "generator: the ranker's address (host:port), its reward model for "
+          "coupled runs");
 ABSL_FLAG(int, search_threads, 0,
           "ranker: OpenMP threads per FAISS search; 0 means one per core");
 
@@ -74,13 +78,36 @@ int ServeRanker() {
   return kExitOk;
 }
 
+int ServeGenerator() {
+  generator::GeneratorServer::Options options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.ranker_address = absl::GetFlag(FLAGS_ranker);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  if (options.ranker_address.empty()) {
+    LOG(WARNING) << "no --ranker: only uncoupled runs (generator.alpha = 0) "
+                    "can be served";
+  }
+  auto server = generator::GeneratorServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "feedloop serve generator: " << server.status().message()
+              << "\n";
+    return kExitFailure;
+  }
+  std::cout << "feedloop generator listening on " << (*server)->address()
+            << std::endl;
+  const int signal_number = WaitForShutdownSignal();
+  LOG(INFO) << "signal " << signal_number << ": shutting down";
+  (*server)->Shutdown();
+  return kExitOk;
+}
+
 }  // namespace
 
 int ServeCommand(const std::vector<std::string>& args) {
   // Signals must be blocked before any server thread starts, so that only
   // WaitForShutdownSignal receives them.
   BlockShutdownSignals();
-  const std::vector<std::string> services = {"store", "ranker"};
+  const std::vector<std::string> services = {"store", "ranker", "generator"};
   if (args.size() != 1) {
     std::cerr << "usage: feedloop serve <service> [flags]; services: "
               << absl::StrJoin(services, ", ") << "\n";
@@ -88,6 +115,7 @@ int ServeCommand(const std::vector<std::string>& args) {
   }
   if (args[0] == "store") return ServeStore();
   if (args[0] == "ranker") return ServeRanker();
+  if (args[0] == "generator") return ServeGenerator();
   std::cerr << "feedloop serve: unknown service '" << args[0]
             << "'; services: " << absl::StrJoin(services, ", ") << "\n";
   return kExitUsage;

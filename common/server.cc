@@ -84,6 +84,7 @@ void GrpcServer::SetServing(const std::string& service_name, bool serving) {
 }
 
 void GrpcServer::Shutdown(absl::Duration grace) {
+  if (shut_down_.exchange(true)) return;
   SetServing(false);
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoNanoseconds(grace));

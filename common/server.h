@@ -15,6 +15,7 @@
 #ifndef FEEDLOOP_COMMON_SERVER_H_
 #define FEEDLOOP_COMMON_SERVER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,6 +64,7 @@ class GrpcServer {
   std::unique_ptr<grpc::Server> server_;
   const std::string host_;
   const int port_;
+  std::atomic<bool> shut_down_{false};
 };
 
 // Blocks SIGINT and SIGTERM in the calling thread and every thread it

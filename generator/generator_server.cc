@@ -1,0 +1,39 @@
+#include "generator/generator_server.h"
+
+#include "common/status.h"
+
+namespace feedloop::generator {
+
+absl::StatusOr<std::unique_ptr<GeneratorServer>> GeneratorServer::Start(
+    const Options& options) {
+  std::unique_ptr<GeneratorServer> s(new GeneratorServer());
+  if (!options.ranker_address.empty()) {
+    s->reward_ = std::make_unique<RankerRewardModel>(
+        CreateChannel(options.ranker_address));
+  }
+  const int threads =
+      options.threads > 0 ? options.threads : DefaultThreadCount();
+  s->pool_ = std::make_unique<ThreadPool>(threads, options.max_queued_requests);
+  s->compute_pool_ = std::make_unique<ThreadPool>(threads, 0);
+  s->service_ = std::make_unique<GeneratorServiceImpl>(
+      s->reward_.get(), s->pool_.get(), s->compute_pool_.get());
+  GrpcServer::Options server_options;
+  server_options.listen = options.listen;
+  FEEDLOOP_ASSIGN_OR_RETURN(
+      s->server_, GrpcServer::Start(server_options, {s->service_.get()}));
+  s->server_->SetServing(true);
+  return s;
+}
+
+void GeneratorServer::Shutdown(absl::Duration grace) {
+  if (server_ != nullptr) server_->Shutdown(grace);
+}
+
+GeneratorServer::~GeneratorServer() {
+  Shutdown(absl::Seconds(1));
+  server_.reset();
+  pool_.reset();
+  compute_pool_.reset();
+}
+
+}  // namespace feedloop::generator

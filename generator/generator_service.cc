@@ -1,0 +1,107 @@
+#include "generator/generator_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/reactors.h"
+#include "common/status.h"
+#include "config/config.h"
+
+namespace feedloop::generator {
+
+GeneratorServiceImpl::GeneratorServiceImpl(RewardModel* reward, ThreadPool* pool,
+                                           ThreadPool* compute_pool)
+    : reward_(reward), pool_(pool), compute_pool_(compute_pool) {}
+
+absl::StatusOr<std::shared_ptr<Generator>> GeneratorServiceImpl::Find(
+    const std::string& run_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "run_id: run '", run_id, "' is not open on this generator (call OpenRun)"));
+  }
+  return it->second.generator;
+}
+
+absl::StatusOr<v1::GeneratorRunState> GeneratorServiceImpl::Open(
+    const v1::OpenRunRequest& request) {
+  FEEDLOOP_RETURN_IF_ERROR(config::ValidateConfig(request.config()));
+  const std::string config_bytes = request.config().SerializeAsString();
+  absl::MutexLock lock(&mu_);
+  auto it = runs_.find(request.run_id());
+  if (it != runs_.end()) {
+    if (it->second.config_bytes != config_bytes) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "run_id: run '", request.run_id(),
+          "' is already open with a different config"));
+    }
+    return it->second.generator->state();
+  }
+  if (request.round() != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "round: run '", request.run_id(), "' is at round ", request.round(),
+        ", but a generator keeps its creators in memory and can only open a "
+        "run at round 0"));
+  }
+  Generator::Options options;
+  options.pool = compute_pool_;
+  FEEDLOOP_ASSIGN_OR_RETURN(
+      std::unique_ptr<Generator> generator,
+      Generator::Create(request.run_id(), request.config(), reward_, options));
+  std::shared_ptr<Generator> shared(std::move(generator));
+  runs_[request.run_id()] = OpenedRun{config_bytes, shared};
+  return shared->state();
+}
+
+grpc::ServerUnaryReactor* GeneratorServiceImpl::OpenRun(
+    grpc::CallbackServerContext* ctx, const v1::OpenRunRequest* request,
+    v1::GeneratorRunState* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(*response, Open(*request));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GeneratorServiceImpl::CloseRun(
+    grpc::CallbackServerContext* ctx, const v1::CloseRunRequest* request,
+    v1::CloseRunResponse* response) {
+  return ServeUnary(ctx, pool_, [this, request]() -> absl::Status {
+    absl::MutexLock lock(&mu_);
+    if (runs_.erase(request->run_id()) == 0) {
+      return absl::NotFoundError(absl::StrCat(
+          "run_id: run '", request->run_id(), "' is not open on this generator"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GeneratorServiceImpl::Generate(
+    grpc::CallbackServerContext* ctx, const v1::GenerateRequest* request,
+    v1::GenerateResponse* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Generator> generator,
+                              Find(request->run_id()));
+    uint64_t drawn = 0;
+    FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::Item> items,
+                              generator->Generate(request->round(), &drawn));
+    response->mutable_items()->Reserve(static_cast<int>(items.size()));
+    for (v1::Item& item : items) *response->add_items() = std::move(item);
+    response->set_candidates_drawn(drawn);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GeneratorServiceImpl::Observe(
+    grpc::CallbackServerContext* ctx, const v1::ObserveRequest* request,
+    v1::ObserveResponse* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Generator> generator,
+                              Find(request->run_id()));
+    std::vector<v1::ItemOutcome> outcomes(request->outcomes().begin(),
+                                          request->outcomes().end());
+    FEEDLOOP_RETURN_IF_ERROR(generator->Observe(request->round(), outcomes));
+    *response->mutable_state() = generator->state();
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace feedloop::generator

@@ -1,0 +1,64 @@
+// GeneratorService over gRPC: one Generator per open run, coupled to the
+// ranker through a RewardModel (ScoreItems over gRPC).
+//
+// A generator's creators live in memory: a run opens at round 0 only. A
+// generator that restarts mid-run cannot rebuild them (FAILED_PRECONDITION);
+// the ranker and the store can.
+//
+// Handlers run on `pool`, never on reactor threads. Thread-safe.
+
+#ifndef FEEDLOOP_GENERATOR_GENERATOR_SERVICE_H_
+#define FEEDLOOP_GENERATOR_GENERATOR_SERVICE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/thread_pool.h"
+#include "feedloop/v1/generator.grpc.pb.h"
+#include "generator/generator.h"
+#include "generator/reward_model.h"
+
+namespace feedloop::generator {
+
+class GeneratorServiceImpl final : public v1::GeneratorService::CallbackService {
+ public:
+  // Borrows `reward` (may be null: then only uncoupled runs open), `pool`
+  // and `compute_pool` (may be null).
+  GeneratorServiceImpl(RewardModel* reward, ThreadPool* pool,
+                       ThreadPool* compute_pool);
+
+  grpc::ServerUnaryReactor* OpenRun(grpc::CallbackServerContext* ctx,
+                                    const v1::OpenRunRequest* request,
+                                    v1::GeneratorRunState* response) override;
+  grpc::ServerUnaryReactor* CloseRun(grpc::CallbackServerContext* ctx,
+                                     const v1::CloseRunRequest* request,
+                                     v1::CloseRunResponse* response) override;
+  grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* ctx,
+                                     const v1::GenerateRequest* request,
+                                     v1::GenerateResponse* response) override;
+  grpc::ServerUnaryReactor* Observe(grpc::CallbackServerContext* ctx,
+                                    const v1::ObserveRequest* request,
+                                    v1::ObserveResponse* response) override;
+
+ private:
+  struct OpenedRun {
+    std::string config_bytes;
+    std::shared_ptr<Generator> generator;
+  };
+  absl::StatusOr<v1::GeneratorRunState> Open(const v1::OpenRunRequest& request);
+  absl::StatusOr<std::shared_ptr<Generator>> Find(const std::string& run_id) const;
+
+  RewardModel* const reward_;
+  ThreadPool* const pool_;
+  ThreadPool* const compute_pool_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, OpenedRun> runs_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace feedloop::generator
+
+#endif  // FEEDLOOP_GENERATOR_GENERATOR_SERVICE_H_

@@ -1,0 +1,152 @@
+// The generator service over gRPC, coupled to a real ranker (in-process),
+// and as its own process.
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/server.h"
+#include "common/status.h"
+#include "feedloop/v1/generator.grpc.pb.h"
+#include "feedloop/v1/ranker.grpc.pb.h"
+#include "generator/generator_server.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "ranker/ranker_server.h"
+#include "store/store_server.h"
+#include "testing/status_matchers.h"
+#include "testing/subprocess.h"
+
+namespace feedloop {
+namespace {
+
+using ::feedloop::testing::StatusIs;
+using ::testing::HasSubstr;
+
+v1::ExperimentConfig Config(double alpha) {
+  v1::ExperimentConfig c;
+  c.set_seed(4);
+  c.mutable_space()->set_dim(16);
+  c.mutable_users()->set_count(50);
+  c.mutable_creators()->set_count(20);
+  c.mutable_creators()->set_items_per_round(3);
+  c.mutable_generator()->set_alpha(alpha);
+  c.mutable_ranker()->set_candidates(20);
+  return c;
+}
+
+absl::Status Open(v1::GeneratorService::Stub* stub, const std::string& run,
+                  const v1::ExperimentConfig& config, uint32_t round = 0) {
+  v1::OpenRunRequest req;
+  req.set_run_id(run);
+  *req.mutable_config() = config;
+  req.set_round(round);
+  grpc::ClientContext ctx;
+  v1::GeneratorRunState state;
+  return FromGrpcStatus(stub->OpenRun(&ctx, req, &state));
+}
+
+absl::StatusOr<v1::GenerateResponse> Generate(v1::GeneratorService::Stub* stub,
+                                              const std::string& run,
+                                              uint32_t round) {
+  v1::GenerateRequest req;
+  req.set_run_id(run);
+  req.set_round(round);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::GenerateResponse resp;
+  FEEDLOOP_RETURN_IF_ERROR(FromGrpcStatus(stub->Generate(&ctx, req, &resp)));
+  return resp;
+}
+
+TEST(GeneratorService, CoupledGenerationScoresThroughTheRanker) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/gen_service");
+  std::filesystem::remove_all(dir);
+  store::StoreServer::Options so;
+  so.data_dir = dir;
+  ASSERT_OK_AND_ASSIGN(auto store, store::StoreServer::Start(so));
+  ranker::RankerServer::Options ro;
+  ro.store_address = store->address();
+  ASSERT_OK_AND_ASSIGN(auto ranker, ranker::RankerServer::Start(ro));
+  generator::GeneratorServer::Options go;
+  go.ranker_address = ranker->address();
+  ASSERT_OK_AND_ASSIGN(auto generator, generator::GeneratorServer::Start(go));
+  auto gen = v1::GeneratorService::NewStub(CreateChannel(generator->address()));
+  auto rank = v1::RankerService::NewStub(CreateChannel(ranker->address()));
+
+  // Coupled: the ranker must know the run.
+  ASSERT_OK(Open(gen.get(), "r", Config(0.5)));
+  EXPECT_THAT(Generate(gen.get(), "r", 0),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("not open on this ranker")));
+  v1::OpenRunRequest open;
+  open.set_run_id("r");
+  *open.mutable_config() = Config(0.5);
+  grpc::ClientContext ctx;
+  v1::RankerRunState state;
+  ASSERT_OK(FromGrpcStatus(rank->OpenRun(&ctx, open, &state)));
+  ASSERT_OK_AND_ASSIGN(auto resp, Generate(gen.get(), "r", 0));
+  EXPECT_EQ(resp.items_size(), 60);
+  EXPECT_EQ(resp.candidates_drawn(), 60u * 9);  // 1 + round(0.5 * 15)
+
+  // Opening mid-run is refused honestly; other configs are refused too.
+  EXPECT_THAT(Open(gen.get(), "late", Config(0), 3),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("round 0")));
+  EXPECT_THAT(Open(gen.get(), "r", Config(0.7)),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("different config")));
+  auto bad = Config(0);
+  bad.mutable_generator()->set_ai_share(1.5);
+  EXPECT_THAT(Open(gen.get(), "bad", bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("generator.ai_share")));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(GeneratorService, CoupledGenerateIsUnavailableWithoutTheRanker) {
+  // A ranker address where nothing listens: bind a server, note its port,
+  // shut it down.
+  std::string dead;
+  {
+    generator::GeneratorServer::Options o;
+    ASSERT_OK_AND_ASSIGN(auto placeholder, generator::GeneratorServer::Start(o));
+    dead = placeholder->address();
+  }
+  generator::GeneratorServer::Options go;
+  go.ranker_address = dead;
+  ASSERT_OK_AND_ASSIGN(auto generator, generator::GeneratorServer::Start(go));
+  auto gen = v1::GeneratorService::NewStub(CreateChannel(generator->address()));
+  ASSERT_OK(Open(gen.get(), "coupled", Config(0.3)));
+  EXPECT_THAT(Generate(gen.get(), "coupled", 0),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("ScoreItems")));
+  // Uncoupled runs need no ranker at all.
+  ASSERT_OK(Open(gen.get(), "free", Config(0)));
+  ASSERT_OK_AND_ASSIGN(auto resp, Generate(gen.get(), "free", 0));
+  EXPECT_EQ(resp.items_size(), 60);
+}
+
+TEST(GeneratorService, ServesAsItsOwnProcess) {
+  ASSERT_OK_AND_ASSIGN(auto child, ::feedloop::testing::Subprocess::Start(
+                                       {FEEDLOOP_BINARY, "serve", "generator",
+                                        "--listen=127.0.0.1:0"}));
+  ASSERT_OK_AND_ASSIGN(std::string address, child->WaitForListeningAddress());
+  auto channel = CreateChannel(address);
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_wait_for_ready(true);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_TRUE(health->Check(&ctx, {}, &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  auto gen = v1::GeneratorService::NewStub(channel);
+  ASSERT_OK(Open(gen.get(), "p", Config(0)));
+  ASSERT_OK_AND_ASSIGN(auto items, Generate(gen.get(), "p", 0));
+  EXPECT_EQ(items.items_size(), 60);
+  gen.reset();
+  health.reset();
+  channel.reset();
+  child->Kill(SIGTERM);
+  const int status = child->Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "clean exit on SIGTERM, got status " << status;
+}
+
+}  // namespace
+}  // namespace feedloop
