@@ -1,0 +1,53 @@
+// Diversity metrics as small pure functions (DESIGN.md section 4). Cosine
+// distance is 1 - <a, b> on unit vectors. Embeddings are row-major spans of
+// `dim` floats. Every function is deterministic; sampled ones take an Rng.
+//
+//   double d = MeanPairwiseDistance(rows, dim, /*max_pairs=*/2000, rng);
+//   double v = VendiScore(rows, dim);
+//   double g = Gini(impressions);
+//
+// Empty or too-small inputs return 0 unless stated otherwise.
+
+#ifndef FEEDLOOP_METRICS_DIVERSITY_H_
+#define FEEDLOOP_METRICS_DIVERSITY_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "common/random.h"
+
+namespace feedloop::metrics {
+
+// Mean cosine distance over pairs of distinct rows: every pair when there
+// are at most `max_pairs`, otherwise `max_pairs` pairs drawn with `rng`.
+double MeanPairwiseDistance(std::span<const float> rows, uint32_t dim,
+                            size_t max_pairs, Rng& rng);
+
+// Vendi score: exp of the Shannon entropy of the eigenvalues of X^T X / n,
+// the d x d second-moment matrix of unit rows (its trace is 1). 1 for
+// identical rows, d for rows spread evenly over d orthogonal directions.
+double VendiScore(std::span<const float> rows, uint32_t dim);
+
+// Shannon entropy of `counts` divided by log(categories); 0 when
+// categories <= 1 or the counts sum to 0.
+double NormalizedEntropy(std::span<const double> counts, size_t categories);
+
+// Gini coefficient of non-negative values: 0 when all equal (or all 0),
+// approaching 1 when one holds everything.
+double Gini(std::span<const double> values);
+
+// Share of the total held by the largest ceil(fraction * n) values.
+double TopShare(std::span<const double> values, double fraction);
+
+// |a intersect b| / |a union b|; 0 when both are empty.
+double Jaccard(const absl::flat_hash_set<uint64_t>& a,
+               const absl::flat_hash_set<uint64_t>& b);
+
+// The q-quantile (0..1) by linear interpolation; 0 for no values.
+double Quantile(std::vector<double> values, double q);
+
+}  // namespace feedloop::metrics
+
+#endif  // FEEDLOOP_METRICS_DIVERSITY_H_
