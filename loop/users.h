@@ -1,0 +1,69 @@
+// Users: the simulated audience (DESIGN.md section 3). Each user has a true
+// interest p_u (a Dirichlet-weighted mix of 1 to max_topics topic centres,
+// plus noise, normalized), reads its slate top-down with position bias,
+// engages an examined item with probability
+// sigmoid(engage_slope * (<p_u, e_i> - engage_midpoint)), and stops after
+// `attention` engagements. Interests may drift toward what was consumed.
+//
+//   Users users(config, space);
+//   Consumption c = users.Consume(round, slate_user, item_vectors);
+//   users.Drift(consumed_by_user);
+//
+// The ranker never sees p_u; only the loop does. Every draw is seeded by
+// (run seed, round, user), so results do not depend on threads.
+// Consume is thread-safe for distinct users; Drift is not.
+
+#ifndef FEEDLOOP_LOOP_USERS_H_
+#define FEEDLOOP_LOOP_USERS_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "feedloop/v1/config.pb.h"
+#include "model/topic_space.h"
+
+namespace feedloop::loop {
+
+// What one user did with one slate: examined positions, in order, and
+// whether each was engaged.
+struct Consumption {
+  std::vector<uint32_t> positions;
+  std::vector<bool> engaged;
+};
+
+class Users {
+ public:
+  Users(const v1::ExperimentConfig& config, const model::TopicSpace& space);
+
+  uint32_t count() const { return count_; }
+  uint32_t dim() const { return dim_; }
+  std::span<const float> Interest(uint32_t user) const {
+    return {interest_.data() + size_t{user} * dim_, dim_};
+  }
+  // True affinity <p_u, e>.
+  double Affinity(uint32_t user, std::span<const float> e) const;
+
+  // Reads a slate: `items[k]` is the embedding at position k.
+  Consumption Consume(uint32_t round, uint32_t user,
+                      std::span<const std::span<const float>> items) const;
+
+  // Moves each p_u by `drift` toward the mean of `consumed[u]` (unit
+  // embeddings); users who consumed nothing stay.
+  void Drift(const std::vector<std::vector<std::span<const float>>>& consumed);
+
+  // Mean cosine distance of p_u from its initial value.
+  double MeanInterestDrift() const;
+
+ private:
+  const v1::UserConfig cfg_;
+  const uint64_t seed_;
+  const uint32_t count_;
+  const uint32_t dim_;
+  std::vector<float> interest_;
+  std::vector<float> initial_;
+};
+
+}  // namespace feedloop::loop
+
+#endif  // FEEDLOOP_LOOP_USERS_H_

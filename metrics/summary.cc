@@ -1,0 +1,60 @@
+#include "metrics/summary.h"
+
+#include <cmath>
+#include <map>
+
+namespace feedloop::metrics {
+
+double StudentT95(int dof) {
+  static constexpr double kTable[] = {
+      0,      12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262,
+      2.228,  2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093,
+      2.086,  2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045,
+      2.042};
+  if (dof <= 0) return 0;
+  if (dof <= 30) return kTable[dof];
+  return 1.96 + 2.4 / dof;  // approaches the normal quantile
+}
+
+std::vector<v1::CompareGroup> GroupBySweepPoint(const std::vector<RunValues>& runs) {
+  struct Group {
+    std::string value;
+    std::vector<std::string> run_ids;
+    std::map<std::string, std::vector<double>> metrics;
+  };
+  std::map<uint32_t, Group> groups;
+  for (const RunValues& r : runs) {
+    Group& g = groups[r.sweep_point];
+    g.value = r.sweep_value;
+    g.run_ids.push_back(r.run_id);
+    for (const v1::MetricValue& v : r.values) g.metrics[v.name()].push_back(v.value());
+  }
+  std::vector<v1::CompareGroup> out;
+  for (auto& [point, g] : groups) {
+    v1::CompareGroup& cg = out.emplace_back();
+    cg.set_sweep_value(g.value);
+    for (const auto& id : g.run_ids) cg.add_run_ids(id);
+    for (const auto& [name, xs] : g.metrics) {
+      const double n = static_cast<double>(xs.size());
+      double mean = 0;
+      for (double x : xs) mean += x;
+      mean /= n;
+      double half = 0;
+      if (xs.size() > 1) {
+        double ss = 0;
+        for (double x : xs) ss += (x - mean) * (x - mean);
+        const double sd = std::sqrt(ss / (n - 1));
+        half = StudentT95(static_cast<int>(xs.size()) - 1) * sd / std::sqrt(n);
+      }
+      v1::MetricSummary* m = cg.add_metrics();
+      m->set_metric(name);
+      m->set_mean(mean);
+      m->set_ci_low(mean - half);
+      m->set_ci_high(mean + half);
+      m->set_n(static_cast<uint32_t>(xs.size()));
+    }
+  }
+  return out;
+}
+
+}  // namespace feedloop::metrics

@@ -1,0 +1,32 @@
+// Groups runs' final metric values by sweep point, with the mean and a 95%
+// confidence interval over replicates (Student t). Used by the CLI's final
+// table, summary.json and DiversityService.CompareRuns.
+
+#ifndef FEEDLOOP_METRICS_SUMMARY_H_
+#define FEEDLOOP_METRICS_SUMMARY_H_
+
+#include <string>
+#include <vector>
+
+#include "feedloop/v1/diversity.pb.h"
+#include "feedloop/v1/types.pb.h"
+
+namespace feedloop::metrics {
+
+struct RunValues {
+  std::string run_id;
+  std::string sweep_value;  // the group
+  uint32_t sweep_point = 0;  // groups are ordered by it
+  std::vector<v1::MetricValue> values;
+};
+
+// One group per sweep point, in point order; within a group one
+// MetricSummary per metric name, sorted by name.
+std::vector<v1::CompareGroup> GroupBySweepPoint(const std::vector<RunValues>& runs);
+
+// The two-sided 95% Student t quantile for `dof` degrees of freedom.
+double StudentT95(int dof);
+
+}  // namespace feedloop::metrics
+
+#endif  // FEEDLOOP_METRICS_SUMMARY_H_
