@@ -30,6 +30,8 @@ Usage:
                                             serve the ranker (RankerService)
   feedloop serve generator --listen HOST:PORT --ranker HOST:PORT
                                             serve the generator (GeneratorService)
+  feedloop serve loop --listen HOST:PORT --store HOST:PORT --ranker HOST:PORT
+                      --generator HOST:PORT serve the loop (ExperimentService)
   feedloop help                             this text
 
 'feedloop <command> --help' lists a command's flags.)";
@@ -88,6 +90,9 @@ int main(int argc, char** argv) {
       absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
+  // `feedloop run` talks to a person: the services' start-up chatter would
+  // bury the progress line. Servers keep INFO.
+  if (std::strcmp(argv[1], "run") == 0) FLAGS_minloglevel = google::GLOG_WARNING;
 
   std::vector<std::string> positional(positional_raw.begin() + 1,
                                       positional_raw.end());

@@ -1,127 +1,136 @@
-// `feedloop run`: the main job, on the embedded services.
-//
-// Until the loop exists, it starts the store service in-process, talks to
-// it over gRPC exactly as the loop will, ingests one seeded batch of items,
-// reads it back, shows a rejected bad batch, and prints what happened.
+// `feedloop run`: the main job. Runs an experiment (configs/default.pbtxt
+// unless --config says otherwise) on the embedded services: store, ranker,
+// generator and loop in one process, talking gRPC, with RocksDB under the
+// output folder. Prints progress while it runs and a table at the end, and
+// leaves runs/<id>/metrics.csv and summary.json.
 
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
 #include <iostream>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cli/commands.h"
-#include "common/random.h"
-#include "common/server.h"
-#include "common/status.h"
-#include "common/vectors.h"
-#include "feedloop/v1/ingest.grpc.pb.h"
-#include "store/store_server.h"
+#include "config/config.h"
+#include "loop/loop_server.h"
+#include "loop/outputs.h"
 
+ABSL_FLAG(std::string, config, "configs/default.pbtxt",
+          "experiment config (ExperimentConfig in protobuf text format)");
 ABSL_FLAG(std::string, o, "runs",
-          "output folder: run folders and the embedded store's data go here");
-ABSL_FLAG(uint32_t, items, 2000, "items in the seeded batch");
-ABSL_FLAG(uint64_t, seed, 1, "seed of the batch");
+          "output folder: runs/<id>/ files go here, and the embedded store's "
+          "database in <folder>/.store");
 
 namespace feedloop::cli {
+namespace {
+
+std::string FormatDuration(double seconds) {
+  const int s = static_cast<int>(seconds + 0.5);
+  return absl::StrFormat("%d:%02d", s / 60, s % 60);
+}
+
+}  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
   if (!args.empty()) {
-    std::cerr << "feedloop run: unexpected argument '" << args[0] << "'\n";
+    std::cerr << "feedloop run: unexpected argument '" << args[0]
+              << "' (flags are --config FILE and -o DIR)\n";
     return kExitUsage;
   }
+  const std::string config_path = absl::GetFlag(FLAGS_config);
   const std::string out_dir = absl::GetFlag(FLAGS_o);
-  const uint32_t n = absl::GetFlag(FLAGS_items);
-  const uint64_t seed = absl::GetFlag(FLAGS_seed);
-  if (n == 0 || n > 100000) {
-    std::cerr << "feedloop run: --items must be in [1, 100000]\n";
+  auto config = config::LoadConfigFile(config_path);
+  if (!config.ok()) {
+    std::cerr << "feedloop run: " << config.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto specs = config::ExpandSweep(*config);
+  if (!specs.ok()) {
+    std::cerr << "feedloop run: " << config_path << ": "
+              << specs.status().message() << "\n";
     return kExitUsage;
   }
 
-  store::StoreServer::Options options;
+  loop::EmbeddedStack::Options options;
   options.data_dir = absl::StrCat(out_dir, "/.store");
-  std::filesystem::create_directories(options.data_dir);
-  auto server = store::StoreServer::Start(options);
-  if (!server.ok()) {
-    std::cerr << "feedloop run: " << server.status().message() << "\n";
-    return kExitFailure;
-  }
-  std::cout << "store serving on " << (*server)->address() << " (data in "
-            << options.data_dir << ")\n";
-  auto stub = v1::IngestService::NewStub(CreateChannel((*server)->address()));
-
-  const std::string run_id =
-      absl::StrCat("demo-", absl::ToUnixMillis(absl::Now()));
-  v1::CreateRunRequest create;
-  create.mutable_run()->set_run_id(run_id);
-  create.mutable_run()->mutable_config()->set_seed(seed);
-  const uint32_t dim = create.run().config().space().dim();
-  create.mutable_run()->mutable_config()->mutable_space()->set_dim(dim);
-  v1::RunRecord run;
-  grpc::ClientContext create_ctx;
-  if (grpc::Status s = stub->CreateRun(&create_ctx, create, &run); !s.ok()) {
-    std::cerr << "CreateRun: " << s.error_message() << "\n";
+  auto stack = loop::EmbeddedStack::Start(options);
+  if (!stack.ok()) {
+    std::cerr << "feedloop run: " << stack.status().message() << "\n";
     return kExitFailure;
   }
 
-  Rng rng(DeriveSeed(seed, 1));
-  v1::IngestRequest ingest;
-  ingest.set_run_id(run_id);
-  for (uint32_t i = 0; i < n; ++i) {
-    v1::Item* item = ingest.add_items();
-    item->set_id(i + 1);
-    item->set_creator_id(i % 20);
-    std::vector<float> e(dim);
-    for (float& x : e) x = static_cast<float>(rng.Normal());
-    Normalize(std::span<float>(e));
-    item->mutable_embedding()->Assign(e.begin(), e.end());
-    item->set_title(absl::StrCat("seeded item ", i + 1));
-  }
+  const size_t runs = specs->size();
+  const uint64_t total_rounds = runs * uint64_t{config->rounds()};
+  std::atomic<uint64_t> rounds_done{0};
+  (*stack)->experiments()->SetRoundListener(
+      [&](const v1::RoundMetrics&) { rounds_done.fetch_add(1); });
+
   const absl::Time start = absl::Now();
-  v1::IngestResponse ingested;
-  grpc::ClientContext ingest_ctx;
-  if (grpc::Status s = stub->Ingest(&ingest_ctx, ingest, &ingested); !s.ok()) {
-    std::cerr << "Ingest: " << s.error_message() << "\n";
+  auto started = (*stack)->experiments()->Start(*config);
+  if (!started.ok()) {
+    std::cerr << "feedloop run: " << started.status().message() << "\n";
     return kExitFailure;
   }
-  const double ms = absl::ToDoubleMilliseconds(absl::Now() - start);
-  std::cout << "run " << run_id << ": ingested " << ingested.count()
-            << " items of dimension " << dim << " in one durable batch ("
-            << ms << " ms)\n";
-
-  v1::ScanItemsRequest scan;
-  scan.set_run_id(run_id);
-  grpc::ClientContext scan_ctx;
-  auto reader = stub->ScanItems(&scan_ctx, scan);
-  v1::ScanItemsResponse chunk;
-  size_t scanned = 0, chunks = 0;
-  while (reader->Read(&chunk)) {
-    scanned += chunk.items_size();
-    ++chunks;
+  const std::string id = started->sweep_id().empty() ? started->run_ids(0)
+                                                     : started->sweep_id();
+  std::cout << "experiment " << id << ": " << runs << " run"
+            << (runs == 1 ? "" : "s") << " of " << config->rounds()
+            << " rounds";
+  if (config->has_sweep()) {
+    std::cout << " (" << config->sweep().parameter() << " in {";
+    for (int i = 0; i < config->sweep().values_size(); ++i) {
+      std::cout << (i ? ", " : "") << config->sweep().values(i);
+    }
+    std::cout << "} x " << config->sweep().replicates() << " replicates)";
   }
-  if (grpc::Status s = reader->Finish(); !s.ok()) {
-    std::cerr << "ScanItems: " << s.error_message() << "\n";
+  std::cout << "; services on " << (*stack)->loop_address() << " (loop), "
+            << (*stack)->store_address() << " (store)" << std::endl;
+
+  // A live progress line on a terminal; nothing when piped or logged.
+  const bool live = isatty(STDERR_FILENO);
+  while (!(*stack)->experiments()->WaitUntilIdle(absl::Milliseconds(250))) {
+    if (!live) continue;
+    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+    const uint64_t done = rounds_done.load();
+    const double rate = elapsed > 0 ? done / elapsed : 0;
+    const double eta = rate > 0 ? (total_rounds - done) / rate : 0;
+    const uint64_t run_index =
+        std::min<uint64_t>(runs, done / config->rounds() + 1);
+    std::cerr << absl::StrFormat(
+        "\r  run %d/%d  round %d/%d  %.1f rounds/s  elapsed %s  ETA %s   ",
+        run_index, runs, done, total_rounds, rate, FormatDuration(elapsed),
+        FormatDuration(eta));
+  }
+  const double wall = absl::ToDoubleSeconds(absl::Now() - start);
+  if (live) std::cerr << "\r" << std::string(78, ' ') << "\r";
+
+  auto result = loop::CollectResults((*stack)->store(), *started, *config, wall);
+  if (!result.ok()) {
+    std::cerr << "feedloop run: collecting results: "
+              << result.status().message() << "\n";
     return kExitFailure;
   }
-  std::cout << "scanned back " << scanned << " items in " << chunks
-            << " streamed chunks\n";
-
-  // A bad batch: the store names the item and field, and writes nothing.
-  v1::IngestRequest bad;
-  bad.set_run_id(run_id);
-  *bad.add_items() = ingest.items(0);
-  bad.mutable_items(0)->set_id(n + 1);
-  *bad.add_items() = ingest.items(1);
-  bad.mutable_items(1)->set_id(n + 2);
-  bad.mutable_items(1)->set_embedding(3, std::nanf(""));
-  v1::IngestResponse ignored;
-  grpc::ClientContext bad_ctx;
-  grpc::Status rejected = stub->Ingest(&bad_ctx, bad, &ignored);
-  std::cout << "a batch with a NaN was rejected whole: "
-            << rejected.error_message() << "\n";
-  std::cout << "the experiment loop is not built yet; this run only "
-               "exercised the store\n";
-  return rejected.ok() ? kExitFailure : kExitOk;
+  const std::string dir = absl::StrCat(out_dir, "/", id);
+  if (absl::Status s = loop::WriteOutputs(dir, *result); !s.ok()) {
+    std::cerr << "feedloop run: " << s.message() << "\n";
+    return kExitFailure;
+  }
+  std::cout << "\n" << loop::FormatTable(result->summary) << "\n";
+  std::cout << "final round's values; ± is half the 95% confidence interval "
+               "over replicates\n";
+  std::cout << absl::StrFormat("%d rounds in %.1f s (%.1f rounds/s)\n",
+                               total_rounds, wall, total_rounds / wall);
+  std::cout << "wrote " << dir << "/metrics.csv and " << dir
+            << "/summary.json\n";
+  bool all_done = true;
+  for (const auto& run : result->summary.runs()) {
+    all_done &= run.status() == v1::DONE;
+  }
+  return all_done ? kExitOk : kExitFailure;
 }
 
 }  // namespace feedloop::cli

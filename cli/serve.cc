@@ -8,6 +8,7 @@
 #include "common/server.h"
 #include "glog/logging.h"
 #include "generator/generator_server.h"
+#include "loop/loop_server.h"
 #include "ranker/ranker_server.h"
 #include "store/store_server.h"
 
@@ -25,6 +26,8 @@ ABSL_FLAG(std::string, store, "",
 ABSL_FLAG(std::string, ranker, "",
           "generator: the ranker's address (host:port), its reward model for "
           "coupled runs");
+ABSL_FLAG(std::string, generator, "",
+          "loop: the generator's address (host:port)");
 ABSL_FLAG(int, search_threads, 0,
           "ranker: OpenMP threads per FAISS search; 0 means one per core");
 
@@ -101,13 +104,36 @@ int ServeGenerator() {
   return kExitOk;
 }
 
+int ServeLoop() {
+  loop::LoopServer::Options options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.store_address = absl::GetFlag(FLAGS_store);
+  options.ranker_address = absl::GetFlag(FLAGS_ranker);
+  options.generator_address = absl::GetFlag(FLAGS_generator);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  auto server = loop::LoopServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "feedloop serve loop: " << server.status().message() << "\n";
+    return server.status().code() == absl::StatusCode::kInvalidArgument
+               ? kExitUsage
+               : kExitFailure;
+  }
+  std::cout << "feedloop loop listening on " << (*server)->address()
+            << std::endl;
+  const int signal_number = WaitForShutdownSignal();
+  LOG(INFO) << "signal " << signal_number << ": shutting down";
+  (*server)->Shutdown();
+  return kExitOk;
+}
+
 }  // namespace
 
 int ServeCommand(const std::vector<std::string>& args) {
   // Signals must be blocked before any server thread starts, so that only
   // WaitForShutdownSignal receives them.
   BlockShutdownSignals();
-  const std::vector<std::string> services = {"store", "ranker", "generator"};
+  const std::vector<std::string> services = {"store", "ranker", "generator",
+                                             "loop"};
   if (args.size() != 1) {
     std::cerr << "usage: feedloop serve <service> [flags]; services: "
               << absl::StrJoin(services, ", ") << "\n";
@@ -116,6 +142,7 @@ int ServeCommand(const std::vector<std::string>& args) {
   if (args[0] == "store") return ServeStore();
   if (args[0] == "ranker") return ServeRanker();
   if (args[0] == "generator") return ServeGenerator();
+  if (args[0] == "loop") return ServeLoop();
   std::cerr << "feedloop serve: unknown service '" << args[0]
             << "'; services: " << absl::StrJoin(services, ", ") << "\n";
   return kExitUsage;

@@ -1,0 +1,347 @@
+#include "loop/experiment_service.h"
+
+#include <atomic>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/random.h"
+#include "common/reactors.h"
+#include "common/status.h"
+#include "config/config.h"
+#include "glog/logging.h"
+
+namespace feedloop::loop {
+namespace {
+
+// Ids like "coupling-20261124-140312-7f3a": readable, sortable, unique
+// enough for one store (the suffix is random; it never affects results).
+std::string NewId(const std::string& name) {
+  static std::atomic<uint64_t> counter{0};
+  const uint64_t salt =
+      DeriveSeed(static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())),
+                 counter.fetch_add(1));
+  std::string prefix = name.empty() ? "run" : name;
+  for (char& c : prefix) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) c = '-';
+  }
+  if (prefix.size() > 32) prefix.resize(32);
+  return absl::StrCat(prefix, "-",
+                      absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(),
+                                       absl::UTCTimeZone()),
+                      "-", absl::StrFormat("%04x", salt & 0xffff));
+}
+
+bool Wanted(const std::string& name, const v1::WatchRunRequest& req) {
+  if (req.metrics().empty()) return true;
+  for (const std::string& m : req.metrics()) {
+    if (!m.empty() && m.back() == '.' ? absl::StartsWith(name, m) : name == m) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Streams a run's rounds. The waiting happens on a thread of its own (a
+// bounded number of them), never on a reactor thread: it sleeps on the
+// run's mutex until a round arrives, the run ends or the client leaves.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::RoundMetrics> {
+ public:
+  WatchReactor(std::shared_ptr<RunState> run, v1::WatchRunRequest request,
+               std::atomic<int>* watchers)
+      : run_(std::move(run)), request_(std::move(request)), watchers_(watchers) {
+    thread_ = std::thread([this] { Stream(); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&run_->mu);
+    write_pending_ = false;
+    write_ok_ = ok;
+  }
+  void OnCancel() override {
+    absl::MutexLock lock(&run_->mu);
+    cancelled_ = true;
+  }
+  void OnDone() override {
+    thread_.join();
+    watchers_->fetch_sub(1);
+    delete this;
+  }
+
+ private:
+  void Stream() {
+    grpc::Status status = grpc::Status::OK;
+    while (true) {
+      run_->mu.LockWhen(absl::Condition(
+          +[](WatchReactor* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->run_->mu) {
+            return w->cancelled_ || w->run_->done ||
+                   w->next_ < w->run_->rounds.size();
+          },
+          this));
+      if (cancelled_) {
+        run_->mu.Unlock();
+        status = grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
+        break;
+      }
+      if (next_ >= run_->rounds.size()) {  // done, nothing more
+        run_->mu.Unlock();
+        break;
+      }
+      const v1::RoundMetrics& source = run_->rounds[next_++];
+      if (source.round() < request_.from_round()) {
+        run_->mu.Unlock();
+        continue;
+      }
+      message_.Clear();
+      message_.set_run_id(source.run_id());
+      message_.set_round(source.round());
+      for (const auto& v : source.values()) {
+        if (Wanted(v.name(), request_)) *message_.add_values() = v;
+      }
+      write_pending_ = true;
+      run_->mu.Unlock();
+      StartWrite(&message_);
+      run_->mu.LockWhen(absl::Condition(
+          +[](WatchReactor* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->run_->mu) {
+            return !w->write_pending_ || w->cancelled_;
+          },
+          this));
+      const bool ok = write_ok_ && !cancelled_;
+      run_->mu.Unlock();
+      if (!ok) {
+        status = grpc::Status(grpc::StatusCode::CANCELLED, "watch closed");
+        break;
+      }
+    }
+    Finish(status);
+  }
+
+  std::shared_ptr<RunState> run_;
+  const v1::WatchRunRequest request_;
+  std::atomic<int>* watchers_;
+  std::thread thread_;
+  v1::RoundMetrics message_;
+  size_t next_ ABSL_GUARDED_BY(run_->mu) = 0;
+  bool write_pending_ ABSL_GUARDED_BY(run_->mu) = false;
+  bool write_ok_ ABSL_GUARDED_BY(run_->mu) = true;
+  bool cancelled_ ABSL_GUARDED_BY(run_->mu) = false;
+};
+
+}  // namespace
+
+ExperimentServiceImpl::ExperimentServiceImpl(const Options& options)
+    : options_(options) {}
+
+ExperimentServiceImpl::~ExperimentServiceImpl() {
+  std::vector<std::thread> sweeps;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, run] : runs_) run->stop = true;
+    sweeps.swap(sweeps_);
+  }
+  for (std::thread& t : sweeps) t.join();
+}
+
+void ExperimentServiceImpl::SetRoundListener(
+    std::function<void(const v1::RoundMetrics&)> listener) {
+  absl::MutexLock lock(&mu_);
+  listener_ = std::move(listener);
+}
+
+std::shared_ptr<RunState> ExperimentServiceImpl::Find(
+    const std::string& run_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = runs_.find(run_id);
+  return it == runs_.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
+    const v1::ExperimentConfig& config) {
+  FEEDLOOP_ASSIGN_OR_RETURN(std::vector<config::RunSpec> specs,
+                            config::ExpandSweep(config));
+  v1::StartRunResponse response;
+  std::vector<v1::RunRecord> records;
+  const bool sweep = config.has_sweep();
+  const std::string sweep_id = sweep ? NewId(config.name()) : "";
+  response.set_sweep_id(sweep_id);
+  for (const config::RunSpec& spec : specs) {
+    v1::RunRecord run;
+    run.set_run_id(sweep ? absl::StrCat(sweep_id, ".p", spec.sweep_point, "r",
+                                        spec.replicate)
+                         : NewId(config.name()));
+    run.set_sweep_id(sweep_id);
+    *run.mutable_config() = spec.config;
+    run.set_status(v1::PENDING);
+    run.set_sweep_value(spec.sweep_value);
+    run.set_sweep_point(spec.sweep_point);
+    run.set_replicate(spec.replicate);
+    FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord created,
+                              options_.clients.store->CreateRun(run));
+    response.add_run_ids(created.run_id());
+    records.push_back(std::move(created));
+  }
+  absl::MutexLock lock(&mu_);
+  for (const v1::RunRecord& r : records) {
+    runs_[r.run_id()] = std::make_shared<RunState>();
+  }
+  ++executing_;
+  const int parallel = static_cast<int>(config.execution().parallel_runs());
+  sweeps_.emplace_back([this, records = std::move(records), parallel]() mutable {
+    ExecuteSweep(std::move(records), parallel);
+  });
+  return response;
+}
+
+void ExperimentServiceImpl::ExecuteSweep(std::vector<v1::RunRecord> runs,
+                                         int parallel) {
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next.fetch_add(1); i < runs.size(); i = next.fetch_add(1)) {
+      ExecuteRun(runs[i]);
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int w = 1; w < parallel && w < static_cast<int>(runs.size()); ++w) {
+    workers.emplace_back(worker);
+  }
+  worker();
+  for (std::thread& t : workers) t.join();
+  absl::MutexLock lock(&mu_);
+  --executing_;
+}
+
+void ExperimentServiceImpl::ExecuteRun(const v1::RunRecord& run) {
+  std::shared_ptr<RunState> state = Find(run.run_id());
+  v1::UpdateRunRequest update;
+  update.set_run_id(run.run_id());
+  update.set_status(v1::RUNNING);
+  absl::Status status = options_.clients.store->UpdateRun(update).status();
+  if (status.ok() && !state->stop) {
+    RunDriver::Options driver_options;
+    driver_options.pool = options_.compute_pool;
+    RunDriver driver(options_.clients, driver_options);
+    status = driver.Run(
+        run,
+        [&](const v1::RoundMetrics& round) {
+          {
+            absl::MutexLock lock(&state->mu);
+            state->rounds.push_back(round);
+          }
+          std::function<void(const v1::RoundMetrics&)> listener;
+          {
+            absl::ReaderMutexLock lock(&mu_);
+            listener = listener_;
+          }
+          if (listener) listener(round);
+        },
+        &state->stop);
+  } else if (status.ok()) {
+    status = absl::CancelledError("stopped before it started");
+  }
+  update.set_status(status.ok()                ? v1::DONE
+                    : absl::IsCancelled(status) ? v1::STOPPED
+                                                : v1::FAILED);
+  if (!status.ok() && !absl::IsCancelled(status)) {
+    update.set_error(std::string(status.message()));
+    LOG(ERROR) << "run " << run.run_id() << " failed: " << status;
+  }
+  absl::Status recorded = options_.clients.store->UpdateRun(update).status();
+  if (!recorded.ok()) {
+    LOG(ERROR) << "run " << run.run_id() << ": cannot record its end: " << recorded;
+  }
+  // Free the services' memory of the run; the store keeps everything.
+  // Best effort: a service that restarted has nothing to free.
+  v1::CloseRunRequest close;
+  close.set_run_id(run.run_id());
+  v1::CloseRunResponse closed;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    (void)options_.clients.ranker->CloseRun(&ctx, close, &closed);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    (void)options_.clients.generator->CloseRun(&ctx, close, &closed);
+  }
+  absl::MutexLock lock(&state->mu);
+  state->done = true;
+}
+
+bool ExperimentServiceImpl::WaitUntilIdle(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(
+      absl::Condition(
+          +[](ExperimentServiceImpl* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
+            return s->executing_ == 0;
+          },
+          this),
+      timeout);
+}
+
+grpc::ServerUnaryReactor* ExperimentServiceImpl::StartRun(
+    grpc::CallbackServerContext* ctx, const v1::StartRunRequest* request,
+    v1::StartRunResponse* response) {
+  return ServeUnary(ctx, options_.request_pool,
+                    [this, request, response]() -> absl::Status {
+                      FEEDLOOP_ASSIGN_OR_RETURN(*response,
+                                                Start(request->config()));
+                      return absl::OkStatus();
+                    });
+}
+
+grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRun(
+    grpc::CallbackServerContext* ctx, const v1::GetRunRequest* request,
+    v1::RunRecord* response) {
+  return ServeUnary(ctx, options_.request_pool,
+                    [this, request, response]() -> absl::Status {
+                      FEEDLOOP_ASSIGN_OR_RETURN(
+                          *response,
+                          options_.clients.store->GetRun(request->run_id()));
+                      return absl::OkStatus();
+                    });
+}
+
+grpc::ServerUnaryReactor* ExperimentServiceImpl::StopRun(
+    grpc::CallbackServerContext* ctx, const v1::StopRunRequest* request,
+    v1::RunRecord* response) {
+  return ServeUnary(ctx, options_.request_pool,
+                    [this, request, response]() -> absl::Status {
+                      std::shared_ptr<RunState> run = Find(request->run_id());
+                      if (run == nullptr) {
+                        return absl::NotFoundError(absl::StrCat(
+                            "run_id: run '", request->run_id(),
+                            "' is not running on this loop"));
+                      }
+                      run->stop = true;
+                      FEEDLOOP_ASSIGN_OR_RETURN(
+                          *response,
+                          options_.clients.store->GetRun(request->run_id()));
+                      return absl::OkStatus();
+                    });
+}
+
+grpc::ServerWriteReactor<v1::RoundMetrics>* ExperimentServiceImpl::WatchRun(
+    grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* request) {
+  std::shared_ptr<RunState> run = Find(request->run_id());
+  if (run == nullptr || watchers_.fetch_add(1) >= options_.max_watchers) {
+    if (run != nullptr) watchers_.fetch_sub(1);
+    class Refused final : public grpc::ServerWriteReactor<v1::RoundMetrics> {
+     public:
+      explicit Refused(grpc::Status s) { Finish(std::move(s)); }
+      void OnDone() override { delete this; }
+    };
+    return new Refused(
+        run == nullptr
+            ? grpc::Status(grpc::StatusCode::NOT_FOUND,
+                           absl::StrCat("run_id: run '", request->run_id(),
+                                        "' was not started by this loop"))
+            : OverloadedStatus());
+  }
+  return new WatchReactor(std::move(run), *request, &watchers_);
+}
+
+}  // namespace feedloop::loop

@@ -1,0 +1,98 @@
+// ExperimentService: starts runs of the loop (one per sweep point and
+// replicate), watches and stops them. Runs execute on the service's own
+// threads through a RunDriver; the store keeps their records and metrics.
+//
+//   ExperimentServiceImpl service(options);
+//   FEEDLOOP_ASSIGN_OR_RETURN(v1::StartRunResponse started,
+//                             service.Start(config));
+//   service.WaitUntilIdle();
+//
+// Thread-safe. The destructor stops running runs after their current round
+// and waits for them.
+
+#ifndef FEEDLOOP_LOOP_EXPERIMENT_SERVICE_H_
+#define FEEDLOOP_LOOP_EXPERIMENT_SERVICE_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/thread_pool.h"
+#include "feedloop/v1/experiment.grpc.pb.h"
+#include "loop/run_driver.h"
+
+namespace feedloop::loop {
+
+// A run as the service tracks it while it executes.
+struct RunState {
+  absl::Mutex mu;
+  std::vector<v1::RoundMetrics> rounds ABSL_GUARDED_BY(mu);
+  bool done ABSL_GUARDED_BY(mu) = false;
+  std::atomic<bool> stop{false};
+};
+
+class ExperimentServiceImpl final : public v1::ExperimentService::CallbackService {
+ public:
+  struct Options {
+    ServiceClients clients;
+    // Handlers run here; borrowed.
+    ThreadPool* request_pool = nullptr;
+    // Consumption and metrics fan out here; borrowed, may be null.
+    ThreadPool* compute_pool = nullptr;
+    // Most WatchRun streams at once (each holds a waiting thread).
+    // Default: 64.
+    int max_watchers = 64;
+  };
+
+  explicit ExperimentServiceImpl(const Options& options);
+  ~ExperimentServiceImpl() override;
+
+  // Validates and expands `config`, records its runs in the store, and
+  // starts them in the background. INVALID_ARGUMENT names a bad field.
+  absl::StatusOr<v1::StartRunResponse> Start(const v1::ExperimentConfig& config);
+  // Called after every completed round of every run (from the run's thread).
+  void SetRoundListener(std::function<void(const v1::RoundMetrics&)> listener);
+  // Blocks until no run is executing, or `timeout` passes; true when idle.
+  bool WaitUntilIdle(absl::Duration timeout = absl::InfiniteDuration());
+
+  grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* ctx,
+                                     const v1::StartRunRequest* request,
+                                     v1::StartRunResponse* response) override;
+  grpc::ServerUnaryReactor* GetRun(grpc::CallbackServerContext* ctx,
+                                   const v1::GetRunRequest* request,
+                                   v1::RunRecord* response) override;
+  grpc::ServerWriteReactor<v1::RoundMetrics>* WatchRun(
+      grpc::CallbackServerContext* ctx,
+      const v1::WatchRunRequest* request) override;
+  grpc::ServerUnaryReactor* StopRun(grpc::CallbackServerContext* ctx,
+                                    const v1::StopRunRequest* request,
+                                    v1::RunRecord* response) override;
+
+ private:
+  // Executes the runs of one StartRun, `parallel` at a time.
+  void ExecuteSweep(std::vector<v1::RunRecord> runs, int parallel);
+  void ExecuteRun(const v1::RunRecord& run);
+  std::shared_ptr<RunState> Find(const std::string& run_id) const;
+
+  const Options options_;
+  std::atomic<int> watchers_{0};
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<RunState>> runs_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> sweeps_ ABSL_GUARDED_BY(mu_);
+  int executing_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void(const v1::RoundMetrics&)> listener_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace feedloop::loop
+
+#endif  // FEEDLOOP_LOOP_EXPERIMENT_SERVICE_H_

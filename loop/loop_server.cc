@@ -1,0 +1,81 @@
+#include "loop/loop_server.h"
+
+#include "common/status.h"
+
+namespace feedloop::loop {
+
+absl::StatusOr<std::unique_ptr<LoopServer>> LoopServer::Start(
+    const Options& options) {
+  if (options.store_address.empty() || options.ranker_address.empty() ||
+      options.generator_address.empty()) {
+    return absl::InvalidArgumentError(
+        "loop: --store, --ranker and --generator addresses are required");
+  }
+  std::unique_ptr<LoopServer> s(new LoopServer());
+  s->store_ = std::make_unique<store::StoreClient>(
+      CreateChannel(options.store_address));
+  s->ranker_ = v1::RankerService::NewStub(CreateChannel(options.ranker_address));
+  s->generator_ =
+      v1::GeneratorService::NewStub(CreateChannel(options.generator_address));
+  const int threads =
+      options.threads > 0 ? options.threads : DefaultThreadCount();
+  s->pool_ = std::make_unique<ThreadPool>(threads, 256);
+  s->compute_pool_ = std::make_unique<ThreadPool>(threads, 0);
+  ExperimentServiceImpl::Options service_options;
+  service_options.clients = {s->store_.get(), s->ranker_.get(),
+                             s->generator_.get()};
+  service_options.request_pool = s->pool_.get();
+  service_options.compute_pool = s->compute_pool_.get();
+  s->service_ = std::make_unique<ExperimentServiceImpl>(service_options);
+  GrpcServer::Options server_options;
+  server_options.listen = options.listen;
+  FEEDLOOP_ASSIGN_OR_RETURN(
+      s->server_, GrpcServer::Start(server_options, {s->service_.get()}));
+  s->server_->SetServing(true);
+  return s;
+}
+
+void LoopServer::Shutdown(absl::Duration grace) {
+  if (server_ != nullptr) server_->Shutdown(grace);
+}
+
+LoopServer::~LoopServer() {
+  Shutdown(absl::Seconds(1));
+  service_.reset();  // stops and joins the runs
+  server_.reset();
+  pool_.reset();
+  compute_pool_.reset();
+}
+
+absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
+    const Options& options) {
+  std::unique_ptr<EmbeddedStack> s(new EmbeddedStack());
+  store::StoreServer::Options so;
+  so.data_dir = options.data_dir;
+  so.threads = options.threads;
+  FEEDLOOP_ASSIGN_OR_RETURN(s->store_, store::StoreServer::Start(so));
+  ranker::RankerServer::Options ro;
+  ro.store_address = s->store_->address();
+  ro.threads = options.threads;
+  FEEDLOOP_ASSIGN_OR_RETURN(s->ranker_, ranker::RankerServer::Start(ro));
+  generator::GeneratorServer::Options go;
+  go.ranker_address = s->ranker_->address();
+  go.threads = options.threads;
+  FEEDLOOP_ASSIGN_OR_RETURN(s->generator_, generator::GeneratorServer::Start(go));
+  LoopServer::Options lo;
+  lo.store_address = s->store_->address();
+  lo.ranker_address = s->ranker_->address();
+  lo.generator_address = s->generator_->address();
+  lo.threads = options.threads;
+  FEEDLOOP_ASSIGN_OR_RETURN(s->loop_, LoopServer::Start(lo));
+  return s;
+}
+
+EmbeddedStack::~EmbeddedStack() {
+  loop_.reset();
+  generator_.reset();
+  ranker_.reset();
+  store_.reset();
+}
+
+}  // namespace feedloop::loop

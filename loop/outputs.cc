@@ -1,0 +1,186 @@
+#include "loop/outputs.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+#include "google/protobuf/util/json_util.h"
+#include "metrics/summary.h"
+
+namespace feedloop::loop {
+namespace {
+
+absl::Status WriteAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(tmp, path, error);
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot rename ", tmp, " to ", path, ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const std::vector<std::string>& KeyMetrics() {
+  static const std::vector<std::string> kKeys = {
+      "content.dispersion",    "content.vendi",
+      "content.topic_entropy", "exposure.gini_items",
+      "consumption.jaccard",   "consumption.utility",
+      "lifecycle.median_lifetime"};
+  return kKeys;
+}
+
+absl::StatusOr<ExperimentResult> CollectResults(
+    store::StoreClient* store, const v1::StartRunResponse& started,
+    const v1::ExperimentConfig& config, double wall_seconds) {
+  ExperimentResult result;
+  v1::ExperimentSummary& summary = result.summary;
+  summary.set_experiment_id(started.sweep_id().empty() ? started.run_ids(0)
+                                                       : started.sweep_id());
+  *summary.mutable_config() = config;
+  summary.set_sweep_parameter(config.sweep().parameter());
+  summary.set_wall_seconds(wall_seconds);
+  std::vector<metrics::RunValues> finals;
+  for (const std::string& run_id : started.run_ids()) {
+    FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord run, store->GetRun(run_id));
+    v1::RunSummary* rs = summary.add_runs();
+    rs->set_run_id(run_id);
+    rs->set_sweep_value(run.sweep_value());
+    rs->set_replicate(run.replicate());
+    rs->set_status(run.status());
+    rs->set_error(run.error());
+    rs->set_rounds_done(run.rounds_done());
+    if (run.finished_unix_ms() > 0 && run.started_unix_ms() > 0) {
+      rs->set_seconds((run.finished_unix_ms() - run.started_unix_ms()) / 1000.0);
+    }
+    v1::GetSeriesRequest req;
+    req.add_run_ids(run_id);
+    std::string token;
+    do {
+      req.set_page_token(token);
+      FEEDLOOP_ASSIGN_OR_RETURN(v1::GetSeriesResponse page, store->GetSeries(req));
+      for (v1::Series& s : *page.mutable_series()) {
+        if (s.values_size() > 0 && run.status() == v1::DONE) {
+          v1::MetricValue* v = rs->add_final_metrics();
+          v->set_name(s.metric());
+          v->set_value(s.values(s.values_size() - 1));
+        }
+        result.series.push_back(std::move(s));
+      }
+      token = page.next_page_token();
+    } while (!token.empty());
+    if (run.status() == v1::DONE) {
+      finals.push_back({run_id, run.sweep_value(), run.sweep_point(),
+                        {rs->final_metrics().begin(), rs->final_metrics().end()}});
+    }
+  }
+  for (v1::CompareGroup& g : metrics::GroupBySweepPoint(finals)) {
+    *summary.add_groups() = std::move(g);
+  }
+  return result;
+}
+
+absl::Status WriteOutputs(const std::string& dir, const ExperimentResult& result) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", dir, ": ", error.message()));
+  }
+  std::string csv = "run,round,metric,value\n";
+  for (const v1::Series& s : result.series) {
+    for (int i = 0; i < s.rounds_size(); ++i) {
+      absl::StrAppend(&csv, s.run_id(), ",", s.rounds(i), ",", s.metric(), ",",
+                      absl::StrFormat("%.17g", s.values(i)), "\n");
+    }
+  }
+  FEEDLOOP_RETURN_IF_ERROR(WriteAtomically(dir + "/metrics.csv", csv));
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(result.summary, &json, options)
+           .ok()) {
+    return absl::InternalError("cannot render summary.json");
+  }
+  return WriteAtomically(dir + "/summary.json", json);
+}
+
+std::string FormatTable(const v1::ExperimentSummary& summary) {
+  const std::vector<std::string>& keys = KeyMetrics();
+  const bool sweep = !summary.sweep_parameter().empty();
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header = {sweep ? summary.sweep_parameter() : "run",
+                                     "n"};
+  for (const std::string& k : keys) header.push_back(k);
+  rows.push_back(header);
+  for (const v1::CompareGroup& g : summary.groups()) {
+    std::vector<std::string> row = {
+        sweep ? g.sweep_value() : g.run_ids(0),
+        absl::StrCat(g.run_ids_size())};
+    for (const std::string& k : keys) {
+      std::string cell = "-";
+      for (const v1::MetricSummary& m : g.metrics()) {
+        if (m.metric() != k) continue;
+        cell = m.n() > 1 ? absl::StrFormat("%.3f ± %.3f", m.mean(),
+                                           (m.ci_high() - m.ci_low()) / 2)
+                         : absl::StrFormat("%.3f", m.mean());
+      }
+      row.push_back(cell);
+    }
+    rows.push_back(row);
+  }
+  // Column widths by display characters ('±' is two bytes, one column).
+  auto width = [](const std::string& s) {
+    size_t w = 0;
+    for (unsigned char c : s) w += (c & 0xC0) != 0x80;
+    return w;
+  };
+  std::vector<size_t> widths(header.size(), 0);
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], width(row[c]));
+  }
+  std::string out;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (size_t c = 0; c < rows[r].size(); ++c) {
+      const std::string& cell = rows[r][c];
+      if (c > 0) out += "  ";
+      if (c >= 2) out += std::string(widths[c] - width(cell), ' ');
+      out += cell;
+      if (c < 2) out += std::string(widths[c] - width(cell), ' ');
+    }
+    out += "\n";
+    if (r == 0) {
+      size_t total = 0;
+      for (size_t w : widths) total += w + 2;
+      out += std::string(total - 2, '-') + "\n";
+    }
+  }
+  for (const v1::RunSummary& run : summary.runs()) {
+    if (run.status() != v1::DONE) {
+      absl::StrAppend(&out, "run ", run.run_id(), ": ",
+                      v1::RunStatus_Name(run.status()),
+                      run.error().empty() ? "" : absl::StrCat(": ", run.error()),
+                      "\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace feedloop::loop

@@ -1,0 +1,49 @@
+// What `feedloop run` leaves behind: runs/<experiment id>/metrics.csv (long
+// format: run, round, metric, value), summary.json (the ExperimentSummary
+// message as JSON) and the final table printed on the terminal.
+//
+//   FEEDLOOP_ASSIGN_OR_RETURN(ExperimentResult result,
+//       CollectResults(store, started, config, wall_seconds));
+//   FEEDLOOP_RETURN_IF_ERROR(WriteOutputs("runs/" + id, result));
+//   std::cout << FormatTable(result.summary);
+
+#ifndef FEEDLOOP_LOOP_OUTPUTS_H_
+#define FEEDLOOP_LOOP_OUTPUTS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "feedloop/v1/diversity.pb.h"
+#include "feedloop/v1/experiment.pb.h"
+#include "feedloop/v1/summary.pb.h"
+#include "store/store_client.h"
+
+namespace feedloop::loop {
+
+struct ExperimentResult {
+  v1::ExperimentSummary summary;
+  // Every series of every run, in run order then metric order.
+  std::vector<v1::Series> series;
+};
+
+// Reads the runs' records and series back from the store.
+absl::StatusOr<ExperimentResult> CollectResults(
+    store::StoreClient* store, const v1::StartRunResponse& started,
+    const v1::ExperimentConfig& config, double wall_seconds);
+
+// Writes metrics.csv and summary.json into `dir` (created if needed). Each
+// file is written to a temporary name and renamed, so a reader never sees
+// half a file.
+absl::Status WriteOutputs(const std::string& dir, const ExperimentResult& result);
+
+// The metrics the final table shows, in order.
+const std::vector<std::string>& KeyMetrics();
+
+// One row per sweep point (or run): the key metrics at the final round,
+// mean ± half the 95% interval when there are replicates.
+std::string FormatTable(const v1::ExperimentSummary& summary);
+
+}  // namespace feedloop::loop
+
+#endif  // FEEDLOOP_LOOP_OUTPUTS_H_
