@@ -1,0 +1,131 @@
+// `feedloop run` as a user runs it: exit codes, messages, files.
+
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "feedloop/v1/summary.pb.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/subprocess.h"
+
+namespace feedloop {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+Result RunFeedloop(const std::string& args) {
+  auto child = ::feedloop::testing::Subprocess::Start(
+      {"/bin/sh", "-c", absl::StrCat(FEEDLOOP_BINARY, " ", args, " 2>&1; echo EXIT=$?")});
+  EXPECT_OK(child.status());
+  auto line = (*child)->ReadLineContaining("EXIT=", absl::Seconds(120));
+  EXPECT_OK(line.status());
+  // Everything before the marker, for the message checks.
+  Result r{-1, ""};
+  if (line.ok()) r.exit_code = std::stoi(line->substr(line->find('=') + 1));
+  return r;
+}
+
+std::string Capture(const std::string& args, int* exit_code) {
+  const std::string out = absl::StrCat(::testing::TempDir(), "/cli_out.txt");
+  Result r = RunFeedloop(absl::StrCat(args, " > ", out));
+  *exit_code = r.exit_code;
+  std::ifstream in(out);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string WriteFile(const std::string& name, const std::string& text) {
+  const std::string path = absl::StrCat(::testing::TempDir(), "/", name);
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(Cli, BadConfigsExitWithCodeTwoAndNameTheField) {
+  int code = 0;
+  std::string out = Capture(
+      absl::StrCat("run --config ", WriteFile("typo.pbtxt", "rounds: 3\ngenerator { alpah: 1 }\n")),
+      &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(out, HasSubstr("typo.pbtxt:2:"));
+  EXPECT_THAT(out, HasSubstr("alpah"));
+
+  out = Capture(absl::StrCat("run --config ", WriteFile("range.pbtxt", "users { attention: 20 }\n")),
+                &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(out, HasSubstr("users.attention: must be in [1, 10]"));
+
+  out = Capture("run --config /nonexistent.pbtxt", &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(out, HasSubstr("/nonexistent.pbtxt"));
+
+  out = Capture("frobnicate", &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(out, HasSubstr("unknown command 'frobnicate'"));
+}
+
+TEST(Cli, RunWritesMetricsAndSummary) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_runs");
+  std::filesystem::remove_all(dir);
+  const std::string config = WriteFile("tiny.pbtxt", R"(
+      name: "clitest" rounds: 4
+      space { dim: 8 topics: 4 }
+      users { count: 100 }
+      creators { count: 10 items_per_round: 4 }
+      ranker { candidates: 20 item_ttl_rounds: 2 }
+      sweep { parameter: "generator.alpha" values: ["0", "1"] replicates: 2 })");
+  int code = 0;
+  const std::string out =
+      Capture(absl::StrCat("run --config ", config, " -o ", dir), &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr("generator.alpha"));
+  EXPECT_THAT(out, HasSubstr("content.vendi"));
+  EXPECT_THAT(out, HasSubstr("±"));  // replicates give intervals
+
+  std::string experiment;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind("clitest-", 0) == 0) {
+      experiment = entry.path().string();
+    }
+  }
+  ASSERT_FALSE(experiment.empty()) << out;
+  std::ifstream csv(experiment + "/metrics.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "run,round,metric,value");
+  size_t rows = 0;
+  std::string line;
+  while (std::getline(csv, line)) {
+    const std::vector<std::string> fields = absl::StrSplit(line, ',');
+    ASSERT_EQ(fields.size(), 4u) << line;
+    ++rows;
+  }
+  EXPECT_GT(rows, 4u * 4 * 15);  // 4 runs x 4 rounds x most metrics
+
+  std::ifstream json_in(experiment + "/summary.json");
+  std::stringstream json;
+  json << json_in.rdbuf();
+  v1::ExperimentSummary summary;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.str(), &summary).ok());
+  EXPECT_EQ(summary.runs_size(), 4);
+  ASSERT_EQ(summary.groups_size(), 2);
+  EXPECT_EQ(summary.groups(1).sweep_value(), "1");
+  EXPECT_EQ(summary.sweep_parameter(), "generator.alpha");
+  for (const auto& run : summary.runs()) EXPECT_EQ(run.status(), v1::DONE);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace feedloop

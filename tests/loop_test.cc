@@ -1,0 +1,211 @@
+// The loop end to end on the embedded stack: determinism whatever the batch
+// size and thread count, and ExperimentService over gRPC.
+
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/server.h"
+#include "common/status.h"
+#include "config/config.h"
+#include "feedloop/v1/experiment.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "loop/loop_server.h"
+#include "testing/status_matchers.h"
+
+namespace feedloop {
+namespace {
+
+using ::feedloop::testing::StatusIs;
+using ::testing::HasSubstr;
+
+v1::ExperimentConfig Tiny() {
+  auto c = config::ParseConfig(R"(
+      name: "tiny" seed: 7 rounds: 6
+      space { dim: 16 topics: 6 }
+      users { count: 300 drift: 0.1 }
+      creators { count: 20 items_per_round: 5 }
+      generator { alpha: 0.5 reward_users: 64 ai_share: 0.2 }
+      ranker { candidates: 30 item_ttl_rounds: 3 mmr_lambda: 0.2 epsilon: 0.05 })",
+                               "tiny");
+  EXPECT_OK(c.status());
+  return *c;
+}
+
+class LoopTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<loop::EmbeddedStack> Stack(int threads) {
+    const std::string dir = absl::StrCat(
+        ::testing::TempDir(), "/loop_",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_",
+        threads);
+    std::filesystem::remove_all(dir);
+    dirs_.push_back(dir);
+    loop::EmbeddedStack::Options options;
+    options.data_dir = dir;
+    options.threads = threads;
+    auto stack = loop::EmbeddedStack::Start(options);
+    EXPECT_OK(stack.status());
+    return stack.ok() ? *std::move(stack) : nullptr;
+  }
+  void TearDown() override {
+    for (const auto& d : dirs_) std::filesystem::remove_all(d);
+  }
+  // (metric, round) -> value of one run.
+  std::map<std::pair<std::string, uint32_t>, double> Values(
+      loop::EmbeddedStack* stack, const std::string& run_id) {
+    std::map<std::pair<std::string, uint32_t>, double> out;
+    v1::GetSeriesRequest req;
+    req.add_run_ids(run_id);
+    auto series = stack->store()->GetSeries(req);
+    EXPECT_OK(series.status());
+    for (const auto& s : series->series()) {
+      for (int i = 0; i < s.rounds_size(); ++i) {
+        out[{s.metric(), s.rounds(i)}] = s.values(i);
+      }
+    }
+    return out;
+  }
+  std::vector<std::string> dirs_;
+};
+
+TEST_F(LoopTest, SameSeedSameMetricsWhateverBatchSizeOrThreads) {
+  std::vector<std::map<std::pair<std::string, uint32_t>, double>> results;
+  for (auto [threads, batch] : {std::pair{1, 300}, std::pair{2, 37}, std::pair{3, 1}}) {
+    auto stack = Stack(threads);
+    ASSERT_NE(stack, nullptr);
+    auto config = Tiny();
+    config.mutable_execution()->set_rank_batch_size(batch);
+    config.mutable_execution()->set_threads(threads);
+    ASSERT_OK_AND_ASSIGN(auto started, stack->experiments()->Start(config));
+    stack->experiments()->WaitUntilIdle();
+    ASSERT_OK_AND_ASSIGN(auto run, stack->store()->GetRun(started.run_ids(0)));
+    ASSERT_EQ(run.status(), v1::DONE) << run.error();
+    EXPECT_EQ(run.rounds_done(), 6u);
+    results.push_back(Values(stack.get(), started.run_ids(0)));
+  }
+  // Every DESIGN.md section 4 metric is there (lifecycle ones once items
+  // expire), and the three runs agree bit for bit.
+  for (const char* m : {"content.dispersion", "content.vendi", "content.topic_entropy",
+                        "content.tail_mass", "creators.drift", "exposure.gini_items",
+                        "exposure.gini_creators", "exposure.entropy_creators",
+                        "exposure.coverage", "exposure.top1pct_share", "exposure.ai_share",
+                        "slate.ild", "consumption.jaccard", "consumption.engagement_rate",
+                        "consumption.utility", "consumption.underserved",
+                        "users.interest_drift", "lifecycle.median_lifetime",
+                        "lifecycle.never_seen", "lifecycle.items_per_attention"}) {
+    EXPECT_TRUE(results[0].count({m, 5})) << m << " missing at round 5";
+  }
+  EXPECT_GT(results[0].size(), 100u);
+  EXPECT_EQ(results[0], results[1]);
+  EXPECT_EQ(results[0], results[2]);
+  EXPECT_GT(results[0].at({"exposure.ai_share", 5}), 0);
+}
+
+TEST_F(LoopTest, ExperimentServiceOverGrpc) {
+  auto stack = Stack(2);
+  ASSERT_NE(stack, nullptr);
+  auto channel = CreateChannel(stack->loop_address());
+  auto stub = v1::ExperimentService::NewStub(channel);
+
+  // A bad config is refused before anything runs, naming the field.
+  v1::StartRunRequest bad;
+  *bad.mutable_config() = Tiny();
+  bad.mutable_config()->mutable_generator()->set_alpha(3);
+  v1::StartRunResponse started;
+  {
+    grpc::ClientContext ctx;
+    EXPECT_THAT(FromGrpcStatus(stub->StartRun(&ctx, bad, &started)),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("generator.alpha")));
+  }
+  // A sweep of two points: two runs, one sweep id.
+  v1::StartRunRequest req;
+  *req.mutable_config() = Tiny();
+  req.mutable_config()->mutable_sweep()->set_parameter("ranker.mmr_lambda");
+  req.mutable_config()->mutable_sweep()->add_values("0");
+  req.mutable_config()->mutable_sweep()->add_values("0.5");
+  {
+    grpc::ClientContext ctx;
+    ASSERT_OK(FromGrpcStatus(stub->StartRun(&ctx, req, &started)));
+  }
+  ASSERT_EQ(started.run_ids_size(), 2);
+  EXPECT_FALSE(started.sweep_id().empty());
+
+  // WatchRun streams every round of the first run, in order, then ends.
+  v1::WatchRunRequest watch;
+  watch.set_run_id(started.run_ids(0));
+  watch.add_metrics("content.");
+  grpc::ClientContext wctx;
+  auto reader = stub->WatchRun(&wctx, watch);
+  v1::RoundMetrics rm;
+  std::vector<uint32_t> rounds;
+  while (reader->Read(&rm)) {
+    rounds.push_back(rm.round());
+    for (const auto& v : rm.values()) EXPECT_EQ(v.name().rfind("content.", 0), 0u);
+    EXPECT_EQ(rm.values_size(), 4);
+  }
+  ASSERT_OK(FromGrpcStatus(reader->Finish()));
+  EXPECT_THAT(rounds, ::testing::ElementsAre(0, 1, 2, 3, 4, 5));
+  stack->experiments()->WaitUntilIdle();
+
+  v1::GetRunRequest get;
+  get.set_run_id(started.run_ids(1));
+  v1::RunRecord run;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_OK(FromGrpcStatus(stub->GetRun(&ctx, get, &run)));
+  }
+  EXPECT_EQ(run.status(), v1::DONE);
+  EXPECT_EQ(run.sweep_value(), "0.5");
+  EXPECT_DOUBLE_EQ(run.config().ranker().mmr_lambda(), 0.5);
+
+  v1::WatchRunRequest unknown;
+  unknown.set_run_id("nope");
+  grpc::ClientContext uctx;
+  auto ureader = stub->WatchRun(&uctx, unknown);
+  EXPECT_FALSE(ureader->Read(&rm));
+  EXPECT_THAT(FromGrpcStatus(ureader->Finish()),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
+}
+
+TEST_F(LoopTest, StopRunEndsARunAfterItsCurrentRound) {
+  auto stack = Stack(2);
+  ASSERT_NE(stack, nullptr);
+  auto stub = v1::ExperimentService::NewStub(CreateChannel(stack->loop_address()));
+  auto config = Tiny();
+  config.set_rounds(10000);
+  v1::StartRunRequest req;
+  *req.mutable_config() = config;
+  v1::StartRunResponse started;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_OK(FromGrpcStatus(stub->StartRun(&ctx, req, &started)));
+  }
+  // Wait for the first round, then stop.
+  v1::WatchRunRequest watch;
+  watch.set_run_id(started.run_ids(0));
+  grpc::ClientContext wctx;
+  auto reader = stub->WatchRun(&wctx, watch);
+  v1::RoundMetrics rm;
+  ASSERT_TRUE(reader->Read(&rm));
+  v1::StopRunRequest stop;
+  stop.set_run_id(started.run_ids(0));
+  v1::RunRecord record;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_OK(FromGrpcStatus(stub->StopRun(&ctx, stop, &record)));
+  }
+  while (reader->Read(&rm)) {
+  }
+  ASSERT_OK(FromGrpcStatus(reader->Finish()));
+  stack->experiments()->WaitUntilIdle();
+  ASSERT_OK_AND_ASSIGN(auto run, stack->store()->GetRun(started.run_ids(0)));
+  EXPECT_EQ(run.status(), v1::STOPPED);
+  EXPECT_LT(run.rounds_done(), 10000u);
+  EXPECT_GT(run.finished_unix_ms(), 0);
+}
+
+}  // namespace
+}  // namespace feedloop
