@@ -302,19 +302,35 @@ absl::Status VectorIndex::Search(std::span<const float> queries, size_t k,
   const double live_share = static_cast<double>(live) / entries;
   size_t fetch = std::min(
       entries, static_cast<size_t>(std::ceil(want / live_share)) + 16);
+  // Queries still short of `want` live results, searched again with a
+  // doubled fetch: only those, so one query near many expired items does not
+  // make the whole batch search again.
+  std::vector<size_t> pending(nq);
+  for (size_t q = 0; q < nq; ++q) pending[q] = q;
+  std::vector<float> batch;
   std::vector<float> scores;
   std::vector<int64_t> positions;
-  while (true) {
-    FEEDLOOP_RETURN_IF_ERROR(SearchLocked(queries, fetch, &scores, &positions));
-    bool short_of_results = false;
-    for (size_t q = 0; q < nq; ++q) {
+  while (!pending.empty()) {
+    std::span<const float> rows = queries;
+    if (pending.size() != nq) {
+      batch.clear();
+      for (size_t q : pending) {
+        batch.insert(batch.end(), queries.begin() + q * dim,
+                     queries.begin() + (q + 1) * dim);
+      }
+      rows = batch;
+    }
+    FEEDLOOP_RETURN_IF_ERROR(SearchLocked(rows, fetch, &scores, &positions));
+    std::vector<size_t> still_short;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const size_t q = pending[i];
       Neighbors& n = (*out)[q];
       n.ids.clear();
       n.scores.clear();
       std::vector<std::pair<float, uint64_t>> hits;
       const float* query = queries.data() + q * dim;
       for (size_t j = 0; j < fetch; ++j) {
-        const int64_t pos = positions[q * fetch + j];
+        const int64_t pos = positions[i * fetch + j];
         if (pos < 0 || dead_[pos]) continue;
         // The exact inner product from our row: HNSW searches by L2, and
         // one formula for every type keeps scores comparable.
@@ -327,13 +343,13 @@ absl::Status VectorIndex::Search(std::span<const float> queries, size_t k,
         return a.first != b.first ? a.first > b.first : a.second < b.second;
       });
       if (hits.size() > want) hits.resize(want);
-      short_of_results |= hits.size() < want;
+      if (hits.size() < want && fetch < entries) still_short.push_back(q);
       for (const auto& [score, id] : hits) {
         n.ids.push_back(id);
         n.scores.push_back(score);
       }
     }
-    if (!short_of_results || fetch >= entries) break;
+    pending.swap(still_short);
     fetch = std::min(entries, fetch * 2);
   }
   return absl::OkStatus();
