@@ -85,22 +85,30 @@ absl::Status RunDriver::Run(
     }
   };
 
-  // A ranker step, retried after reopening when the ranker was lost.
-  // `redo_advance` re-indexes the round first (the reopened ranker stands
-  // at the end of the previous round).
-  auto with_ranker = [&](uint32_t round, auto step) -> absl::Status {
+  // A step that needs the ranker, retried after reopening the run when the
+  // ranker was lost. The reopened ranker stands at the end of the previous
+  // round; steps after the round's AdvanceRound (`indexed`) re-index it
+  // first.
+  auto with_ranker_at = [&](uint32_t round, bool indexed,
+                            auto step) -> absl::Status {
     absl::Status s = step();
     for (int attempt = 0; !s.ok() && RankerLost(s) && attempt < 5; ++attempt) {
       FEEDLOOP_RETURN_IF_ERROR(reopen_ranker(round, s));
-      v1::AdvanceRoundRequest adv;
-      adv.set_run_id(run_id);
-      adv.set_round(round);
-      v1::RankerRunState state;
-      s = Call(clients_.ranker, &v1::RankerService::Stub::AdvanceRound, adv,
-               &state, deadline, "ranker AdvanceRound");
-      if (s.ok()) s = step();
+      if (indexed) {
+        v1::AdvanceRoundRequest adv;
+        adv.set_run_id(run_id);
+        adv.set_round(round);
+        v1::RankerRunState state;
+        s = Call(clients_.ranker, &v1::RankerService::Stub::AdvanceRound, adv,
+                 &state, deadline, "ranker AdvanceRound");
+        if (!s.ok()) continue;
+      }
+      s = step();
     }
     return s;
+  };
+  auto with_ranker = [&](uint32_t round, auto step) {
+    return with_ranker_at(round, /*indexed=*/true, step);
   };
 
   for (uint32_t round = 0; round < config.rounds(); ++round) {
@@ -113,9 +121,13 @@ absl::Status RunDriver::Run(
     gen_req.set_run_id(run_id);
     gen_req.set_round(round);
     v1::GenerateResponse generated;
-    FEEDLOOP_RETURN_IF_ERROR(Call(clients_.generator,
-                                  &v1::GeneratorService::Stub::Generate, gen_req,
-                                  &generated, deadline, "generator Generate"));
+    // A coupled generator scores candidates with the ranker (ScoreItems):
+    // when that ranker was lost, reopen the run and generate again (a failed
+    // Generate leaves the generator unchanged).
+    FEEDLOOP_RETURN_IF_ERROR(with_ranker_at(round, /*indexed=*/false, [&] {
+      return Call(clients_.generator, &v1::GeneratorService::Stub::Generate,
+                  gen_req, &generated, deadline, "generator Generate");
+    }));
     std::vector<v1::Item> items(generated.items().begin(),
                                 generated.items().end());
 
