@@ -11,12 +11,16 @@
 #ifndef FEEDLOOP_COMMON_REACTORS_H_
 #define FEEDLOOP_COMMON_REACTORS_H_
 
+#include <atomic>
 #include <chrono>
+#include <functional>
+#include <thread>
 #include <utility>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
 #include "grpcpp/grpcpp.h"
@@ -112,6 +116,84 @@ class ChunkedWriteReactor final : public grpc::ServerWriteReactor<Response> {
   Fill fill_;
   Response response_;
   bool more_ = true;
+};
+
+// A server-streaming reactor whose producer runs on a thread of its own, for
+// streams that wait (watching a run): waiting never happens on a reactor
+// thread, and the number of such threads is bounded by the caller
+// (`active`, decremented when the stream is done).
+//
+// `body(send, cancelled)` returns the stream's final status; `send(msg)`
+// blocks until the message is written and returns false once the client is
+// gone; `cancelled()` says whether it is. A waiting body should wake up now
+// and then (say every 200 ms) to check `cancelled()`.
+template <typename Response>
+class ThreadedWriteReactor final : public grpc::ServerWriteReactor<Response> {
+ public:
+  using Send = std::function<bool(const Response&)>;
+  using Cancelled = std::function<bool()>;
+  using Body = std::function<grpc::Status(const Send&, const Cancelled&)>;
+
+  ThreadedWriteReactor(Body body, std::atomic<int>* active)
+      : body_(std::move(body)), active_(active) {
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    write_pending_ = false;
+    write_ok_ = ok;
+  }
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+  }
+  void OnDone() override {
+    thread_.join();
+    active_->fetch_sub(1);
+    delete this;
+  }
+
+ private:
+  void Run() {
+    const Send send = [this](const Response& message) {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) return false;
+      message_ = message;
+      write_pending_ = true;
+      this->StartWrite(&message_);
+      mu_.Await(absl::Condition(
+          +[](ThreadedWriteReactor* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) {
+            return !r->write_pending_;
+          },
+          this));
+      return write_ok_ && !cancelled_;
+    };
+    const Cancelled cancelled = [this] {
+      absl::MutexLock lock(&mu_);
+      return cancelled_;
+    };
+    this->Finish(body_(send, cancelled));
+  }
+
+  const Body body_;
+  std::atomic<int>* const active_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  Response message_ ABSL_GUARDED_BY(mu_);
+  bool write_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_ok_ ABSL_GUARDED_BY(mu_) = true;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Finishes a stream at once with `status` (refused before it started).
+template <typename Response>
+class RefusedWriteReactor final : public grpc::ServerWriteReactor<Response> {
+ public:
+  explicit RefusedWriteReactor(grpc::Status status) {
+    this->Finish(std::move(status));
+  }
+  void OnDone() override { delete this; }
 };
 
 }  // namespace feedloop

@@ -45,91 +45,6 @@ bool Wanted(const std::string& name, const v1::WatchRunRequest& req) {
   return false;
 }
 
-// Streams a run's rounds. The waiting happens on a thread of its own (a
-// bounded number of them), never on a reactor thread: it sleeps on the
-// run's mutex until a round arrives, the run ends or the client leaves.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::RoundMetrics> {
- public:
-  WatchReactor(std::shared_ptr<RunState> run, v1::WatchRunRequest request,
-               std::atomic<int>* watchers)
-      : run_(std::move(run)), request_(std::move(request)), watchers_(watchers) {
-    thread_ = std::thread([this] { Stream(); });
-  }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&run_->mu);
-    write_pending_ = false;
-    write_ok_ = ok;
-  }
-  void OnCancel() override {
-    absl::MutexLock lock(&run_->mu);
-    cancelled_ = true;
-  }
-  void OnDone() override {
-    thread_.join();
-    watchers_->fetch_sub(1);
-    delete this;
-  }
-
- private:
-  void Stream() {
-    grpc::Status status = grpc::Status::OK;
-    while (true) {
-      run_->mu.LockWhen(absl::Condition(
-          +[](WatchReactor* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->run_->mu) {
-            return w->cancelled_ || w->run_->done ||
-                   w->next_ < w->run_->rounds.size();
-          },
-          this));
-      if (cancelled_) {
-        run_->mu.Unlock();
-        status = grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
-        break;
-      }
-      if (next_ >= run_->rounds.size()) {  // done, nothing more
-        run_->mu.Unlock();
-        break;
-      }
-      const v1::RoundMetrics& source = run_->rounds[next_++];
-      if (source.round() < request_.from_round()) {
-        run_->mu.Unlock();
-        continue;
-      }
-      message_.Clear();
-      message_.set_run_id(source.run_id());
-      message_.set_round(source.round());
-      for (const auto& v : source.values()) {
-        if (Wanted(v.name(), request_)) *message_.add_values() = v;
-      }
-      write_pending_ = true;
-      run_->mu.Unlock();
-      StartWrite(&message_);
-      run_->mu.LockWhen(absl::Condition(
-          +[](WatchReactor* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->run_->mu) {
-            return !w->write_pending_ || w->cancelled_;
-          },
-          this));
-      const bool ok = write_ok_ && !cancelled_;
-      run_->mu.Unlock();
-      if (!ok) {
-        status = grpc::Status(grpc::StatusCode::CANCELLED, "watch closed");
-        break;
-      }
-    }
-    Finish(status);
-  }
-
-  std::shared_ptr<RunState> run_;
-  const v1::WatchRunRequest request_;
-  std::atomic<int>* watchers_;
-  std::thread thread_;
-  v1::RoundMetrics message_;
-  size_t next_ ABSL_GUARDED_BY(run_->mu) = 0;
-  bool write_pending_ ABSL_GUARDED_BY(run_->mu) = false;
-  bool write_ok_ ABSL_GUARDED_BY(run_->mu) = true;
-  bool cancelled_ ABSL_GUARDED_BY(run_->mu) = false;
-};
-
 }  // namespace
 
 ExperimentServiceImpl::ExperimentServiceImpl(const Options& options)
@@ -327,21 +242,56 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::StopRun(
 grpc::ServerWriteReactor<v1::RoundMetrics>* ExperimentServiceImpl::WatchRun(
     grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* request) {
   std::shared_ptr<RunState> run = Find(request->run_id());
-  if (run == nullptr || watchers_.fetch_add(1) >= options_.max_watchers) {
-    if (run != nullptr) watchers_.fetch_sub(1);
-    class Refused final : public grpc::ServerWriteReactor<v1::RoundMetrics> {
-     public:
-      explicit Refused(grpc::Status s) { Finish(std::move(s)); }
-      void OnDone() override { delete this; }
-    };
-    return new Refused(
-        run == nullptr
-            ? grpc::Status(grpc::StatusCode::NOT_FOUND,
-                           absl::StrCat("run_id: run '", request->run_id(),
-                                        "' was not started by this loop"))
-            : OverloadedStatus());
+  if (run == nullptr) {
+    return new RefusedWriteReactor<v1::RoundMetrics>(grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("run_id: run '", request->run_id(),
+                     "' was not started by this loop")));
   }
-  return new WatchReactor(std::move(run), *request, &watchers_);
+  if (watchers_.fetch_add(1) >= options_.max_watchers) {
+    watchers_.fetch_sub(1);
+    return new RefusedWriteReactor<v1::RoundMetrics>(OverloadedStatus());
+  }
+  v1::WatchRunRequest req = *request;
+  return new ThreadedWriteReactor<v1::RoundMetrics>(
+      [run, req](const auto& send, const auto& cancelled) {
+        size_t next = 0;
+        std::pair<RunState*, size_t*> progress(run.get(), &next);
+        while (true) {
+          v1::RoundMetrics message;
+          {
+            absl::MutexLock lock(&run->mu);
+            // Wake at least every 200 ms to notice a departed client.
+            run->mu.AwaitWithTimeout(
+                absl::Condition(
+                    +[](std::pair<RunState*, size_t*>* a)
+                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(a->first->mu) {
+                          return a->first->done ||
+                                 *a->second < a->first->rounds.size();
+                        },
+                    &progress),
+                absl::Milliseconds(200));
+            if (next >= run->rounds.size()) {
+              if (run->done) return grpc::Status::OK;
+              if (cancelled()) {
+                return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
+              }
+              continue;
+            }
+            const v1::RoundMetrics& source = run->rounds[next++];
+            if (source.round() < req.from_round()) continue;
+            message.set_run_id(source.run_id());
+            message.set_round(source.round());
+            for (const auto& v : source.values()) {
+              if (Wanted(v.name(), req)) *message.add_values() = v;
+            }
+          }
+          if (!send(message)) {
+            return grpc::Status(grpc::StatusCode::CANCELLED, "watch closed");
+          }
+        }
+      },
+      &watchers_);
 }
 
 }  // namespace feedloop::loop
