@@ -91,6 +91,7 @@ absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
     *run.mutable_config() = spec.config;
     run.set_status(v1::PENDING);
     run.set_sweep_value(spec.sweep_value);
+    run.set_sweep_parameter(config.sweep().parameter());
     run.set_sweep_point(spec.sweep_point);
     run.set_replicate(spec.replicate);
     FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord created,

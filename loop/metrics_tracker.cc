@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "common/random.h"
 #include "common/vectors.h"
+#include "metrics/content.h"
 #include "metrics/diversity.h"
 
 namespace feedloop::loop {
@@ -52,32 +53,20 @@ std::vector<v1::MetricValue> MetricsTracker::FinishRound(const RoundInput& in) {
   const auto& mc = config_.metrics();
   std::vector<v1::MetricValue> out;
 
-  // ---- content: the round's new items.
+  // ---- content: the round's new items; round 0 sets the tail threshold.
   std::vector<float> rows;
   rows.reserve(new_ids_.size() * dim);
-  std::vector<double> topic_counts(space_.topics(), 0.0);
-  std::vector<double> topic_distance;
-  topic_distance.reserve(new_ids_.size());
   for (uint64_t id : new_ids_) {
     const auto& e = items_.at(id).embedding;
     rows.insert(rows.end(), e.begin(), e.end());
-    const uint32_t t = space_.Nearest(e);
-    topic_counts[t] += 1;
-    topic_distance.push_back(1 - Dot(std::span<const float>(e), space_.Centre(t)));
+  }
+  if (tail_threshold_ < 0) {
+    tail_threshold_ = metrics::Quantile(metrics::TopicDistances(rows, dim, space_),
+                                        mc.tail_quantile());
   }
   Rng pair_rng(DeriveSeed(config_.seed(), kPairStream, round));
-  Add(&out, "content.dispersion",
-      metrics::MeanPairwiseDistance(rows, dim, mc.pair_samples(), pair_rng));
-  Add(&out, "content.vendi", metrics::VendiScore(rows, dim));
-  Add(&out, "content.topic_entropy",
-      metrics::NormalizedEntropy(topic_counts, space_.topics()));
-  if (tail_threshold_ < 0) {
-    tail_threshold_ = metrics::Quantile(topic_distance, mc.tail_quantile());
-  }
-  size_t tail = 0;
-  for (double d : topic_distance) tail += d > tail_threshold_;
-  Add(&out, "content.tail_mass",
-      topic_distance.empty() ? 0 : static_cast<double>(tail) / topic_distance.size());
+  out = metrics::ContentMetrics(rows, dim, &space_, tail_threshold_,
+                                mc.pair_samples(), pair_rng);
   Add(&out, "creators.drift", in.creator_drift);
 
   // ---- exposure and consumption: what users examined and engaged.

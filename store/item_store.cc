@@ -223,6 +223,30 @@ ItemStore::~ItemStore() {
   db_->Close().PermitUncheckedError();
 }
 
+void ItemStore::NoteChange() {
+  absl::MutexLock lock(&change_mutex_);
+  ++changes_;
+}
+
+uint64_t ItemStore::changes() const {
+  absl::MutexLock lock(&change_mutex_);
+  return changes_;
+}
+
+uint64_t ItemStore::WaitForChange(uint64_t seen, absl::Duration timeout) const {
+  std::pair<const ItemStore*, uint64_t> args(this, seen);
+  absl::MutexLock lock(&change_mutex_);
+  change_mutex_.AwaitWithTimeout(
+      absl::Condition(
+          +[](std::pair<const ItemStore*, uint64_t>* a)
+              ABSL_EXCLUSIVE_LOCKS_REQUIRED(a->first->change_mutex_) {
+                return a->first->changes_ != a->second;
+              },
+          &args),
+      timeout);
+  return changes_;
+}
+
 absl::Mutex& ItemStore::WriteMutexFor(absl::string_view run_id) const {
   return write_mutex_[absl::HashOf(run_id) % kWriteStripes];
 }
@@ -314,6 +338,7 @@ absl::StatusOr<v1::RunRecord> ItemStore::UpdateRun(
   FEEDLOOP_RETURN_IF_ERROR(FromRocks(
       db_->Put(wo, handles_->runs, run.run_id(), run.SerializeAsString()),
       "store: writing a run"));
+  NoteChange();
   return run;
 }
 
@@ -610,7 +635,10 @@ absl::Status ItemStore::WriteMetrics(
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
-  return FromRocks(db_->Write(wo, &batch), "store: writing metrics");
+  FEEDLOOP_RETURN_IF_ERROR(
+      FromRocks(db_->Write(wo, &batch), "store: writing metrics"));
+  NoteChange();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<v1::Series>> ItemStore::ReadSeries(

@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "feedloop/v1/diversity.pb.h"
 #include "feedloop/v1/ingest.pb.h"
 #include "feedloop/v1/types.pb.h"
@@ -147,6 +148,12 @@ class ItemStore {
   absl::StatusOr<std::vector<v1::Series>> ReadSeries(
       absl::string_view run_id, std::span<const std::string> metrics,
       uint32_t round_from, uint32_t round_to) const;
+  // A counter bumped by every write of metrics or of a run record, for
+  // watchers: WaitForChange returns once it differs from `seen` or after
+  // `timeout`, and returns the current value.
+  uint64_t changes() const;
+  uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) const;
+
   // Every metric of rounds >= from_round, one entry per round, ascending.
   absl::StatusOr<std::vector<v1::RoundMetrics>> ReadRounds(
       absl::string_view run_id, uint32_t from_round,
@@ -176,6 +183,10 @@ class ItemStore {
   // Striped locks serializing the check-then-write sequences of one run.
   static constexpr int kWriteStripes = 64;
   mutable absl::Mutex write_mutex_[kWriteStripes];
+
+  void NoteChange();
+  mutable absl::Mutex change_mutex_;
+  uint64_t changes_ ABSL_GUARDED_BY(change_mutex_) = 0;
 
   mutable absl::Mutex shape_mutex_;
   mutable absl::flat_hash_map<std::string, RunShape> shapes_

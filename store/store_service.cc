@@ -1,13 +1,22 @@
 #include "store/store_service.h"
 
 #include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/reactors.h"
+#include "common/random.h"
 #include "common/status.h"
+#include "common/vectors.h"
+#include "metrics/content.h"
+#include "metrics/diversity.h"
+#include "metrics/summary.h"
+#include "model/topic_space.h"
 
 namespace feedloop::store {
 namespace {
@@ -251,6 +260,211 @@ grpc::ServerUnaryReactor* DiversityServiceImpl::GetSeries(
     }
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<v1::CompareRunsResponse> DiversityServiceImpl::Compare(
+    const v1::CompareRunsRequest& request) const {
+  if (request.run_ids().empty() == request.sweep_id().empty()) {
+    return absl::InvalidArgumentError(
+        "run_ids, sweep_id: give the runs to compare or a sweep id, not both");
+  }
+  std::vector<v1::RunRecord> runs;
+  if (!request.sweep_id().empty()) {
+    FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::RunRecord> all, store_->ListRuns());
+    for (v1::RunRecord& r : all) {
+      if (r.sweep_id() == request.sweep_id()) runs.push_back(std::move(r));
+    }
+    if (runs.empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("sweep_id: no runs in sweep '", request.sweep_id(), "'"));
+    }
+  } else {
+    for (const std::string& id : request.run_ids()) {
+      FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord r, store_->GetRun(id));
+      runs.push_back(std::move(r));
+    }
+  }
+  const uint32_t window = std::max<uint32_t>(1, request.window());
+  std::vector<std::string> metrics(request.metrics().begin(),
+                                   request.metrics().end());
+  std::vector<metrics::RunValues> values;
+  std::set<std::string> seen;
+  for (const v1::RunRecord& run : runs) {
+    if (run.rounds_done() == 0) continue;
+    const uint32_t from = run.rounds_done() > window ? run.rounds_done() - window : 0;
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        std::vector<v1::Series> series,
+        store_->ReadSeries(run.run_id(), metrics, from, UINT32_MAX));
+    metrics::RunValues rv{run.run_id(), run.sweep_value(), run.sweep_point(), {}};
+    for (const v1::Series& s : series) {
+      double sum = 0;
+      for (double v : s.values()) sum += v;
+      v1::MetricValue& v = rv.values.emplace_back();
+      v.set_name(s.metric());
+      v.set_value(sum / s.values_size());
+      seen.insert(s.metric());
+    }
+    values.push_back(std::move(rv));
+  }
+  for (const std::string& m : metrics) {
+    const bool prefix = !m.empty() && m.back() == '.';
+    const bool found = std::any_of(seen.begin(), seen.end(), [&](const auto& s) {
+      return prefix ? s.rfind(m, 0) == 0 : s == m;
+    });
+    if (!found) {
+      return absl::NotFoundError(
+          absl::StrCat("metrics: no series named '", m, "' in these runs"));
+    }
+  }
+  v1::CompareRunsResponse response;
+  response.set_sweep_parameter(runs.front().sweep_parameter());
+  for (v1::CompareGroup& g : metrics::GroupBySweepPoint(values)) {
+    *response.add_groups() = std::move(g);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::EvaluateResponse> DiversityServiceImpl::Evaluate(
+    const v1::EvaluateRequest& request) const {
+  constexpr size_t kMaxRows = 100000;
+  std::vector<float> rows;
+  uint32_t dim = request.dim();
+  std::optional<v1::RunRecord> run;
+  if (!request.run_id().empty()) {
+    FEEDLOOP_ASSIGN_OR_RETURN(run, store_->GetRun(request.run_id()));
+  }
+  if (!request.item_ids().empty()) {
+    if (!run.has_value()) {
+      return absl::InvalidArgumentError("run_id: item_ids need their run");
+    }
+    if (!request.embeddings().empty()) {
+      return absl::InvalidArgumentError(
+          "embeddings: give item_ids or embeddings, not both");
+    }
+    dim = run->config().space().dim();
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        std::vector<v1::Item> items,
+        store_->GetItems(request.run_id(),
+                         std::span<const uint64_t>(request.item_ids().data(),
+                                                   request.item_ids_size())));
+    for (const v1::Item& item : items) {
+      rows.insert(rows.end(), item.embedding().begin(), item.embedding().end());
+    }
+  } else {
+    if (dim == 0) {
+      return absl::InvalidArgumentError("dim: the embeddings' dimension is required");
+    }
+    if (run.has_value() && dim != run->config().space().dim()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dim: ", dim, " is not run '", request.run_id(), "''s dimension ",
+          run->config().space().dim()));
+    }
+    FEEDLOOP_RETURN_IF_ERROR(CheckEmbeddingRows(AsSpan(request.embeddings()), dim,
+                                                "embeddings", /*require_unit=*/false));
+    rows.assign(request.embeddings().begin(), request.embeddings().end());
+    for (size_t r = 0; r < rows.size() / dim; ++r) {
+      Normalize(std::span<float>(rows.data() + r * dim, dim));
+    }
+  }
+  const size_t n = dim == 0 ? 0 : rows.size() / dim;
+  if (n == 0) {
+    return absl::InvalidArgumentError("item_ids, embeddings: nothing to evaluate");
+  }
+  if (n > kMaxRows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "embeddings: ", n, " rows exceed the limit of ", kMaxRows));
+  }
+  Rng rng(request.seed());
+  v1::EvaluateResponse response;
+  std::vector<v1::MetricValue> values;
+  if (run.has_value()) {
+    // The run's topics, and its tail threshold from its round-0 items, as
+    // the loop measured them.
+    const model::TopicSpace space = model::TopicSpace::FromConfig(run->config());
+    std::vector<float> round0;
+    FEEDLOOP_ASSIGN_OR_RETURN(auto cursor, store_->ScanItems(request.run_id(), 0, 0));
+    std::vector<v1::Item> items;
+    while (true) {
+      FEEDLOOP_ASSIGN_OR_RETURN(bool more, cursor->Next(4096, &items));
+      if (!more) break;
+    }
+    for (const v1::Item& item : items) {
+      round0.insert(round0.end(), item.embedding().begin(), item.embedding().end());
+    }
+    const double threshold =
+        round0.empty() ? -1
+                       : metrics::Quantile(metrics::TopicDistances(round0, dim, space),
+                                           run->config().metrics().tail_quantile());
+    values = metrics::ContentMetrics(rows, dim, &space, threshold,
+                                     run->config().metrics().pair_samples(), rng);
+  } else {
+    values = metrics::ContentMetrics(rows, dim, nullptr, -1, 2000, rng);
+  }
+  for (v1::MetricValue& v : values) *response.add_values() = std::move(v);
+  response.set_items(static_cast<uint32_t>(n));
+  return response;
+}
+
+grpc::ServerUnaryReactor* DiversityServiceImpl::CompareRuns(
+    grpc::CallbackServerContext* ctx, const v1::CompareRunsRequest* request,
+    v1::CompareRunsResponse* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(*response, Compare(*request));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DiversityServiceImpl::Evaluate(
+    grpc::CallbackServerContext* ctx, const v1::EvaluateRequest* request,
+    v1::EvaluateResponse* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(*response, Evaluate(*request));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<v1::RoundMetrics>* DiversityServiceImpl::WatchRun(
+    grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* request) {
+  absl::StatusOr<v1::RunRecord> run = store_->GetRun(request->run_id());
+  if (!run.ok()) {
+    return new RefusedWriteReactor<v1::RoundMetrics>(ToGrpcStatus(run.status()));
+  }
+  if (watchers_.fetch_add(1) >= kMaxWatchers) {
+    watchers_.fetch_sub(1);
+    return new RefusedWriteReactor<v1::RoundMetrics>(OverloadedStatus());
+  }
+  v1::WatchRunRequest req = *request;
+  ItemStore* store = store_;
+  return new ThreadedWriteReactor<v1::RoundMetrics>(
+      [store, req](const auto& send, const auto& cancelled) -> grpc::Status {
+        std::vector<std::string> metrics(req.metrics().begin(), req.metrics().end());
+        uint32_t next = req.from_round();
+        uint64_t seen = store->changes();
+        while (true) {
+          // Status first: a run that ended before its last rounds were read
+          // still sends them.
+          absl::StatusOr<v1::RunRecord> run = store->GetRun(req.run_id());
+          if (!run.ok()) return ToGrpcStatus(run.status());
+          const bool ended = run->status() == v1::DONE ||
+                             run->status() == v1::FAILED ||
+                             run->status() == v1::STOPPED;
+          absl::StatusOr<std::vector<v1::RoundMetrics>> rounds =
+              store->ReadRounds(req.run_id(), next, metrics);
+          if (!rounds.ok()) return ToGrpcStatus(rounds.status());
+          for (const v1::RoundMetrics& r : *rounds) {
+            if (!send(r)) {
+              return grpc::Status(grpc::StatusCode::CANCELLED, "watch closed");
+            }
+            next = r.round() + 1;
+          }
+          if (ended) return grpc::Status::OK;
+          if (cancelled()) {
+            return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
+          }
+          seen = store->WaitForChange(seen, absl::Milliseconds(200));
+        }
+      },
+      &watchers_);
 }
 
 }  // namespace feedloop::store

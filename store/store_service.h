@@ -12,6 +12,8 @@
 #ifndef FEEDLOOP_STORE_STORE_SERVICE_H_
 #define FEEDLOOP_STORE_STORE_SERVICE_H_
 
+#include <atomic>
+
 #include "common/thread_pool.h"
 #include "feedloop/v1/diversity.grpc.pb.h"
 #include "feedloop/v1/ingest.grpc.pb.h"
@@ -69,10 +71,28 @@ class DiversityServiceImpl final : public v1::DiversityService::CallbackService 
   grpc::ServerUnaryReactor* GetSeries(grpc::CallbackServerContext* ctx,
                                       const v1::GetSeriesRequest* request,
                                       v1::GetSeriesResponse* response) override;
+  grpc::ServerUnaryReactor* CompareRuns(
+      grpc::CallbackServerContext* ctx, const v1::CompareRunsRequest* request,
+      v1::CompareRunsResponse* response) override;
+  grpc::ServerWriteReactor<v1::RoundMetrics>* WatchRun(
+      grpc::CallbackServerContext* ctx,
+      const v1::WatchRunRequest* request) override;
+  grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* ctx,
+                                     const v1::EvaluateRequest* request,
+                                     v1::EvaluateResponse* response) override;
+
+  // In-process forms, for the CLI and tests.
+  absl::StatusOr<v1::CompareRunsResponse> Compare(
+      const v1::CompareRunsRequest& request) const;
+  absl::StatusOr<v1::EvaluateResponse> Evaluate(
+      const v1::EvaluateRequest& request) const;
 
  private:
   ItemStore* const store_;
   ThreadPool* const pool_;
+  // Most WatchRun streams at once; each holds a waiting thread.
+  static constexpr int kMaxWatchers = 64;
+  std::atomic<int> watchers_{0};
 };
 
 }  // namespace feedloop::store

@@ -1,0 +1,188 @@
+// DiversityService over gRPC on the store of a real (small) experiment:
+// CompareRuns, WatchRun of a finished and of a live run, Evaluate.
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/server.h"
+#include "common/status.h"
+#include "config/config.h"
+#include "feedloop/v1/diversity.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "loop/loop_server.h"
+#include "testing/status_matchers.h"
+
+namespace feedloop {
+namespace {
+
+using ::feedloop::testing::StatusIs;
+using ::testing::HasSubstr;
+
+v1::ExperimentConfig Config(uint32_t rounds) {
+  auto c = config::ParseConfig(absl::StrCat(R"(
+      name: "div" seed: 3
+      space { dim: 8 topics: 4 }
+      users { count: 100 }
+      creators { count: 10 items_per_round: 4 }
+      ranker { candidates: 20 item_ttl_rounds: 2 })", " rounds: ", rounds),
+                               "div");
+  EXPECT_OK(c.status());
+  return *c;
+}
+
+class DiversityServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/diversity_service");
+    std::filesystem::remove_all(dir_);
+    loop::EmbeddedStack::Options options;
+    options.data_dir = dir_;
+    ASSERT_OK_AND_ASSIGN(stack_, loop::EmbeddedStack::Start(options));
+    stub_ = v1::DiversityService::NewStub(CreateChannel(stack_->store_address()));
+  }
+  void TearDown() override {
+    stack_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string dir_;
+  std::unique_ptr<loop::EmbeddedStack> stack_;
+  std::unique_ptr<v1::DiversityService::Stub> stub_;
+};
+
+TEST_F(DiversityServiceTest, CompareRunsGroupsASweepByPoint) {
+  auto config = Config(4);
+  config.mutable_sweep()->set_parameter("generator.alpha");
+  config.mutable_sweep()->add_values("0");
+  config.mutable_sweep()->add_values("1");
+  config.mutable_sweep()->set_replicates(2);
+  ASSERT_OK_AND_ASSIGN(auto started, stack_->experiments()->Start(config));
+  stack_->experiments()->WaitUntilIdle();
+
+  v1::CompareRunsRequest req;
+  req.set_sweep_id(started.sweep_id());
+  req.add_metrics("content.");
+  req.set_window(2);
+  v1::CompareRunsResponse resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_OK(FromGrpcStatus(stub_->CompareRuns(&ctx, req, &resp)));
+  }
+  EXPECT_EQ(resp.sweep_parameter(), "generator.alpha");
+  ASSERT_EQ(resp.groups_size(), 2);
+  EXPECT_EQ(resp.groups(0).sweep_value(), "0");
+  EXPECT_EQ(resp.groups(0).run_ids_size(), 2);
+  ASSERT_EQ(resp.groups(0).metrics_size(), 4);  // the four content metrics
+  for (const auto& m : resp.groups(0).metrics()) {
+    EXPECT_EQ(m.n(), 2u);
+    EXPECT_LE(m.ci_low(), m.mean());
+    EXPECT_GE(m.ci_high(), m.mean());
+  }
+  req.add_metrics("content.nope");
+  grpc::ClientContext ctx2;
+  EXPECT_THAT(FromGrpcStatus(stub_->CompareRuns(&ctx2, req, &resp)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("content.nope")));
+  req.clear_metrics();
+  req.add_run_ids(started.run_ids(0));
+  grpc::ClientContext ctx3;
+  EXPECT_THAT(FromGrpcStatus(stub_->CompareRuns(&ctx3, req, &resp)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not both")));
+}
+
+TEST_F(DiversityServiceTest, WatchRunStreamsStoredThenLiveRoundsUntilTheRunEnds) {
+  // A finished run: every stored round from from_round, then the end.
+  ASSERT_OK_AND_ASSIGN(auto done, stack_->experiments()->Start(Config(5)));
+  stack_->experiments()->WaitUntilIdle();
+  v1::WatchRunRequest req;
+  req.set_run_id(done.run_ids(0));
+  req.set_from_round(2);
+  req.add_metrics("slate.ild");
+  grpc::ClientContext ctx;
+  auto reader = stub_->WatchRun(&ctx, req);
+  v1::RoundMetrics rm;
+  std::vector<uint32_t> rounds;
+  while (reader->Read(&rm)) {
+    rounds.push_back(rm.round());
+    ASSERT_EQ(rm.values_size(), 1);
+    EXPECT_EQ(rm.values(0).name(), "slate.ild");
+  }
+  ASSERT_OK(FromGrpcStatus(reader->Finish()));
+  EXPECT_THAT(rounds, ::testing::ElementsAre(2, 3, 4));
+
+  // A live run: rounds arrive as they complete; the stream ends when the
+  // run is stopped.
+  ASSERT_OK_AND_ASSIGN(auto live, stack_->experiments()->Start(Config(100000)));
+  v1::WatchRunRequest live_req;
+  live_req.set_run_id(live.run_ids(0));
+  grpc::ClientContext live_ctx;
+  auto live_reader = stub_->WatchRun(&live_ctx, live_req);
+  uint32_t expected = 0;
+  while (expected < 3 && live_reader->Read(&rm)) {
+    EXPECT_EQ(rm.round(), expected++);
+  }
+  ASSERT_EQ(expected, 3u);
+  auto loop = v1::ExperimentService::NewStub(CreateChannel(stack_->loop_address()));
+  v1::StopRunRequest stop;
+  stop.set_run_id(live.run_ids(0));
+  v1::RunRecord record;
+  grpc::ClientContext stop_ctx;
+  ASSERT_OK(FromGrpcStatus(loop->StopRun(&stop_ctx, stop, &record)));
+  while (live_reader->Read(&rm)) EXPECT_EQ(rm.round(), expected++);
+  ASSERT_OK(FromGrpcStatus(live_reader->Finish()));
+
+  v1::WatchRunRequest unknown;
+  unknown.set_run_id("ghost");
+  grpc::ClientContext uctx;
+  auto ureader = stub_->WatchRun(&uctx, unknown);
+  EXPECT_FALSE(ureader->Read(&rm));
+  EXPECT_THAT(FromGrpcStatus(ureader->Finish()),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("ghost")));
+}
+
+TEST_F(DiversityServiceTest, EvaluateMeasuresEmbeddingsAndItems) {
+  // Four orthogonal directions: Vendi 4, every pair at distance 1.
+  v1::EvaluateRequest req;
+  req.set_dim(4);
+  for (int i = 0; i < 4; ++i) {
+    for (int d = 0; d < 4; ++d) req.add_embeddings(i == d ? 2.0f : 0.0f);
+  }
+  v1::EvaluateResponse resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_OK(FromGrpcStatus(stub_->Evaluate(&ctx, req, &resp)));
+  }
+  ASSERT_EQ(resp.values_size(), 2);
+  EXPECT_EQ(resp.items(), 4u);
+  EXPECT_NEAR(resp.values(0).value(), 1.0, 1e-9);  // dispersion
+  EXPECT_NEAR(resp.values(1).value(), 4.0, 1e-6);  // vendi
+
+  req.set_embeddings(5, std::nanf(""));
+  grpc::ClientContext c1;
+  EXPECT_THAT(FromGrpcStatus(stub_->Evaluate(&c1, req, &resp)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("embeddings[row 1][1]: is NaN")));
+  req.set_dim(3);
+  grpc::ClientContext c2;
+  EXPECT_THAT(FromGrpcStatus(stub_->Evaluate(&c2, req, &resp)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("multiple")));
+
+  // Items of a run, with the run's topics: four content metrics.
+  ASSERT_OK_AND_ASSIGN(auto started, stack_->experiments()->Start(Config(2)));
+  stack_->experiments()->WaitUntilIdle();
+  v1::EvaluateRequest items;
+  items.set_run_id(started.run_ids(0));
+  for (uint64_t i = 1; i <= 20; ++i) items.add_item_ids((uint64_t{1} << 32) | i);
+  {
+    grpc::ClientContext ctx;
+    ASSERT_OK(FromGrpcStatus(stub_->Evaluate(&ctx, items, &resp)));
+  }
+  EXPECT_EQ(resp.values_size(), 4);
+  EXPECT_EQ(resp.items(), 20u);
+  items.add_item_ids(999);
+  grpc::ClientContext c3;
+  EXPECT_THAT(FromGrpcStatus(stub_->Evaluate(&c3, items, &resp)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("item 999")));
+}
+
+}  // namespace
+}  // namespace feedloop
