@@ -14,7 +14,11 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
+// Where `feedloop run --serve` keeps the store, and `feedloop query` looks.
+inline constexpr char kDefaultStoreAddress[] = "127.0.0.1:7001";
+
 int RunCommand(const std::vector<std::string>& args);
+int QueryCommand(const std::vector<std::string>& args);
 int ServeCommand(const std::vector<std::string>& args);
 
 }  // namespace feedloop::cli

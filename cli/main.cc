@@ -23,7 +23,11 @@ namespace {
 constexpr char kUsage[] = R"(feedloop: couple a content generator to a ranker and measure diversity.
 
 Usage:
-  feedloop run [--config FILE] [-o DIR]     run an experiment on the embedded services
+  feedloop run [--config FILE] [-o DIR] [--serve]
+                                            run an experiment on the embedded services;
+                                            --serve keeps them up for queries
+  feedloop query runs|series|compare|watch|evaluate [...] [--format table|csv|json]
+                                            diversity metrics over RPC from a store
   feedloop serve store --listen HOST:PORT --data_dir DIR
                                             serve the store (IngestService, DiversityService)
   feedloop serve ranker --listen HOST:PORT --store HOST:PORT
@@ -44,6 +48,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"run", feedloop::cli::RunCommand},
     {"serve", feedloop::cli::ServeCommand},
+    {"query", feedloop::cli::QueryCommand},
 };
 
 }  // namespace

@@ -15,12 +15,18 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cli/commands.h"
+#include "common/server.h"
 #include "config/config.h"
 #include "loop/loop_server.h"
 #include "loop/outputs.h"
 
 ABSL_FLAG(std::string, config, "configs/default.pbtxt",
           "experiment config (ExperimentConfig in protobuf text format)");
+ABSL_FLAG(bool, serve, false,
+          "keep the services up after the run (store on 127.0.0.1:7001, where "
+          "'feedloop query' looks) until Ctrl-C");
+ABSL_FLAG(std::string, store_listen, feedloop::cli::kDefaultStoreAddress,
+          "with --serve: where the store listens");
 ABSL_FLAG(std::string, o, "runs",
           "output folder: runs/<id>/ files go here, and the embedded store's "
           "database in <folder>/.store");
@@ -55,8 +61,11 @@ int RunCommand(const std::vector<std::string>& args) {
     return kExitUsage;
   }
 
+  const bool serve = absl::GetFlag(FLAGS_serve);
+  if (serve) BlockShutdownSignals();  // before any server thread starts
   loop::EmbeddedStack::Options options;
   options.data_dir = absl::StrCat(out_dir, "/.store");
+  if (serve) options.store_listen = absl::GetFlag(FLAGS_store_listen);
   auto stack = loop::EmbeddedStack::Start(options);
   if (!stack.ok()) {
     std::cerr << "feedloop run: " << stack.status().message() << "\n";
@@ -129,6 +138,12 @@ int RunCommand(const std::vector<std::string>& args) {
   bool all_done = true;
   for (const auto& run : result->summary.runs()) {
     all_done &= run.status() == v1::DONE;
+  }
+  if (serve) {
+    std::cout << "\nserving until Ctrl-C: store " << (*stack)->store_address()
+              << " (feedloop query ...), loop " << (*stack)->loop_address()
+              << std::endl;
+    WaitForShutdownSignal();
   }
   return all_done ? kExitOk : kExitFailure;
 }

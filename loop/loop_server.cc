@@ -52,6 +52,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
   std::unique_ptr<EmbeddedStack> s(new EmbeddedStack());
   store::StoreServer::Options so;
   so.data_dir = options.data_dir;
+  so.listen = options.store_listen;
   so.threads = options.threads;
   FEEDLOOP_ASSIGN_OR_RETURN(s->store_, store::StoreServer::Start(so));
   ranker::RankerServer::Options ro;

@@ -69,6 +69,8 @@ class EmbeddedStack {
   struct Options {
     // The store's database folder. Required.
     std::string data_dir;
+    // Where the store listens. Default: loopback, a port the OS picks.
+    std::string store_listen = "127.0.0.1:0";
     // Worker threads per service; 0 means one per core. Default: 0.
     int threads = 0;
   };

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "common/table.h"
 #include "google/protobuf/util/json_util.h"
 #include "metrics/summary.h"
 
@@ -125,15 +126,13 @@ absl::Status WriteOutputs(const std::string& dir, const ExperimentResult& result
 std::string FormatTable(const v1::ExperimentSummary& summary) {
   const std::vector<std::string>& keys = KeyMetrics();
   const bool sweep = !summary.sweep_parameter().empty();
-  std::vector<std::vector<std::string>> rows;
   std::vector<std::string> header = {sweep ? summary.sweep_parameter() : "run",
                                      "n"};
   for (const std::string& k : keys) header.push_back(k);
-  rows.push_back(header);
+  Table table(header);
   for (const v1::CompareGroup& g : summary.groups()) {
-    std::vector<std::string> row = {
-        sweep ? g.sweep_value() : g.run_ids(0),
-        absl::StrCat(g.run_ids_size())};
+    std::vector<std::string> row = {sweep ? g.sweep_value() : g.run_ids(0),
+                                    absl::StrCat(g.run_ids_size())};
     for (const std::string& k : keys) {
       std::string cell = "-";
       for (const v1::MetricSummary& m : g.metrics()) {
@@ -144,34 +143,9 @@ std::string FormatTable(const v1::ExperimentSummary& summary) {
       }
       row.push_back(cell);
     }
-    rows.push_back(row);
+    table.AddRow(std::move(row));
   }
-  // Column widths by display characters ('±' is two bytes, one column).
-  auto width = [](const std::string& s) {
-    size_t w = 0;
-    for (unsigned char c : s) w += (c & 0xC0) != 0x80;
-    return w;
-  };
-  std::vector<size_t> widths(header.size(), 0);
-  for (const auto& row : rows) {
-    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], width(row[c]));
-  }
-  std::string out;
-  for (size_t r = 0; r < rows.size(); ++r) {
-    for (size_t c = 0; c < rows[r].size(); ++c) {
-      const std::string& cell = rows[r][c];
-      if (c > 0) out += "  ";
-      if (c >= 2) out += std::string(widths[c] - width(cell), ' ');
-      out += cell;
-      if (c < 2) out += std::string(widths[c] - width(cell), ' ');
-    }
-    out += "\n";
-    if (r == 0) {
-      size_t total = 0;
-      for (size_t w : widths) total += w + 2;
-      out += std::string(total - 2, '-') + "\n";
-    }
-  }
+  std::string out = table.Render();
   for (const v1::RunSummary& run : summary.runs()) {
     if (run.status() != v1::DONE) {
       absl::StrAppend(&out, "run ", run.run_id(), ": ",

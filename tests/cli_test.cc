@@ -1,6 +1,10 @@
 // `feedloop run` as a user runs it: exit codes, messages, files.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -124,6 +128,70 @@ TEST(Cli, RunWritesMetricsAndSummary) {
   EXPECT_EQ(summary.groups(1).sweep_value(), "1");
   EXPECT_EQ(summary.sweep_parameter(), "generator.alpha");
   for (const auto& run : summary.runs()) EXPECT_EQ(run.status(), v1::DONE);
+  std::filesystem::remove_all(dir);
+}
+
+// A port nothing listens on now: bind port 0, note it, close.
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(Cli, RunServeThenQuery) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_serve");
+  std::filesystem::remove_all(dir);
+  const std::string config = WriteFile("serve.pbtxt", R"(
+      name: "served" rounds: 3
+      space { dim: 8 topics: 4 }
+      users { count: 60 }
+      creators { count: 8 items_per_round: 4 }
+      ranker { candidates: 20 item_ttl_rounds: 2 })");
+  const std::string addr = absl::StrCat("127.0.0.1:", FreePort());
+  ASSERT_OK_AND_ASSIGN(
+      auto server, ::feedloop::testing::Subprocess::Start(
+                       {FEEDLOOP_BINARY, "run", "--config", config, "-o", dir,
+                        "--serve", absl::StrCat("--store_listen=", addr)}));
+  ASSERT_OK(server->ReadLineContaining("serving until Ctrl-C", absl::Seconds(60)).status());
+
+  int code = 0;
+  std::string runs = Capture(absl::StrCat("query runs --format csv --addr ", addr), &code);
+  EXPECT_EQ(code, 0) << runs;
+  const std::vector<std::string> lines = absl::StrSplit(runs, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << runs;  // header and one run
+  const std::string run_id = lines[1].substr(0, lines[1].find(','));
+  EXPECT_THAT(lines[1], HasSubstr(",DONE,3/3,"));
+
+  std::string series = Capture(
+      absl::StrCat("query series ", run_id, " --metrics content.vendi --format csv --addr ", addr),
+      &code);
+  EXPECT_EQ(code, 0) << series;
+  EXPECT_THAT(series, HasSubstr(absl::StrCat(run_id, ",2,content.vendi,")));
+
+  std::string compare = Capture(
+      absl::StrCat("query compare ", run_id, " --metrics slate.ild --addr ", addr), &code);
+  EXPECT_EQ(code, 0) << compare;
+  EXPECT_THAT(compare, HasSubstr("slate.ild"));
+
+  std::string watch = Capture(
+      absl::StrCat("query watch ", run_id, " --format csv --metrics exposure.coverage --addr ", addr),
+      &code);
+  EXPECT_EQ(code, 0) << watch;
+  EXPECT_THAT(watch, HasSubstr(",2,exposure.coverage,"));
+
+  std::string missing = Capture(absl::StrCat("query series nope --addr ", addr, " 2>&1"), &code);
+  EXPECT_EQ(code, 1);
+  EXPECT_THAT(missing, HasSubstr("run 'nope' not found"));
+
+  server->Kill(SIGINT);
+  const int status = server->Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   std::filesystem::remove_all(dir);
 }
 
