@@ -1,0 +1,148 @@
+"""A small typed client for DiversityService (see feedloop/__init__.py)."""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
+
+import grpc
+import pandas as pd
+
+from feedloop.v1 import diversity_pb2, diversity_pb2_grpc, types_pb2
+
+
+class FeedloopError(RuntimeError):
+    """A failed call; `code` is the gRPC status code name (e.g. NOT_FOUND)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _names(metrics: Optional[Union[str, Iterable[str]]]) -> List[str]:
+    if metrics is None:
+        return []
+    if isinstance(metrics, str):
+        return [metrics]
+    return list(metrics)
+
+
+class Client:
+    """DiversityService at `addr` (host:port of a feedloop store)."""
+
+    def __init__(self, addr: str = "127.0.0.1:7001", timeout: float = 30.0):
+        self._addr = addr
+        self._timeout = timeout
+        options = [("grpc.max_receive_message_length", 64 << 20)]
+        self._channel = grpc.insecure_channel(addr, options=options)
+        self._stub = diversity_pb2_grpc.DiversityServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, method, request):
+        try:
+            return method(request, timeout=self._timeout)
+        except grpc.RpcError as e:  # one place turns gRPC errors into ours
+            raise FeedloopError(e.code().name, e.details() or "") from None
+
+    def runs(self, sweep_id: str = "", statuses: Sequence[str] = ()) -> pd.DataFrame:
+        """Runs, newest first: run_id, sweep_id, sweep_value, status, rounds_done, rounds."""
+        request = diversity_pb2.ListRunsRequest(
+            sweep_id=sweep_id,
+            statuses=[types_pb2.RunStatus.Value(s) for s in statuses])
+        rows = []
+        while True:
+            page = self._call(self._stub.ListRuns, request)
+            for r in page.runs:
+                rows.append({
+                    "run_id": r.run_id,
+                    "sweep_id": r.sweep_id,
+                    "sweep_parameter": r.sweep_parameter,
+                    "sweep_value": r.sweep_value,
+                    "replicate": r.replicate,
+                    "status": types_pb2.RunStatus.Name(r.status),
+                    "rounds_done": r.rounds_done,
+                    "rounds": r.config.rounds,
+                })
+            if not page.next_page_token:
+                break
+            request.page_token = page.next_page_token
+        return pd.DataFrame(rows, columns=[
+            "run_id", "sweep_id", "sweep_parameter", "sweep_value", "replicate",
+            "status", "rounds_done", "rounds"])
+
+    def series(self, run_ids: Union[str, Iterable[str]],
+               metrics: Optional[Union[str, Iterable[str]]] = None,
+               round_from: int = 0, round_to: Optional[int] = None,
+               wide: bool = False) -> pd.DataFrame:
+        """Metric series. Long: run, round, metric, value (as metrics.csv).
+        Wide: one row per (run, round), one column per metric."""
+        request = diversity_pb2.GetSeriesRequest(
+            run_ids=_names(run_ids), metrics=_names(metrics), round_from=round_from)
+        if round_to is not None:
+            request.round_to = round_to
+        rows = []
+        while True:
+            page = self._call(self._stub.GetSeries, request)
+            for s in page.series:
+                rows.extend((s.run_id, r, s.metric, v) for r, v in zip(s.rounds, s.values))
+            if not page.next_page_token:
+                break
+            request.page_token = page.next_page_token
+        df = pd.DataFrame(rows, columns=["run", "round", "metric", "value"])
+        if not wide:
+            return df
+        return df.pivot_table(index=["run", "round"], columns="metric",
+                              values="value").reset_index()
+
+    def compare(self, run_ids: Optional[Iterable[str]] = None, sweep_id: str = "",
+                metrics: Optional[Union[str, Iterable[str]]] = None,
+                window: int = 1) -> pd.DataFrame:
+        """Per sweep point and metric: n, mean and 95% interval over replicates
+        of each run's mean over its last `window` rounds."""
+        response = self._call(self._stub.CompareRuns, diversity_pb2.CompareRunsRequest(
+            run_ids=_names(run_ids), sweep_id=sweep_id, metrics=_names(metrics),
+            window=window))
+        rows = [{
+            "sweep_value": g.sweep_value, "metric": m.metric, "n": m.n,
+            "mean": m.mean, "ci_low": m.ci_low, "ci_high": m.ci_high,
+        } for g in response.groups for m in g.metrics]
+        df = pd.DataFrame(rows, columns=["sweep_value", "metric", "n", "mean",
+                                         "ci_low", "ci_high"])
+        df.attrs["sweep_parameter"] = response.sweep_parameter
+        return df
+
+    def watch(self, run_id: str, metrics: Optional[Union[str, Iterable[str]]] = None,
+              from_round: int = 0) -> Iterator[Dict]:
+        """Rounds of a run as they complete: {"run", "round", "values": {name: value}}.
+        Ends when the run does."""
+        request = types_pb2.WatchRunRequest(run_id=run_id, metrics=_names(metrics),
+                                            from_round=from_round)
+        try:
+            for rm in self._stub.WatchRun(request):
+                yield {"run": rm.run_id, "round": rm.round,
+                       "values": {v.name: v.value for v in rm.values}}
+        except grpc.RpcError as e:
+            raise FeedloopError(e.code().name, e.details() or "") from None
+
+    def evaluate(self, embeddings=None, run_id: str = "",
+                 item_ids: Optional[Iterable[int]] = None, seed: int = 0) -> Dict[str, float]:
+        """Content metrics of a set: rows of `embeddings` (anything with .tolist()
+        or a list of lists), or items of `run_id` by id."""
+        request = diversity_pb2.EvaluateRequest(run_id=run_id, seed=seed,
+                                                item_ids=list(item_ids or []))
+        if embeddings is not None:
+            rows = embeddings.tolist() if hasattr(embeddings, "tolist") else list(embeddings)
+            if rows:
+                request.dim = len(rows[0])
+                for row in rows:
+                    request.embeddings.extend(float(x) for x in row)
+        response = self._call(self._stub.Evaluate, request)
+        return {v.name: v.value for v in response.values}
