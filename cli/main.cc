@@ -54,11 +54,15 @@ constexpr Command kCommands[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(kUsage);
+  // absl prints "feedloop: " before the message itself.
+  absl::SetProgramUsageMessage(absl::string_view(kUsage).substr(sizeof("feedloop: ") - 1));
   absl::FlagsUsageConfig usage_config;
-  // --help lists feedloop's own flags, not those of the libraries.
+  // `feedloop <command> --help` lists that command's flags (cli/<command>.cc),
+  // not those of the other commands or of the libraries.
+  static std::string flags_file = "cli/";
+  if (argc >= 2) flags_file += std::string(argv[1]) + ".cc";
   usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "cli/");
+    return absl::StrContains(file, flags_file);
   };
   usage_config.normalize_filename = [](absl::string_view file) {
     const size_t at = file.rfind("cli/");

@@ -287,8 +287,18 @@ int Evaluate(v1::DiversityService::Stub* stub, Format format) {
 
 int QueryCommand(const std::vector<std::string>& args) {
   const std::string usage =
-      "usage: feedloop query runs|series|compare|watch|evaluate [args] "
-      "[--addr HOST:PORT] [--format table|csv|json]";
+      "usage: feedloop query SUBCOMMAND [--addr HOST:PORT] [--format table|csv|json]\n"
+      "  runs [--sweep ID] [--status DONE,RUNNING,...]     the runs in the store\n"
+      "  series RUN... [--metrics M,P.] [--from R] [--to R] metric series (long format)\n"
+      "  compare (--sweep ID | RUN...) [--metrics ...] [--window W]\n"
+      "                                                    final values by sweep point, "
+      "mean and 95% CI\n"
+      "  watch RUN [--metrics ...] [--from R]              new rounds of a live run, "
+      "as they finish\n"
+      "  evaluate (--run RUN --items ID,... | --embeddings FILE.csv)\n"
+      "                                                    content metrics of a set of "
+      "items\n"
+      "'feedloop query --help' describes the flags.";
   if (args.empty()) {
     std::cerr << usage << "\n";
     return kExitUsage;

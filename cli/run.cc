@@ -133,8 +133,8 @@ int RunCommand(const std::vector<std::string>& args) {
                "over replicates\n";
   std::cout << absl::StrFormat("%d rounds in %.1f s (%.1f rounds/s)\n",
                                total_rounds, wall, total_rounds / wall);
-  std::cout << "wrote " << dir << "/metrics.csv and " << dir
-            << "/summary.json\n";
+  std::cout << "wrote " << dir << "/ metrics.csv, summary.json and report.html\n"
+            << "open " << dir << "/report.html for the charts\n";
   bool all_done = true;
   for (const auto& run : result->summary.runs()) {
     all_done &= run.status() == v1::DONE;

@@ -12,6 +12,7 @@
 #include "common/table.h"
 #include "google/protobuf/util/json_util.h"
 #include "metrics/summary.h"
+#include "report/report.h"
 
 namespace feedloop::loop {
 namespace {
@@ -120,7 +121,9 @@ absl::Status WriteOutputs(const std::string& dir, const ExperimentResult& result
            .ok()) {
     return absl::InternalError("cannot render summary.json");
   }
-  return WriteAtomically(dir + "/summary.json", json);
+  FEEDLOOP_RETURN_IF_ERROR(WriteAtomically(dir + "/summary.json", json));
+  return WriteAtomically(dir + "/report.html",
+                         report::RenderReport(result.summary, result.series));
 }
 
 std::string FormatTable(const v1::ExperimentSummary& summary) {
@@ -137,9 +140,7 @@ std::string FormatTable(const v1::ExperimentSummary& summary) {
       std::string cell = "-";
       for (const v1::MetricSummary& m : g.metrics()) {
         if (m.metric() != k) continue;
-        cell = m.n() > 1 ? absl::StrFormat("%.3f ± %.3f", m.mean(),
-                                           (m.ci_high() - m.ci_low()) / 2)
-                         : absl::StrFormat("%.3f", m.mean());
+        cell = metrics::FormatMeanCi(m);
       }
       row.push_back(cell);
     }

@@ -1,6 +1,7 @@
 // What `feedloop run` leaves behind: runs/<experiment id>/metrics.csv (long
 // format: run, round, metric, value), summary.json (the ExperimentSummary
-// message as JSON) and the final table printed on the terminal.
+// message as JSON), report.html (report/report.h) and the final table
+// printed on the terminal.
 //
 //   FEEDLOOP_ASSIGN_OR_RETURN(ExperimentResult result,
 //       CollectResults(store, started, config, wall_seconds));
@@ -32,7 +33,7 @@ absl::StatusOr<ExperimentResult> CollectResults(
     store::StoreClient* store, const v1::StartRunResponse& started,
     const v1::ExperimentConfig& config, double wall_seconds);
 
-// Writes metrics.csv and summary.json into `dir` (created if needed). Each
+// Writes metrics.csv, summary.json and report.html into `dir` (created if needed). Each
 // file is written to a temporary name and renamed, so a reader never sees
 // half a file.
 absl::Status WriteOutputs(const std::string& dir, const ExperimentResult& result);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <map>
 
+#include "absl/strings/str_format.h"
+
 namespace feedloop::metrics {
 
 double StudentT95(int dof) {
@@ -14,6 +16,34 @@ double StudentT95(int dof) {
   if (dof <= 0) return 0;
   if (dof <= 30) return kTable[dof];
   return 1.96 + 2.4 / dof;  // approaches the normal quantile
+}
+
+v1::MetricSummary Summarize(const std::string& metric, const std::vector<double>& xs) {
+  const double n = static_cast<double>(xs.size());
+  double mean = 0;
+  for (double x : xs) mean += x;
+  mean /= n;
+  double half = 0;
+  if (xs.size() > 1) {
+    double ss = 0;
+    for (double x : xs) ss += (x - mean) * (x - mean);
+    const double sd = std::sqrt(ss / (n - 1));
+    half = StudentT95(static_cast<int>(xs.size()) - 1) * sd / std::sqrt(n);
+  }
+  v1::MetricSummary m;
+  m.set_metric(metric);
+  m.set_mean(mean);
+  m.set_ci_low(mean - half);
+  m.set_ci_high(mean + half);
+  m.set_n(static_cast<uint32_t>(xs.size()));
+  return m;
+}
+
+std::string FormatMeanCi(const v1::MetricSummary& m) {
+  if (m.n() > 1) {
+    return absl::StrFormat("%.3f ± %.3f", m.mean(), (m.ci_high() - m.ci_low()) / 2);
+  }
+  return absl::StrFormat("%.3f", m.mean());
 }
 
 std::vector<v1::CompareGroup> GroupBySweepPoint(const std::vector<RunValues>& runs) {
@@ -34,25 +64,7 @@ std::vector<v1::CompareGroup> GroupBySweepPoint(const std::vector<RunValues>& ru
     v1::CompareGroup& cg = out.emplace_back();
     cg.set_sweep_value(g.value);
     for (const auto& id : g.run_ids) cg.add_run_ids(id);
-    for (const auto& [name, xs] : g.metrics) {
-      const double n = static_cast<double>(xs.size());
-      double mean = 0;
-      for (double x : xs) mean += x;
-      mean /= n;
-      double half = 0;
-      if (xs.size() > 1) {
-        double ss = 0;
-        for (double x : xs) ss += (x - mean) * (x - mean);
-        const double sd = std::sqrt(ss / (n - 1));
-        half = StudentT95(static_cast<int>(xs.size()) - 1) * sd / std::sqrt(n);
-      }
-      v1::MetricSummary* m = cg.add_metrics();
-      m->set_metric(name);
-      m->set_mean(mean);
-      m->set_ci_low(mean - half);
-      m->set_ci_high(mean + half);
-      m->set_n(static_cast<uint32_t>(xs.size()));
-    }
+    for (const auto& [name, xs] : g.metrics) *cg.add_metrics() = Summarize(name, xs);
   }
   return out;
 }

@@ -24,6 +24,14 @@ struct RunValues {
 // MetricSummary per metric name, sorted by name.
 std::vector<v1::CompareGroup> GroupBySweepPoint(const std::vector<RunValues>& runs);
 
+// The mean of `xs` (not empty) with its 95% Student t interval; the
+// interval is the mean itself when there is one value.
+v1::MetricSummary Summarize(const std::string& metric, const std::vector<double>& xs);
+
+// "mean ± half-interval" with three decimals, or just the mean when n = 1:
+// how tables show a MetricSummary.
+std::string FormatMeanCi(const v1::MetricSummary& m);
+
 // The two-sided 95% Student t quantile for `dof` degrees of freedom.
 double StudentT95(int dof);
 

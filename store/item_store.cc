@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <tuple>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -354,9 +357,22 @@ absl::StatusOr<std::vector<v1::RunRecord>> ItemStore::ListRuns() const {
     }
   }
   FEEDLOOP_RETURN_IF_ERROR(FromRocks(it->status(), "store: listing runs"));
-  std::stable_sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) {
-    return a.created_unix_ms() > b.created_unix_ms();
-  });
+  // Newest experiment first; a sweep's runs together, in id order (point,
+  // then replicate).
+  absl::flat_hash_map<std::string, int64_t> sweep_created;
+  for (const v1::RunRecord& run : runs) {
+    if (run.sweep_id().empty()) continue;
+    auto [it, fresh] = sweep_created.try_emplace(run.sweep_id(), run.created_unix_ms());
+    if (!fresh) it->second = std::min(it->second, run.created_unix_ms());
+  }
+  auto key = [&](const v1::RunRecord& run) {
+    const std::string& group = run.sweep_id().empty() ? run.run_id() : run.sweep_id();
+    const int64_t created =
+        run.sweep_id().empty() ? run.created_unix_ms() : sweep_created.at(run.sweep_id());
+    return std::tuple(-created, group, run.run_id());
+  };
+  std::sort(runs.begin(), runs.end(),
+            [&](const auto& a, const auto& b) { return key(a) < key(b); });
   return runs;
 }
 

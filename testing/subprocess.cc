@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -58,6 +60,29 @@ Subprocess::~Subprocess() {
   close(stdout_fd_);
 }
 
+absl::StatusOr<bool> Subprocess::ReadMore(absl::Time deadline) {
+  while (true) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("child's output did not come in time");
+    }
+    pollfd p = {stdout_fd_, POLLIN, 0};
+    const int ready =
+        poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    if (ready < 0 && errno != EINTR) {
+      return absl::InternalError(absl::StrCat("poll: ", std::strerror(errno)));
+    }
+    if (ready <= 0) continue;
+    char chunk[65536];
+    const ssize_t n = read(stdout_fd_, chunk, sizeof chunk);
+    if (n == 0) return false;
+    if (n > 0) {
+      buffer_.append(chunk, n);
+      return true;
+    }
+  }
+}
+
 absl::StatusOr<std::string> Subprocess::ReadLineContaining(
     const std::string& needle, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
@@ -68,26 +93,27 @@ absl::StatusOr<std::string> Subprocess::ReadLineContaining(
       buffer_.erase(0, newline + 1);
       if (line.find(needle) != std::string::npos) return line;
     }
-    const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("no line containing '", needle, "' in time"));
+    absl::StatusOr<bool> more = ReadMore(deadline);
+    if (!more.ok()) {
+      return absl::Status(more.status().code(),
+                          absl::StrCat("no line containing '", needle, "': ",
+                                       more.status().message()));
     }
-    pollfd p = {stdout_fd_, POLLIN, 0};
-    const int ready =
-        poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
-    if (ready < 0 && errno != EINTR) {
-      return absl::InternalError(absl::StrCat("poll: ", std::strerror(errno)));
-    }
-    if (ready <= 0) continue;
-    char chunk[4096];
-    const ssize_t n = read(stdout_fd_, chunk, sizeof chunk);
-    if (n == 0) {
+    if (!*more) {
       return absl::UnavailableError(
           absl::StrCat("child exited before printing '", needle, "'"));
     }
-    if (n > 0) buffer_.append(chunk, n);
   }
+}
+
+absl::StatusOr<std::string> Subprocess::ReadAll(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    absl::StatusOr<bool> more = ReadMore(deadline);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+  }
+  return std::exchange(buffer_, {});
 }
 
 absl::StatusOr<std::string> Subprocess::WaitForListeningAddress(

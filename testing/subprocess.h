@@ -38,6 +38,9 @@ class Subprocess {
   // its stdout first.
   absl::StatusOr<std::string> ReadLineContaining(const std::string& needle,
                                                  absl::Duration timeout);
+  // Reads the child's stdout to its end (the child closed it or exited).
+  // DEADLINE_EXCEEDED after `timeout`.
+  absl::StatusOr<std::string> ReadAll(absl::Duration timeout);
   // The address after "listening on " in the child's stdout.
   absl::StatusOr<std::string> WaitForListeningAddress(
       absl::Duration timeout = absl::Seconds(30));
@@ -49,6 +52,8 @@ class Subprocess {
 
  private:
   Subprocess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
+  // Appends what the child wrote to buffer_; false at end of file.
+  absl::StatusOr<bool> ReadMore(absl::Time deadline);
 
   pid_t pid_;
   int stdout_fd_;

@@ -128,6 +128,16 @@ TEST(Cli, RunWritesMetricsAndSummary) {
   EXPECT_EQ(summary.groups(1).sweep_value(), "1");
   EXPECT_EQ(summary.sweep_parameter(), "generator.alpha");
   for (const auto& run : summary.runs()) EXPECT_EQ(run.status(), v1::DONE);
+
+  // report.html: the page report_test renders in Chromium, for these runs.
+  std::ifstream report_in(experiment + "/report.html");
+  std::stringstream report;
+  report << report_in.rdbuf();
+  EXPECT_THAT(report.str(), HasSubstr("generator.alpha = 1 <small>(n = 2)</small>"));
+  for (const auto& run : summary.runs()) {
+    EXPECT_THAT(report.str(), HasSubstr(absl::StrCat("<td>", run.run_id(), "</td>")));
+  }
+  EXPECT_THAT(out, HasSubstr("report.html"));
   std::filesystem::remove_all(dir);
 }
 
