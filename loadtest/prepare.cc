@@ -38,6 +38,27 @@ v1::ExperimentConfig PrepareConfig(const PrepareOptions& o) {
   return c;
 }
 
+std::vector<v1::Item> SyntheticItems(const PrepareOptions& o, uint32_t first,
+                                     uint32_t n) {
+  std::vector<v1::Item> items(n);
+  std::vector<float> e(o.dim);
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint64_t id = uint64_t{first} + i + 1;
+    Rng rng(DeriveSeed(o.seed, kItemStream, id));
+    double norm = 0;
+    for (float& x : e) {
+      x = static_cast<float>(rng.Normal());
+      norm += static_cast<double>(x) * x;
+    }
+    for (float& x : e) x = static_cast<float>(x / std::sqrt(norm));
+    items[i].set_id(id);
+    items[i].set_round(0);
+    items[i].set_creator_id(static_cast<uint32_t>(id % 100));
+    items[i].mutable_embedding()->Assign(e.begin(), e.end());
+  }
+  return items;
+}
+
 absl::Status PrepareRun(const PrepareOptions& o) {
   if (o.store.empty()) return absl::InvalidArgumentError("prepare: store: name HOST:PORT");
   if (o.run_id.empty()) return absl::InvalidArgumentError("prepare: run: name the run");
@@ -51,23 +72,8 @@ absl::Status PrepareRun(const PrepareOptions& o) {
   *run.mutable_config() = config;
   FEEDLOOP_RETURN_IF_ERROR(Step(store.CreateRun(run).status(), "CreateRun"));
   for (uint32_t first = 0; first < o.items; first += kChunk) {
-    const uint32_t n = std::min(kChunk, o.items - first);
-    std::vector<v1::Item> items(n);
-    for (uint32_t i = 0; i < n; ++i) {
-      const uint64_t id = uint64_t{first} + i + 1;
-      Rng rng(DeriveSeed(o.seed, kItemStream, id));
-      std::vector<float> e(o.dim);
-      double norm = 0;
-      for (float& x : e) {
-        x = static_cast<float>(rng.Normal());
-        norm += static_cast<double>(x) * x;
-      }
-      for (float& x : e) x = static_cast<float>(x / std::sqrt(norm));
-      items[i].set_id(id);
-      items[i].set_round(0);
-      items[i].set_creator_id(static_cast<uint32_t>(id % 100));
-      items[i].mutable_embedding()->Assign(e.begin(), e.end());
-    }
+    const std::vector<v1::Item> items =
+        SyntheticItems(o, first, std::min(kChunk, o.items - first));
     FEEDLOOP_RETURN_IF_ERROR(Step(store.Ingest(o.run_id, items), "Ingest"));
   }
   if (o.ranker.empty()) return absl::OkStatus();

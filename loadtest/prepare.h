@@ -12,9 +12,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "feedloop/v1/config.pb.h"
+#include "feedloop/v1/types.pb.h"
 
 namespace feedloop::loadtest {
 
@@ -35,6 +37,11 @@ struct PrepareOptions {
 
 // The config the run is created with (valid by config::ValidateConfig).
 v1::ExperimentConfig PrepareConfig(const PrepareOptions& options);
+
+// Items [first, first + n) of the run: ids first + 1..., round 0, seeded
+// unit vectors. PrepareRun stores exactly these.
+std::vector<v1::Item> SyntheticItems(const PrepareOptions& options, uint32_t first,
+                                     uint32_t n);
 
 // Creates, fills and opens the run. Errors name the step and the server's
 // reason.

@@ -116,6 +116,14 @@ absl::Status RunDriver::Run(
       return absl::CancelledError(
           absl::StrCat("run ", run_id, " stopped after ", round, " rounds"));
     }
+    StageTimes times;
+    absl::Time stage_start = absl::Now();
+    // Adds the time since the last mark to `stage`.
+    auto mark = [&stage_start](absl::Duration* stage) {
+      const absl::Time now = absl::Now();
+      *stage += now - stage_start;
+      stage_start = now;
+    };
     // 1. Generate.
     v1::GenerateRequest gen_req;
     gen_req.set_run_id(run_id);
@@ -131,6 +139,8 @@ absl::Status RunDriver::Run(
     std::vector<v1::Item> items(generated.items().begin(),
                                 generated.items().end());
 
+    mark(&times.generate);
+
     // 2. Ingest (durable), then index.
     absl::Status ingest = clients_.store->Ingest(run_id, items);
     if (absl::IsAlreadyExists(ingest)) {
@@ -140,6 +150,7 @@ absl::Status RunDriver::Run(
     }
     FEEDLOOP_RETURN_IF_ERROR(ingest);
     tracker.AddItems(round, items);
+    mark(&times.ingest);
     v1::AdvanceRoundRequest adv;
     adv.set_run_id(run_id);
     adv.set_round(round);
@@ -148,6 +159,8 @@ absl::Status RunDriver::Run(
       return Call(clients_.ranker, &v1::RankerService::Stub::AdvanceRound, adv,
                   &state, deadline, "ranker AdvanceRound");
     }));
+
+    mark(&times.index);
 
     // 3. Serve every user, in batches.
     std::vector<v1::Slate> slates(n_users);
@@ -184,6 +197,8 @@ absl::Status RunDriver::Run(
       }
     }
 
+    mark(&times.serve);
+
     // 4. Consume.
     std::vector<Consumption> consumption(n_users);
     auto consume = [&](size_t u) {
@@ -197,6 +212,8 @@ absl::Status RunDriver::Run(
     } else {
       for (uint32_t u = 0; u < n_users; ++u) consume(u);
     }
+
+    mark(&times.consume);
 
     // 5. Feedback: durable first, then to the ranker and the generator.
     std::vector<v1::Interaction> interactions;
@@ -246,6 +263,8 @@ absl::Status RunDriver::Run(
                                   &v1::GeneratorService::Stub::Observe, observe,
                                   &observed, deadline, "generator Observe"));
 
+    mark(&times.feedback);
+
     // 6. Measure, and drift interests.
     MetricsTracker::RoundInput input;
     input.round = round;
@@ -271,6 +290,8 @@ absl::Status RunDriver::Run(
       users.Drift(consumed);
     }
     tracker.RetireExpired(round);
+    mark(&times.measure);
+    if (options_.on_stage_times) options_.on_stage_times(round, times);
     if (on_round) {
       v1::RoundMetrics rm;
       rm.set_run_id(run_id);

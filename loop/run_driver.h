@@ -34,6 +34,14 @@
 
 namespace feedloop::loop {
 
+// Wall time of each stage of one round (the numbered steps above).
+struct StageTimes {
+  absl::Duration generate, ingest, index, serve, consume, feedback, measure;
+  absl::Duration total() const {
+    return generate + ingest + index + serve + consume + feedback + measure;
+  }
+};
+
 struct ServiceClients {
   store::StoreClient* store = nullptr;
   v1::RankerService::Stub* ranker = nullptr;
@@ -50,6 +58,9 @@ class RunDriver {
     // How long to keep retrying a failed ranker before giving up.
     // Default: 60 s.
     absl::Duration ranker_retry_budget = absl::Seconds(60);
+    // Called after each round with its stage times (benchmarks). Default:
+    // none.
+    std::function<void(uint32_t round, const StageTimes&)> on_stage_times;
   };
 
   RunDriver(ServiceClients clients, const Options& options)

@@ -1,0 +1,229 @@
+// P2 and P5: one round of the loop at scale, through the real services on
+// loopback, against the raw FAISS batched search of the same queries on
+// the same kind of index; and the process's peak memory against the raw
+// vector bytes.
+//
+//   ./dev bench loop                 (build/bench/loop_round_bench --help)
+//
+// Round 0 of an uncoupled run (alpha = 0) with `items` new items (all live)
+// and `users` users, d = 64, the ORACLE ranker (so the queries are the
+// users' true interests, which this program can rebuild to time the raw
+// search with), index IVF by default. Prints the round's stages, then:
+//   P2  serve stage / raw FAISS search of the same queries, and the whole
+//       round / raw search, with the stages that make the difference
+//   P5  peak RSS / (items x d x 4 bytes), and the overhead beyond 2x
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/server.h"
+#include "common/thread_pool.h"
+#include "config/config.h"
+#include "faiss/IndexFlat.h"
+#include "faiss/IndexHNSW.h"
+#include "faiss/IndexIVFFlat.h"
+#include "generator/generator_server.h"
+#include "loop/run_driver.h"
+#include "loop/users.h"
+#include "model/topic_space.h"
+#include "ranker/ranker_server.h"
+#include "store/store_server.h"
+
+ABSL_FLAG(uint32_t, users, 100000, "simulated users");
+ABSL_FLAG(uint32_t, items, 1000000, "new items in the round (all live)");
+ABSL_FLAG(std::string, index, "IVF", "the ranker's index: FLAT, IVF or HNSW");
+ABSL_FLAG(bool, sync, false, "sync the store's WAL on every write");
+
+namespace feedloop::bench {
+namespace {
+
+[[noreturn]] void Die(const absl::Status& s) {
+  std::cerr << "loop_round_bench: " << s << "\n";
+  std::exit(1);
+}
+template <typename T>
+T OrDie(absl::StatusOr<T> v) {
+  if (!v.ok()) Die(v.status());
+  return *std::move(v);
+}
+
+double PeakRssMiB() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+v1::ExperimentConfig Config() {
+  const uint32_t items = absl::GetFlag(FLAGS_items);
+  v1::ExperimentConfig c;
+  c.set_name("loop-round-bench");
+  c.set_seed(1);
+  c.set_rounds(1);
+  c.mutable_space()->set_dim(64);
+  c.mutable_space()->set_topics(32);
+  c.mutable_users()->set_count(absl::GetFlag(FLAGS_users));
+  c.mutable_creators()->set_count(1000);
+  c.mutable_creators()->set_items_per_round((items + 999) / 1000);
+  c.mutable_generator()->set_alpha(0);
+  v1::RankerConfig::IndexType index;
+  if (!v1::RankerConfig::IndexType_Parse(absl::GetFlag(FLAGS_index), &index)) {
+    Die(absl::InvalidArgumentError("index: must be FLAT, IVF or HNSW"));
+  }
+  c.mutable_ranker()->set_index(index);
+  c.mutable_ranker()->set_variant(v1::RankerConfig::ORACLE);
+  if (absl::Status s = config::ValidateConfig(c); !s.ok()) Die(s);
+  return c;
+}
+
+// The raw FAISS index the ranker builds for `c`, over `vectors`, searched
+// with `queries` in one batch for the ranker's candidate count. Seconds.
+double RawSearchSeconds(const v1::ExperimentConfig& c, const std::vector<float>& vectors,
+                        const std::vector<float>& queries) {
+  const int dim = static_cast<int>(c.space().dim());
+  const auto& r = c.ranker();
+  std::unique_ptr<faiss::Index> index;
+  if (r.index() == v1::RankerConfig::FLAT) {
+    index = std::make_unique<faiss::IndexFlatIP>(dim);
+  } else if (r.index() == v1::RankerConfig::IVF) {
+    auto* quantizer = new faiss::IndexFlatIP(dim);
+    auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, dim, r.ivf_nlist(),
+                                                     faiss::METRIC_INNER_PRODUCT);
+    ivf->own_fields = true;
+    ivf->nprobe = r.ivf_nprobe();
+    ivf->train(static_cast<faiss::Index::idx_t>(
+                   std::min<size_t>(vectors.size() / dim, 39 * r.ivf_nlist())),
+               vectors.data());
+    index = std::move(ivf);
+  } else {
+    auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(dim, r.hnsw_m(), faiss::METRIC_L2);
+    hnsw->hnsw.efConstruction = static_cast<int>(r.hnsw_ef_construction());
+    hnsw->hnsw.efSearch = static_cast<int>(r.hnsw_ef_search());
+    index = std::move(hnsw);
+  }
+  index->add(static_cast<faiss::Index::idx_t>(vectors.size() / dim), vectors.data());
+  const faiss::Index::idx_t n = static_cast<faiss::Index::idx_t>(queries.size() / dim);
+  const faiss::Index::idx_t k = r.candidates();
+  std::vector<float> distances(n * k);
+  std::vector<faiss::Index::idx_t> labels(n * k);
+  const absl::Time start = absl::Now();
+  index->search(n, queries.data(), k, distances.data(), labels.data());
+  return absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+void Main() {
+  const v1::ExperimentConfig config = Config();
+  const std::string dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
+                                       "/feedloop_loop_bench_", getpid());
+  std::filesystem::remove_all(dir);
+  const double rss_start = PeakRssMiB();
+
+  store::StoreServer::Options so;
+  so.data_dir = dir;
+  so.sync = absl::GetFlag(FLAGS_sync);
+  auto store_server = OrDie(store::StoreServer::Start(so));
+  ranker::RankerServer::Options ro;
+  ro.store_address = store_server->address();
+  auto ranker_server = OrDie(ranker::RankerServer::Start(ro));
+  generator::GeneratorServer::Options go;
+  go.ranker_address = ranker_server->address();
+  auto generator_server = OrDie(generator::GeneratorServer::Start(go));
+
+  store::StoreClient store(CreateChannel(store_server->address()));
+  auto ranker_stub = v1::RankerService::NewStub(CreateChannel(ranker_server->address()));
+  auto generator_stub =
+      v1::GeneratorService::NewStub(CreateChannel(generator_server->address()));
+  ThreadPool pool(DefaultThreadCount(), 0);
+
+  v1::RunRecord run;
+  run.set_run_id("loop-round-bench");
+  *run.mutable_config() = config;
+  run = OrDie(store.CreateRun(run));
+
+  loop::RunDriver::Options options;
+  options.pool = &pool;
+  options.call_deadline = absl::Minutes(30);
+  loop::StageTimes times;
+  options.on_stage_times = [&](uint32_t, const loop::StageTimes& t) { times = t; };
+  loop::RunDriver driver({&store, ranker_stub.get(), generator_stub.get()}, options);
+  std::cerr << "playing one round: " << config.users().count() << " users, "
+            << config.creators().count() * config.creators().items_per_round()
+            << " items, " << v1::RankerConfig::IndexType_Name(config.ranker().index())
+            << " ...\n";
+  if (absl::Status s = driver.Run(run, nullptr, nullptr); !s.ok()) Die(s);
+  const double rss_loop = PeakRssMiB();
+
+  // The same queries (true interests) and the same items, for raw FAISS.
+  const model::TopicSpace space = model::TopicSpace::FromConfig(config);
+  loop::Users users(config, space);
+  std::vector<float> queries;
+  for (uint32_t u = 0; u < config.users().count(); ++u) {
+    auto p = users.Interest(u);
+    queries.insert(queries.end(), p.begin(), p.end());
+  }
+  std::vector<float> vectors;
+  if (absl::Status s = store.ScanItems(run.run_id(), 0, std::nullopt,
+                                       [&](std::vector<v1::Item> chunk) {
+                                         for (const auto& item : chunk) {
+                                           vectors.insert(vectors.end(),
+                                                          item.embedding().begin(),
+                                                          item.embedding().end());
+                                         }
+                                         return absl::OkStatus();
+                                       });
+      !s.ok()) {
+    Die(s);
+  }
+  generator_server.reset();
+  ranker_server.reset();
+  store_server.reset();
+  std::filesystem::remove_all(dir);
+  const size_t n_items = vectors.size() / config.space().dim();
+  std::cerr << "raw FAISS over the same " << n_items << " items ...\n";
+  const double raw = RawSearchSeconds(config, vectors, queries);
+
+  const auto s = [](absl::Duration d) { return absl::ToDoubleSeconds(d); };
+  const double total = s(times.total());
+  std::cout << absl::StrFormat(
+      "round 0: %d users, %d live items, d = %d, %s, ORACLE\n", config.users().count(),
+      n_items, config.space().dim(),
+      v1::RankerConfig::IndexType_Name(config.ranker().index()));
+  for (auto [name, d] : {std::pair{"generate", times.generate}, {"ingest", times.ingest},
+                         {"index", times.index}, {"serve", times.serve},
+                         {"consume", times.consume}, {"feedback", times.feedback},
+                         {"measure", times.measure}}) {
+    std::cout << absl::StrFormat("  %-9s %8.2f s  %5.1f%%\n", name, s(d),
+                                 100 * s(d) / total);
+  }
+  std::cout << absl::StrFormat("  %-9s %8.2f s\n", "total", total);
+  std::cout << absl::StrFormat("  raw FAISS search of the same %d queries: %.2f s\n",
+                               config.users().count(), raw);
+  std::cout << absl::StrFormat(
+      "P2 serve stage / raw search = %.2f; whole round / raw search = %.2f; round "
+      "without generate, ingest and index / raw search = %.2f  [target <= 1.5]\n",
+      s(times.serve) / raw, total / raw,
+      (s(times.serve) + s(times.consume) + s(times.feedback) + s(times.measure)) / raw);
+  const double raw_mib = static_cast<double>(n_items) * config.space().dim() * 4 / (1 << 20);
+  std::cout << absl::StrFormat(
+      "P5 peak RSS during the loop %.0f MiB (%.0f MiB at start) / raw vectors %.0f MiB = "
+      "%.2f; beyond 2x: %.0f MiB  [target <= 2x + a stated fixed overhead]\n",
+      rss_loop, rss_start, raw_mib, rss_loop / raw_mib, rss_loop - 2 * raw_mib);
+}
+
+}  // namespace
+}  // namespace feedloop::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  feedloop::bench::Main();
+  return 0;
+}
