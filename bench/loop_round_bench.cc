@@ -75,6 +75,7 @@ v1::ExperimentConfig Config() {
   c.mutable_creators()->set_count(1000);
   c.mutable_creators()->set_items_per_round((items + 999) / 1000);
   c.mutable_generator()->set_alpha(0);
+  c.mutable_generator()->set_max_items_per_round(items);
   v1::RankerConfig::IndexType index;
   if (!v1::RankerConfig::IndexType_Parse(absl::GetFlag(FLAGS_index), &index)) {
     Die(absl::InvalidArgumentError("index: must be FLAT, IVF or HNSW"));

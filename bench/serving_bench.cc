@@ -59,6 +59,7 @@ ABSL_FLAG(std::string, only, "p1,overhead,batching,ceiling,p3,p4",
 ABSL_FLAG(std::string, index, "HNSW,IVF", "P1: the index types");
 ABSL_FLAG(uint32_t, items, 100000, "P1: items in the index");
 ABSL_FLAG(double, seconds, 5, "measured seconds of each load");
+ABSL_FLAG(bool, serve_empty, false, "internal: serve the empty Rank handler until killed");
 ABSL_FLAG(int, concurrency, 8, "P1: requests in flight (served), threads = cores (in-process)");
 
 namespace feedloop::bench {
@@ -280,6 +281,7 @@ void Batching() {
 
 // An RPC server that does nothing: the ceiling of the transport.
 class EmptyRanker final : public v1::RankerService::CallbackService {
+ public:
   grpc::ServerUnaryReactor* Rank(grpc::CallbackServerContext* ctx, const v1::RankRequest*,
                                  v1::RankResponse*) override {
     auto* reactor = ctx->DefaultReactor();
@@ -290,9 +292,12 @@ class EmptyRanker final : public v1::RankerService::CallbackService {
 
 // ---- the empty handler's ceiling, and P3 against h2load on it.
 void Ceiling(bool ceiling, bool p3) {
-  EmptyRanker empty;
-  auto server = OrDie(GrpcServer::Start({}, {&empty}));
-  LoadTest::Options o = Load(server->address(), loadtest::Rpc::kRank, "empty");
+  // The empty server runs as its own process (this program, --serve_empty),
+  // like h2load's target and unlike a server sharing our pollers.
+  auto server = OrDie(testing::Subprocess::Start(
+      {"/proc/self/exe", "--serve_empty"}));
+  const std::string address = OrDie(server->WaitForListeningAddress());
+  LoadTest::Options o = Load(address, loadtest::Rpc::kRank, "empty");
   o.concurrency = 64;
   const LoadTest::Result max = OrDie(LoadTest::Run(o));
   o.concurrency = 1;
@@ -323,7 +328,7 @@ void Ceiling(bool ceiling, bool p3) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/request.bin", std::ios::binary) << frame;
   const std::string url =
-      absl::StrCat("http://", server->address(), "/feedloop.v1.RankerService/Rank");
+      absl::StrCat("http://", address, "/feedloop.v1.RankerService/Rank");
   const std::string common = absl::StrCat(
       "h2load -H 'content-type: application/grpc' -H 'te: trailers' -d ", dir,
       "/request.bin --warm-up-time=1 -D ", static_cast<int>(absl::GetFlag(FLAGS_seconds)));
@@ -416,6 +421,14 @@ void P4() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_serve_empty)) {
+    feedloop::bench::EmptyRanker empty;
+    auto server = feedloop::GrpcServer::Start({}, {&empty});
+    if (!server.ok()) return 1;
+    std::cout << "listening on " << (*server)->address() << std::endl;
+    pause();  // until killed
+    return 0;
+  }
   const std::string only = absl::GetFlag(FLAGS_only);
   auto has = [&](const char* part) {
     for (absl::string_view p : absl::StrSplit(only, ',')) {

@@ -1,5 +1,8 @@
 #include "generator/generator_service.h"
 
+#include <algorithm>
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 #include "common/reactors.h"
 #include "common/status.h"
@@ -74,20 +77,35 @@ grpc::ServerUnaryReactor* GeneratorServiceImpl::CloseRun(
   });
 }
 
-grpc::ServerUnaryReactor* GeneratorServiceImpl::Generate(
-    grpc::CallbackServerContext* ctx, const v1::GenerateRequest* request,
-    v1::GenerateResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
-    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Generator> generator,
-                              Find(request->run_id()));
+grpc::ServerWriteReactor<v1::GenerateResponse>* GeneratorServiceImpl::Generate(
+    grpc::CallbackServerContext* ctx, const v1::GenerateRequest* request) {
+  // The first fill generates the whole round (on the pool); each fill then
+  // moves one chunk of it into the response.
+  struct Round {
+    bool generated = false;
+    std::vector<v1::Item> items;
+    size_t next = 0;
     uint64_t drawn = 0;
-    FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::Item> items,
-                              generator->Generate(request->round(), &drawn));
-    response->mutable_items()->Reserve(static_cast<int>(items.size()));
-    for (v1::Item& item : items) *response->add_items() = std::move(item);
-    response->set_candidates_drawn(drawn);
-    return absl::OkStatus();
-  });
+  };
+  return new ChunkedWriteReactor<v1::GenerateResponse>(
+      ctx, pool_,
+      [this, run_id = request->run_id(), round_number = request->round(),
+       round = std::make_shared<Round>()](
+          v1::GenerateResponse* chunk) -> absl::StatusOr<bool> {
+        if (!round->generated) {
+          FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Generator> generator, Find(run_id));
+          FEEDLOOP_ASSIGN_OR_RETURN(round->items,
+                                    generator->Generate(round_number, &round->drawn));
+          round->generated = true;
+          chunk->set_candidates_drawn(round->drawn);
+        }
+        const size_t end = std::min(round->items.size(), round->next + kItemsPerChunk);
+        chunk->mutable_items()->Reserve(static_cast<int>(end - round->next));
+        for (; round->next < end; ++round->next) {
+          *chunk->add_items() = std::move(round->items[round->next]);
+        }
+        return round->next < round->items.size();
+      });
 }
 
 grpc::ServerUnaryReactor* GeneratorServiceImpl::Observe(

@@ -37,9 +37,11 @@ class GeneratorServiceImpl final : public v1::GeneratorService::CallbackService 
   grpc::ServerUnaryReactor* CloseRun(grpc::CallbackServerContext* ctx,
                                      const v1::CloseRunRequest* request,
                                      v1::CloseRunResponse* response) override;
-  grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* ctx,
-                                     const v1::GenerateRequest* request,
-                                     v1::GenerateResponse* response) override;
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
+      grpc::CallbackServerContext* ctx, const v1::GenerateRequest* request) override;
+
+  // Items per GenerateResponse chunk.
+  static constexpr size_t kItemsPerChunk = 50000;
   grpc::ServerUnaryReactor* Observe(grpc::CallbackServerContext* ctx,
                                     const v1::ObserveRequest* request,
                                     v1::ObserveResponse* response) override;

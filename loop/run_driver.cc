@@ -128,16 +128,21 @@ absl::Status RunDriver::Run(
     v1::GenerateRequest gen_req;
     gen_req.set_run_id(run_id);
     gen_req.set_round(round);
-    v1::GenerateResponse generated;
+    std::vector<v1::Item> items;
     // A coupled generator scores candidates with the ranker (ScoreItems):
     // when that ranker was lost, reopen the run and generate again (a failed
     // Generate leaves the generator unchanged).
     FEEDLOOP_RETURN_IF_ERROR(with_ranker_at(round, /*indexed=*/false, [&] {
-      return Call(clients_.generator, &v1::GeneratorService::Stub::Generate,
-                  gen_req, &generated, deadline, "generator Generate");
+      items.clear();
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+      auto stream = clients_.generator->Generate(&ctx, gen_req);
+      v1::GenerateResponse chunk;
+      while (stream->Read(&chunk)) {
+        for (v1::Item& item : *chunk.mutable_items()) items.push_back(std::move(item));
+      }
+      return Annotate(FromGrpcStatus(stream->Finish()), "generator Generate");
     }));
-    std::vector<v1::Item> items(generated.items().begin(),
-                                generated.items().end());
 
     mark(&times.generate);
 

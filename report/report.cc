@@ -203,7 +203,10 @@ constexpr char kScript[] = R"js(
         scales: {
           x: {type: 'linear', title: {display: true, text: 'round'},
               ticks: {precision: 0}},
-          y: {title: {display: true, text: metric.name}}
+          // Four significant digits: float noise around a constant would
+          // otherwise print as 3.00000000000E-10.
+          y: {title: {display: true, text: metric.name},
+              ticks: {callback: (v) => Number(Number(v).toPrecision(4))}}
         },
         plugins: {
           legend: {labels: {filter: (item) => !datasets[item.datasetIndex].band,

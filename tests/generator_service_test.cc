@@ -2,6 +2,7 @@
 // and as its own process.
 
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/server.h"
@@ -54,8 +55,14 @@ absl::StatusOr<v1::GenerateResponse> Generate(v1::GeneratorService::Stub* stub,
   req.set_round(round);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  v1::GenerateResponse resp;
-  FEEDLOOP_RETURN_IF_ERROR(FromGrpcStatus(stub->Generate(&ctx, req, &resp)));
+  // The stream's chunks, merged into one response.
+  v1::GenerateResponse resp, chunk;
+  auto stream = stub->Generate(&ctx, req);
+  while (stream->Read(&chunk)) {
+    resp.mutable_items()->MergeFrom(chunk.items());
+    resp.set_candidates_drawn(resp.candidates_drawn() + chunk.candidates_drawn());
+  }
+  FEEDLOOP_RETURN_IF_ERROR(FromGrpcStatus(stream->Finish()));
   return resp;
 }
 
@@ -120,6 +127,33 @@ TEST(GeneratorService, CoupledGenerateIsUnavailableWithoutTheRanker) {
   ASSERT_OK(Open(gen.get(), "free", Config(0)));
   ASSERT_OK_AND_ASSIGN(auto resp, Generate(gen.get(), "free", 0));
   EXPECT_EQ(resp.items_size(), 60);
+}
+
+// A round larger than one message streams in chunks, and every item
+// arrives once, in order.
+TEST(GeneratorService, LargeRoundsStreamInChunks) {
+  generator::GeneratorServer::Options go;
+  ASSERT_OK_AND_ASSIGN(auto generator, generator::GeneratorServer::Start(go));
+  auto gen = v1::GeneratorService::NewStub(CreateChannel(generator->address()));
+  v1::ExperimentConfig config = Config(0);
+  config.mutable_creators()->set_count(120);
+  config.mutable_creators()->set_items_per_round(1000);  // 120,000 items
+  ASSERT_OK(Open(gen.get(), "large", config));
+  v1::GenerateRequest req;
+  req.set_run_id("large");
+  req.set_round(0);
+  grpc::ClientContext ctx;
+  auto stream = gen->Generate(&ctx, req);
+  std::vector<int> chunk_sizes;
+  std::set<uint64_t> ids;
+  v1::GenerateResponse chunk;
+  while (stream->Read(&chunk)) {
+    chunk_sizes.push_back(chunk.items_size());
+    for (const auto& item : chunk.items()) ids.insert(item.id());
+  }
+  ASSERT_OK(FromGrpcStatus(stream->Finish()));
+  EXPECT_THAT(chunk_sizes, ::testing::ElementsAre(50000, 50000, 20000));
+  EXPECT_EQ(ids.size(), 120000u);
 }
 
 TEST(GeneratorService, ServesAsItsOwnProcess) {
