@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "common/transport.h"
+
 namespace feedloop::cli {
 
 inline constexpr int kExitOk = 0;
@@ -16,6 +19,9 @@ inline constexpr int kExitUsage = 2;
 
 // Where `feedloop run --serve` keeps the store, and `feedloop query` looks.
 inline constexpr char kDefaultStoreAddress[] = "127.0.0.1:7001";
+
+// Plaintext, or TLS from the --tls_* flags (cli/transport_flags.cc).
+absl::StatusOr<Transport> TransportFromFlags();
 
 int RunCommand(const std::vector<std::string>& args);
 int QueryCommand(const std::vector<std::string>& args);

@@ -62,7 +62,9 @@ int main(int argc, char** argv) {
   static std::string flags_file = "cli/";
   if (argc >= 2) flags_file += std::string(argv[1]) + ".cc";
   usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, flags_file);
+    return absl::StrContains(file, flags_file) ||
+           ((flags_file == "cli/serve.cc" || flags_file == "cli/query.cc") &&
+            absl::StrContains(file, "cli/transport_flags.cc"));
   };
   usage_config.normalize_filename = [](absl::string_view file) {
     const size_t at = file.rfind("cli/");

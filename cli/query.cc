@@ -315,7 +315,12 @@ int QueryCommand(const std::vector<std::string>& args) {
     std::cerr << "feedloop query: --format must be table, csv or json\n";
     return kExitUsage;
   }
-  auto channel = CreateChannel(absl::GetFlag(FLAGS_addr));
+  absl::StatusOr<Transport> transport = TransportFromFlags();
+  if (!transport.ok()) {
+    std::cerr << "feedloop query: " << transport.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto channel = CreateChannel(absl::GetFlag(FLAGS_addr), *transport);
   // Fail fast, with the address, when nothing serves there.
   if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(3)))) {
     std::cerr << "feedloop query: no store answers at " << absl::GetFlag(FLAGS_addr)

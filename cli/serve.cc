@@ -34,8 +34,9 @@ ABSL_FLAG(int, search_threads, 0,
 namespace feedloop::cli {
 namespace {
 
-int ServeStore() {
+int ServeStore(const Transport& transport) {
   store::StoreServer::Options options;
+  options.transport = transport;
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.listen = absl::GetFlag(FLAGS_listen);
   options.threads = absl::GetFlag(FLAGS_threads);
@@ -58,8 +59,9 @@ int ServeStore() {
   return kExitOk;
 }
 
-int ServeRanker() {
+int ServeRanker(const Transport& transport) {
   ranker::RankerServer::Options options;
+  options.transport = transport;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.store_address = absl::GetFlag(FLAGS_store);
   options.threads = absl::GetFlag(FLAGS_threads);
@@ -81,8 +83,9 @@ int ServeRanker() {
   return kExitOk;
 }
 
-int ServeGenerator() {
+int ServeGenerator(const Transport& transport) {
   generator::GeneratorServer::Options options;
+  options.transport = transport;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.ranker_address = absl::GetFlag(FLAGS_ranker);
   options.threads = absl::GetFlag(FLAGS_threads);
@@ -104,8 +107,9 @@ int ServeGenerator() {
   return kExitOk;
 }
 
-int ServeLoop() {
+int ServeLoop(const Transport& transport) {
   loop::LoopServer::Options options;
+  options.transport = transport;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.store_address = absl::GetFlag(FLAGS_store);
   options.ranker_address = absl::GetFlag(FLAGS_ranker);
@@ -139,10 +143,15 @@ int ServeCommand(const std::vector<std::string>& args) {
               << absl::StrJoin(services, ", ") << "\n";
     return kExitUsage;
   }
-  if (args[0] == "store") return ServeStore();
-  if (args[0] == "ranker") return ServeRanker();
-  if (args[0] == "generator") return ServeGenerator();
-  if (args[0] == "loop") return ServeLoop();
+  absl::StatusOr<Transport> transport = TransportFromFlags();
+  if (!transport.ok()) {
+    std::cerr << "feedloop serve: " << transport.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (args[0] == "store") return ServeStore(*transport);
+  if (args[0] == "ranker") return ServeRanker(*transport);
+  if (args[0] == "generator") return ServeGenerator(*transport);
+  if (args[0] == "loop") return ServeLoop(*transport);
   std::cerr << "feedloop serve: unknown service '" << args[0]
             << "'; services: " << absl::StrJoin(services, ", ") << "\n";
   return kExitUsage;

@@ -40,7 +40,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+  if (!options.transport.can_serve()) {
+    return absl::InvalidArgumentError(
+        "tls: a server needs its certificate and key (--tls_cert, --tls_key)");
+  }
+  builder.AddListeningPort(options.listen, options.transport.ServerCredentials(),
                            &bound_port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
@@ -110,12 +114,12 @@ int WaitForShutdownSignal() {
 }
 
 std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
+                                             const Transport& transport,
                                              int max_message_bytes) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(max_message_bytes);
   args.SetMaxSendMessageSize(max_message_bytes);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(address, transport.ChannelCredentials(), args);
 }
 
 }  // namespace feedloop

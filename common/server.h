@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/transport.h"
 #include "grpcpp/grpcpp.h"
 
 namespace feedloop {
@@ -33,6 +34,8 @@ class GrpcServer {
     std::string listen = "127.0.0.1:0";
     // Largest request or response message. Default: 64 MiB.
     int max_message_bytes = 64 << 20;
+    // Plaintext or TLS (common/transport.h). Default: plaintext.
+    Transport transport;
   };
 
   // Binds and starts serving `services` (borrowed; they must outlive the
@@ -74,8 +77,10 @@ void BlockShutdownSignals();
 // returns its number.
 int WaitForShutdownSignal();
 
-// A client channel to `address` with feedloop's message-size bounds.
+// A client channel to `address` with feedloop's message-size bounds, over
+// `transport` (plaintext by default).
 std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
+                                             const Transport& transport = Transport(),
                                              int max_message_bytes = 64 << 20);
 
 }  // namespace feedloop

@@ -9,7 +9,7 @@ absl::StatusOr<std::unique_ptr<GeneratorServer>> GeneratorServer::Start(
   std::unique_ptr<GeneratorServer> s(new GeneratorServer());
   if (!options.ranker_address.empty()) {
     s->reward_ = std::make_unique<RankerRewardModel>(
-        CreateChannel(options.ranker_address));
+        CreateChannel(options.ranker_address, options.transport));
   }
   const int threads =
       options.threads > 0 ? options.threads : DefaultThreadCount();
@@ -19,6 +19,7 @@ absl::StatusOr<std::unique_ptr<GeneratorServer>> GeneratorServer::Start(
       s->reward_.get(), s->pool_.get(), s->compute_pool_.get());
   GrpcServer::Options server_options;
   server_options.listen = options.listen;
+  server_options.transport = options.transport;
   FEEDLOOP_ASSIGN_OR_RETURN(
       s->server_, GrpcServer::Start(server_options, {s->service_.get()}));
   s->server_->SetServing(true);

@@ -34,6 +34,9 @@ class GeneratorServer {
     int threads = 0;
     // Requests that may wait before RESOURCE_EXHAUSTED. Default: 256.
     size_t max_queued_requests = 256;
+    // Plaintext or TLS, for serving and for the connections this server
+    // makes. Default: plaintext.
+    Transport transport;
   };
 
   static absl::StatusOr<std::unique_ptr<GeneratorServer>> Start(

@@ -13,10 +13,10 @@ absl::StatusOr<std::unique_ptr<LoopServer>> LoopServer::Start(
   }
   std::unique_ptr<LoopServer> s(new LoopServer());
   s->store_ = std::make_unique<store::StoreClient>(
-      CreateChannel(options.store_address));
-  s->ranker_ = v1::RankerService::NewStub(CreateChannel(options.ranker_address));
+      CreateChannel(options.store_address, options.transport));
+  s->ranker_ = v1::RankerService::NewStub(CreateChannel(options.ranker_address, options.transport));
   s->generator_ =
-      v1::GeneratorService::NewStub(CreateChannel(options.generator_address));
+      v1::GeneratorService::NewStub(CreateChannel(options.generator_address, options.transport));
   const int threads =
       options.threads > 0 ? options.threads : DefaultThreadCount();
   s->pool_ = std::make_unique<ThreadPool>(threads, 256);
@@ -29,6 +29,7 @@ absl::StatusOr<std::unique_ptr<LoopServer>> LoopServer::Start(
   s->service_ = std::make_unique<ExperimentServiceImpl>(service_options);
   GrpcServer::Options server_options;
   server_options.listen = options.listen;
+  server_options.transport = options.transport;
   FEEDLOOP_ASSIGN_OR_RETURN(
       s->server_, GrpcServer::Start(server_options, {s->service_.get()}));
   s->server_->SetServing(true);

@@ -39,6 +39,9 @@ class LoopServer {
     std::string generator_address;
     // Worker threads; 0 means one per core. Default: 0.
     int threads = 0;
+    // Plaintext or TLS, for serving and for the connections this server
+    // makes. Default: plaintext.
+    Transport transport;
   };
 
   static absl::StatusOr<std::unique_ptr<LoopServer>> Start(const Options& options);

@@ -12,7 +12,7 @@ absl::StatusOr<std::unique_ptr<RankerServer>> RankerServer::Start(
   }
   std::unique_ptr<RankerServer> s(new RankerServer());
   s->store_ = std::make_unique<store::StoreClient>(
-      CreateChannel(options.store_address));
+      CreateChannel(options.store_address, options.transport));
   const int threads =
       options.threads > 0 ? options.threads : DefaultThreadCount();
   s->pool_ = std::make_unique<ThreadPool>(threads, options.max_queued_requests);
@@ -27,6 +27,7 @@ absl::StatusOr<std::unique_ptr<RankerServer>> RankerServer::Start(
                                                     service_options);
   GrpcServer::Options server_options;
   server_options.listen = options.listen;
+  server_options.transport = options.transport;
   FEEDLOOP_ASSIGN_OR_RETURN(s->server_,
                             GrpcServer::Start(server_options, {s->service_.get()}));
   // Serving only once every running run's index is rebuilt.

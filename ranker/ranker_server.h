@@ -37,6 +37,9 @@ class RankerServer {
     size_t max_queued_requests = 1024;
     // OpenMP threads per FAISS search; 0 means FAISS's default. Default: 0.
     int search_threads = 0;
+    // Plaintext or TLS, for serving and for the connections this server
+    // makes. Default: plaintext.
+    Transport transport;
   };
 
   static absl::StatusOr<std::unique_ptr<RankerServer>> Start(

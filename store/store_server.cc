@@ -34,6 +34,7 @@ absl::StatusOr<std::unique_ptr<StoreServer>> StoreServer::Start(
                                                          s->pool_.get());
   GrpcServer::Options server_options;
   server_options.listen = options.listen;
+  server_options.transport = options.transport;
   FEEDLOOP_ASSIGN_OR_RETURN(
       s->server_,
       GrpcServer::Start(server_options, {s->ingest_.get(), s->diversity_.get()}));

@@ -37,6 +37,9 @@ class StoreServer {
     size_t max_queued_requests = 1024;
     // Sync the write-ahead log before acknowledging. Default: true.
     bool sync = true;
+    // Plaintext or TLS, for serving and for the connections this server
+    // makes. Default: plaintext.
+    Transport transport;
   };
 
   static absl::StatusOr<std::unique_ptr<StoreServer>> Start(

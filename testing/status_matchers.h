@@ -36,6 +36,13 @@ MATCHER_P2(StatusIs, code, message_matcher,
          ::testing::Matches(message_matcher)(std::string(s.message()));
 }
 
+// The code alone, whatever the message.
+MATCHER_P(StatusIs, code, "has code " + std::string(absl::StatusCodeToString(code))) {
+  const absl::Status& s = ::feedloop::testing::GetStatus(arg);
+  *result_listener << "which is " << s;
+  return s.code() == code;
+}
+
 MATCHER(IsOk, "is OK") {
   const absl::Status& s = ::feedloop::testing::GetStatus(arg);
   *result_listener << "which is " << s;
