@@ -29,14 +29,19 @@ ABSL_FLAG(std::string, ranker, "",
 ABSL_FLAG(std::string, generator, "",
           "loop: the generator's address (host:port)");
 ABSL_FLAG(int, search_threads, 0,
-          "ranker: OpenMP threads per FAISS search; 0 means one per core");
+          "ranker: most OpenMP threads per FAISS search (never more than its "
+          "queries); 0 means one per core");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any); "
+          "off when empty");
 
 namespace feedloop::cli {
 namespace {
 
-int ServeStore(const Transport& transport) {
+int ServeStore(const Transport& transport, Telemetry* telemetry) {
   store::StoreServer::Options options;
   options.transport = transport;
+  options.telemetry = telemetry;
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.listen = absl::GetFlag(FLAGS_listen);
   options.threads = absl::GetFlag(FLAGS_threads);
@@ -59,9 +64,10 @@ int ServeStore(const Transport& transport) {
   return kExitOk;
 }
 
-int ServeRanker(const Transport& transport) {
+int ServeRanker(const Transport& transport, Telemetry* telemetry) {
   ranker::RankerServer::Options options;
   options.transport = transport;
+  options.telemetry = telemetry;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.store_address = absl::GetFlag(FLAGS_store);
   options.threads = absl::GetFlag(FLAGS_threads);
@@ -83,9 +89,10 @@ int ServeRanker(const Transport& transport) {
   return kExitOk;
 }
 
-int ServeGenerator(const Transport& transport) {
+int ServeGenerator(const Transport& transport, Telemetry* telemetry) {
   generator::GeneratorServer::Options options;
   options.transport = transport;
+  options.telemetry = telemetry;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.ranker_address = absl::GetFlag(FLAGS_ranker);
   options.threads = absl::GetFlag(FLAGS_threads);
@@ -107,9 +114,10 @@ int ServeGenerator(const Transport& transport) {
   return kExitOk;
 }
 
-int ServeLoop(const Transport& transport) {
+int ServeLoop(const Transport& transport, Telemetry* telemetry) {
   loop::LoopServer::Options options;
   options.transport = transport;
+  options.telemetry = telemetry;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.store_address = absl::GetFlag(FLAGS_store);
   options.ranker_address = absl::GetFlag(FLAGS_ranker);
@@ -148,10 +156,20 @@ int ServeCommand(const std::vector<std::string>& args) {
     std::cerr << "feedloop serve: " << transport.status().message() << "\n";
     return kExitUsage;
   }
-  if (args[0] == "store") return ServeStore(*transport);
-  if (args[0] == "ranker") return ServeRanker(*transport);
-  if (args[0] == "generator") return ServeGenerator(*transport);
-  if (args[0] == "loop") return ServeLoop(*transport);
+  std::unique_ptr<Telemetry> telemetry;
+  if (const std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
+    auto started = Telemetry::Start(listen);
+    if (!started.ok()) {
+      std::cerr << "feedloop serve: " << started.status().message() << "\n";
+      return kExitFailure;
+    }
+    telemetry = *std::move(started);
+    std::cout << "metrics on http://" << telemetry->address() << "/metrics" << std::endl;
+  }
+  if (args[0] == "store") return ServeStore(*transport, telemetry.get());
+  if (args[0] == "ranker") return ServeRanker(*transport, telemetry.get());
+  if (args[0] == "generator") return ServeGenerator(*transport, telemetry.get());
+  if (args[0] == "loop") return ServeLoop(*transport, telemetry.get());
   std::cerr << "feedloop serve: unknown service '" << args[0]
             << "'; services: " << absl::StrJoin(services, ", ") << "\n";
   return kExitUsage;

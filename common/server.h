@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/telemetry.h"
 #include "common/transport.h"
 #include "grpcpp/grpcpp.h"
 
@@ -36,6 +37,9 @@ class GrpcServer {
     int max_message_bytes = 64 << 20;
     // Plaintext or TLS (common/transport.h). Default: plaintext.
     Transport transport;
+    // Counts and times every call when set; borrowed, must outlive the
+    // server. Default: none.
+    Telemetry* telemetry = nullptr;
   };
 
   // Binds and starts serving `services` (borrowed; they must outlive the

@@ -37,6 +37,8 @@ class GeneratorServer {
     // Plaintext or TLS, for serving and for the connections this server
     // makes. Default: plaintext.
     Transport transport;
+    // Prometheus metrics; borrowed, must outlive the server. Default: none.
+    Telemetry* telemetry = nullptr;
   };
 
   static absl::StatusOr<std::unique_ptr<GeneratorServer>> Start(

@@ -42,6 +42,8 @@ class LoopServer {
     // Plaintext or TLS, for serving and for the connections this server
     // makes. Default: plaintext.
     Transport transport;
+    // Prometheus metrics; borrowed, must outlive the server. Default: none.
+    Telemetry* telemetry = nullptr;
   };
 
   static absl::StatusOr<std::unique_ptr<LoopServer>> Start(const Options& options);

@@ -35,6 +35,7 @@ absl::StatusOr<std::unique_ptr<StoreServer>> StoreServer::Start(
   GrpcServer::Options server_options;
   server_options.listen = options.listen;
   server_options.transport = options.transport;
+  server_options.telemetry = options.telemetry;
   FEEDLOOP_ASSIGN_OR_RETURN(
       s->server_,
       GrpcServer::Start(server_options, {s->ingest_.get(), s->diversity_.get()}));

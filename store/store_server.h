@@ -40,6 +40,8 @@ class StoreServer {
     // Plaintext or TLS, for serving and for the connections this server
     // makes. Default: plaintext.
     Transport transport;
+    // Prometheus metrics; borrowed, must outlive the server. Default: none.
+    Telemetry* telemetry = nullptr;
   };
 
   static absl::StatusOr<std::unique_ptr<StoreServer>> Start(
