@@ -31,6 +31,9 @@ ABSL_FLAG(std::string, generator, "",
 ABSL_FLAG(int, search_threads, 0,
           "ranker: most OpenMP threads per FAISS search (never more than its "
           "queries); 0 means one per core");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any); "
+          "off when empty");
 
 namespace feedloop::cli {
 namespace {
@@ -153,10 +156,16 @@ int ServeCommand(const std::vector<std::string>& args) {
     std::cerr << "feedloop serve: " << transport.status().message() << "\n";
     return kExitUsage;
   }
-  // Prometheus metrics are not served from this binary yet: prometheus-cpp's
-  // civetweb exposer crashes here at start (a SIGSEGV in its first thread's
-  // vsnprintf), while the same code works in tests/telemetry_test.
   std::unique_ptr<Telemetry> telemetry;
+  if (const std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
+    auto started = Telemetry::Start(listen);
+    if (!started.ok()) {
+      std::cerr << "feedloop serve: " << started.status().message() << "\n";
+      return kExitFailure;
+    }
+    telemetry = *std::move(started);
+    std::cout << "metrics on http://" << telemetry->address() << "/metrics" << std::endl;
+  }
   if (args[0] == "store") return ServeStore(*transport, telemetry.get());
   if (args[0] == "ranker") return ServeRanker(*transport, telemetry.get());
   if (args[0] == "generator") return ServeGenerator(*transport, telemetry.get());

@@ -1,9 +1,19 @@
 #include "common/telemetry.h"
 
-#include <chrono>
-#include <exception>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "prometheus/text_serializer.h"
 
 namespace feedloop {
 namespace {
@@ -85,22 +95,30 @@ class RpcInterceptorFactory final
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Telemetry>> Telemetry::Start(const std::string& listen) {
-  std::unique_ptr<Telemetry> t(new Telemetry());
-  t->registry_ = std::make_shared<prometheus::Registry>();
-  try {
-    t->exposer_ = std::make_unique<prometheus::Exposer>(listen, 1);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics: cannot serve on ", listen, ": ", e.what()));
-  }
-  const std::vector<int> ports = t->exposer_->GetListeningPorts();
-  if (ports.empty()) {
-    return absl::UnavailableError(absl::StrCat("metrics: cannot serve on ", listen));
-  }
   const size_t colon = listen.rfind(':');
-  t->address_ = absl::StrCat(colon == std::string::npos ? "127.0.0.1" : listen.substr(0, colon),
-                             ":", ports[0]);
-  t->exposer_->RegisterCollectable(t->registry_);
+  int port = -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
+      port < 0 || port > 65535 ||
+      inet_pton(AF_INET, listen.substr(0, colon).c_str(), &addr.sin_addr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics: listen address '", listen, "': expected IPv4:port, e.g. 127.0.0.1:9464"));
+  }
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  std::unique_ptr<Telemetry> t(new Telemetry());
+  t->listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  setsockopt(t->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  socklen_t len = sizeof addr;
+  if (t->listen_fd_ < 0 || bind(t->listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::listen(t->listen_fd_, 16) != 0 ||
+      getsockname(t->listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("metrics: cannot serve on ", listen, ": ", std::strerror(errno)));
+  }
+  t->address_ = absl::StrCat(listen.substr(0, colon), ":", ntohs(addr.sin_port));
+  t->registry_ = std::make_shared<prometheus::Registry>();
   t->rpc_.requests = &prometheus::BuildCounter()
                           .Name("feedloop_rpc_requests_total")
                           .Help("RPCs served, by method and status code")
@@ -113,10 +131,52 @@ absl::StatusOr<std::unique_ptr<Telemetry>> Telemetry::Start(const std::string& l
                            .Name("feedloop_rpc_in_flight")
                            .Help("Calls being served, by method")
                            .Register(*t->registry_);
+  t->thread_ = std::thread([raw = t.get()] { raw->Serve(); });
   return t;
 }
 
-Telemetry::~Telemetry() = default;
+void Telemetry::Serve() {
+  while (!stop_.load()) {
+    pollfd p = {listen_fd_, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;  // wakes to check stop_
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    // The request head, up to 8 KiB or 2 s.
+    std::string request;
+    char buf[2048];
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (request.find("\r\n\r\n") == std::string::npos && request.size() < 8192 &&
+           std::chrono::steady_clock::now() < give_up) {
+      pollfd q = {fd, POLLIN, 0};
+      if (poll(&q, 1, 200) <= 0) continue;
+      const ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      request.append(buf, static_cast<size_t>(n));
+    }
+    std::string status = "404 Not Found", body = "not found: try /metrics\n";
+    if (request.rfind("GET /metrics ", 0) == 0 || request.rfind("GET /metrics?", 0) == 0) {
+      std::ostringstream out;
+      prometheus::TextSerializer().Serialize(out, registry_->Collect());
+      status = "200 OK";
+      body = out.str();
+    }
+    const std::string response = absl::StrCat(
+        "HTTP/1.1 ", status, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n",
+        "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
+    for (size_t sent = 0; sent < response.size();) {
+      const ssize_t n = send(fd, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    close(fd);
+  }
+}
+
+Telemetry::~Telemetry() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 Telemetry::InterceptorFactory() {

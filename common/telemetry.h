@@ -1,5 +1,8 @@
-// Prometheus metrics of one process, served over HTTP at /metrics
-// (prometheus-cpp from Debian). Every gRPC server given a Telemetry counts
+// Prometheus metrics of one process, served over HTTP at /metrics: the
+// metrics are prometheus-cpp's (core, from Debian); the HTTP endpoint is
+// our own small server on one thread, because prometheus-cpp's civetweb
+// exporter crashed inside the feedloop binary (a SIGSEGV in its first
+// thread). Every gRPC server given a Telemetry counts
 // and times each call by method and status code, and tracks calls in
 // flight:
 //
@@ -19,12 +22,13 @@
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "prometheus/counter.h"
-#include "prometheus/exposer.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -59,9 +63,13 @@ class Telemetry {
 
  private:
   Telemetry() = default;
+  // Answers GET /metrics until stop_; one connection at a time.
+  void Serve();
 
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  int listen_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
   std::string address_;
   RpcFamilies rpc_{};
 };

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "testing/http.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 
@@ -152,6 +154,32 @@ int FreePort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return ntohs(addr.sin_port);
+}
+
+// `feedloop serve --metrics_listen` serves Prometheus metrics that count
+// the calls it answered.
+TEST(Cli, ServeExposesPrometheusMetrics) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_metrics");
+  std::filesystem::remove_all(dir);
+  ASSERT_OK_AND_ASSIGN(auto store,
+                       ::feedloop::testing::Subprocess::Start({FEEDLOOP_BINARY, "serve", "store", "--listen",
+                                                   "127.0.0.1:0", "--data_dir", dir,
+                                                   "--metrics_listen", "127.0.0.1:0"}));
+  ASSERT_OK_AND_ASSIGN(std::string line,
+                       store->ReadLineContaining("metrics on http://", absl::Seconds(20)));
+  const std::string metrics = line.substr(line.find("http://") + 7,
+                                          line.find("/metrics") - line.find("http://") - 7);
+  ASSERT_OK_AND_ASSIGN(std::string addr, store->WaitForListeningAddress());
+  int code = 0;
+  Capture(absl::StrCat("query runs --addr ", addr), &code);
+  EXPECT_EQ(code, 0);
+  EXPECT_THAT(::feedloop::testing::HttpGet(metrics, "/metrics"),
+              HasSubstr("feedloop_rpc_requests_total{code=\"OK\",method=\"/"
+                        "feedloop.v1.DiversityService/ListRuns\"} 1"));
+  EXPECT_THAT(::feedloop::testing::HttpGet(metrics, "/elsewhere"), HasSubstr("try /metrics"));
+  store->Kill(SIGTERM);
+  EXPECT_EQ(store->Wait(), 0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, RunServeThenQuery) {

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "store/store_server.h"
 #include "testing/status_matchers.h"
+#include "testing/http.h"
 #include "testing/subprocess.h"
 
 namespace feedloop {
@@ -28,32 +29,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// GET http://address/path; the body, or "" on failure.
-std::string HttpGet(const std::string& address, const std::string& path) {
-  const size_t colon = address.rfind(':');
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string request =
-      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", address, "\r\n\r\n");
-  if (write(fd, request.data(), request.size()) < 0) {
-    close(fd);
-    return "";
-  }
-  std::string response;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) response.append(buf, n);
-  close(fd);
-  const size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
-}
+using testing::HttpGet;
 
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
