@@ -27,6 +27,16 @@ absl::StatusOr<std::unique_ptr<LoopServer>> LoopServer::Start(
   service_options.request_pool = s->pool_.get();
   service_options.compute_pool = s->compute_pool_.get();
   s->service_ = std::make_unique<ExperimentServiceImpl>(service_options);
+  if (options.telemetry != nullptr) {
+    // Run progress: rounds completed, per run, as they complete.
+    auto* rounds = &prometheus::BuildGauge()
+                        .Name("feedloop_run_rounds_done")
+                        .Help("Rounds the run has completed")
+                        .Register(options.telemetry->registry());
+    s->service_->SetRoundListener([rounds](const v1::RoundMetrics& m) {
+      rounds->Add({{"run", m.run_id()}}).Set(static_cast<double>(m.round()) + 1);
+    });
+  }
   GrpcServer::Options server_options;
   server_options.listen = options.listen;
   server_options.transport = options.transport;

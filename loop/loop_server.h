@@ -42,7 +42,8 @@ class LoopServer {
     // Plaintext or TLS, for serving and for the connections this server
     // makes. Default: plaintext.
     Transport transport;
-    // Prometheus metrics; borrowed, must outlive the server. Default: none.
+    // Prometheus metrics (RPCs, and feedloop_run_rounds_done{run});
+    // borrowed, must outlive the server. Default: none.
     Telemetry* telemetry = nullptr;
   };
 

@@ -22,6 +22,7 @@ absl::StatusOr<std::unique_ptr<RankerServer>> RankerServer::Start(
   RankerServiceImpl::Options service_options;
   service_options.compute_pool = s->compute_pool_.get();
   service_options.search_threads = options.search_threads;
+  service_options.telemetry = options.telemetry;
   s->service_ = std::make_unique<RankerServiceImpl>(s->store_.get(),
                                                     s->pool_.get(),
                                                     service_options);

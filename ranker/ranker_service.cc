@@ -21,7 +21,23 @@ void ToProto(const Neighbors& n, v1::Candidates* out) {
 
 RankerServiceImpl::RankerServiceImpl(store::StoreClient* store, ThreadPool* pool,
                                      const Options& options)
-    : store_(store), pool_(pool), options_(options) {}
+    : store_(store), pool_(pool), options_(options) {
+  if (options_.telemetry != nullptr) {
+    prometheus::Registry& registry = options_.telemetry->registry();
+    live_items_ = &prometheus::BuildGauge()
+                       .Name("feedloop_index_live_items")
+                       .Help("Live items in the run's index")
+                       .Register(registry);
+    rebuilds_ = &prometheus::BuildGauge()
+                     .Name("feedloop_index_rebuilds")
+                     .Help("Index rebuilds of the run so far")
+                     .Register(registry);
+    round_ = &prometheus::BuildGauge()
+                  .Name("feedloop_ranker_round")
+                  .Help("The round the run's index is at (-1 before the first)")
+                  .Register(registry);
+  }
+}
 
 v1::RankerRunState RankerServiceImpl::StateOf(const std::string& run_id,
                                               const Ranker& ranker) {
@@ -156,11 +172,26 @@ absl::StatusOr<v1::RankerRunState> RankerServiceImpl::AdvanceRoundImpl(
   return StateOf(request.run_id(), *ranker);
 }
 
+void RankerServiceImpl::Publish(const std::string& run_id) {
+  if (live_items_ == nullptr) return;
+  const prometheus::Labels labels = {{"run", run_id}};
+  absl::StatusOr<std::shared_ptr<Ranker>> ranker = Find(run_id);
+  if (!ranker.ok()) {  // closed
+    live_items_->Add(labels).Set(0);
+    return;
+  }
+  const Ranker::State s = (*ranker)->state();
+  live_items_->Add(labels).Set(static_cast<double>(s.live_items));
+  rebuilds_->Add(labels).Set(static_cast<double>(s.index_rebuilds));
+  round_->Add(labels).Set(s.round.has_value() ? static_cast<double>(*s.round) : -1.0);
+}
+
 grpc::ServerUnaryReactor* RankerServiceImpl::OpenRun(
     grpc::CallbackServerContext* ctx, const v1::OpenRunRequest* request,
     v1::RankerRunState* response) {
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(*response, OpenRun(*request));
+    Publish(request->run_id());
     return absl::OkStatus();
   });
 }
@@ -169,11 +200,14 @@ grpc::ServerUnaryReactor* RankerServiceImpl::CloseRun(
     grpc::CallbackServerContext* ctx, const v1::CloseRunRequest* request,
     v1::CloseRunResponse* response) {
   return ServeUnary(ctx, pool_, [this, request]() -> absl::Status {
-    absl::MutexLock lock(&mu_);
-    if (runs_.erase(request->run_id()) == 0) {
-      return absl::NotFoundError(absl::StrCat(
-          "run_id: run '", request->run_id(), "' is not open on this ranker"));
+    {
+      absl::MutexLock lock(&mu_);
+      if (runs_.erase(request->run_id()) == 0) {
+        return absl::NotFoundError(absl::StrCat(
+            "run_id: run '", request->run_id(), "' is not open on this ranker"));
+      }
     }
+    Publish(request->run_id());
     return absl::OkStatus();
   });
 }
@@ -183,6 +217,7 @@ grpc::ServerUnaryReactor* RankerServiceImpl::AdvanceRound(
     v1::RankerRunState* response) {
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(*response, AdvanceRoundImpl(*request));
+    Publish(request->run_id());
     return absl::OkStatus();
   });
 }

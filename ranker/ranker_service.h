@@ -22,6 +22,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/telemetry.h"
 #include "common/thread_pool.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
 #include "ranker/ranker.h"
@@ -37,6 +38,11 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
     ThreadPool* compute_pool = nullptr;
     // OpenMP threads per FAISS search; 0 means FAISS's default. Default: 0.
     int search_threads = 0;
+    // Publishes each open run's index gauges (feedloop_index_live_items,
+    // feedloop_index_rebuilds, feedloop_ranker_round, labelled by run)
+    // after OpenRun, AdvanceRound and CloseRun; borrowed, may be null.
+    // Default: null.
+    Telemetry* telemetry = nullptr;
   };
 
   // Borrows `store` and `pool`; both must outlive the service.
@@ -90,6 +96,8 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
       uint32_t rounds_done);
   static v1::RankerRunState StateOf(const std::string& run_id,
                                     const Ranker& ranker);
+  // Sets the run's gauges from its ranker (zero once it is closed).
+  void Publish(const std::string& run_id);
 
   store::StoreClient* const store_;
   ThreadPool* const pool_;
@@ -99,6 +107,11 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
   absl::Mutex open_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, OpenedRun> runs_ ABSL_GUARDED_BY(mu_);
+
+  // With options.telemetry only; the families live in its registry.
+  prometheus::Family<prometheus::Gauge>* live_items_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* rebuilds_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* round_ = nullptr;
 };
 
 }  // namespace feedloop::ranker

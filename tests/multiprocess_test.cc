@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/store_client.h"
+#include "testing/http.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 
@@ -44,11 +45,19 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-std::unique_ptr<Subprocess> Serve(std::vector<std::string> args, std::string* address) {
+std::unique_ptr<Subprocess> Serve(std::vector<std::string> args, std::string* address,
+                                  std::string* metrics = nullptr) {
   args.insert(args.begin(), {FEEDLOOP_BINARY, "serve"});
   auto child = Subprocess::Start(args);
   EXPECT_OK(child.status());
   if (!child.ok()) return nullptr;
+  if (metrics != nullptr) {  // "metrics on http://HOST:PORT/metrics" comes first
+    auto line = (*child)->ReadLineContaining("metrics on http://", absl::Seconds(20));
+    EXPECT_OK(line.status());
+    if (!line.ok()) return nullptr;
+    const size_t from = line->find("http://") + 7;
+    *metrics = line->substr(from, line->find("/metrics") - from);
+  }
   auto addr = (*child)->WaitForListeningAddress();
   EXPECT_OK(addr.status());
   if (address != nullptr && addr.ok()) *address = *addr;
@@ -74,7 +83,7 @@ v1::ExperimentConfig Config() {
 TEST(MultiProcess, RunSurvivesSigkilledRanker) {
   const std::string dir = absl::StrCat(::testing::TempDir(), "/multiprocess_", getpid());
   std::filesystem::remove_all(dir);
-  std::string store_addr, generator_addr, loop_addr;
+  std::string store_addr, generator_addr, loop_addr, loop_metrics;
   auto store = Serve({"store", "--listen", "127.0.0.1:0", "--data_dir", dir}, &store_addr);
   ASSERT_NE(store, nullptr);
   // The ranker keeps its port across the restart: the others dial it.
@@ -85,8 +94,9 @@ TEST(MultiProcess, RunSurvivesSigkilledRanker) {
       Serve({"generator", "--listen", "127.0.0.1:0", "--ranker", ranker_addr}, &generator_addr);
   ASSERT_NE(generator, nullptr);
   auto loop = Serve({"loop", "--listen", "127.0.0.1:0", "--store", store_addr, "--ranker",
-                     ranker_addr, "--generator", generator_addr},
-                    &loop_addr);
+                     ranker_addr, "--generator", generator_addr, "--metrics_listen",
+                     "127.0.0.1:0"},
+                    &loop_addr, &loop_metrics);
   ASSERT_NE(loop, nullptr);
 
   auto experiments = v1::ExperimentService::NewStub(CreateChannel(loop_addr));
@@ -143,6 +153,10 @@ TEST(MultiProcess, RunSurvivesSigkilledRanker) {
     return absl::OkStatus();
   }));
   EXPECT_EQ(ids.size(), size_t{kRounds} * kItemsPerRound);
+  // The loop's Prometheus metrics saw every round.
+  EXPECT_THAT(testing::HttpGet(loop_metrics, "/metrics"),
+              ::testing::HasSubstr(absl::StrCat("feedloop_run_rounds_done{run=\"", killed,
+                                                "\"} ", kRounds)));
   for (uint32_t r = 0; r < kRounds; ++r) EXPECT_EQ(per_round[r], int{kItemsPerRound}) << r;
 
   // The same config undisturbed gives the same metrics, bit for bit.

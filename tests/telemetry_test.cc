@@ -19,6 +19,8 @@
 #include "feedloop/v1/diversity.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "loadtest/prepare.h"
+#include "ranker/ranker_server.h"
 #include "store/store_server.h"
 #include "testing/status_matchers.h"
 #include "testing/http.h"
@@ -91,6 +93,29 @@ TEST_F(TelemetryTest, MetricsCountCallsByMethodAndCode) {
                                  "feedloop.v1.DiversityService/ListRuns\"} 3"));
   EXPECT_THAT(metrics, HasSubstr("feedloop_rpc_in_flight{method=\"/"
                                  "feedloop.v1.DiversityService/ListRuns\"} 0"));
+}
+
+// A ranker given Telemetry publishes its runs' index gauges.
+TEST_F(TelemetryTest, RankerPublishesIndexGauges) {
+  ranker::RankerServer::Options options;
+  options.store_address = store_->address();
+  options.telemetry = telemetry_.get();
+  ASSERT_OK_AND_ASSIGN(auto ranker, ranker::RankerServer::Start(options));
+  loadtest::PrepareOptions p;
+  p.store = store_->address();
+  p.ranker = ranker->address();
+  p.run_id = "gauged";
+  p.items = 700;
+  p.dim = 8;
+  p.users = 10;
+  p.index = v1::RankerConfig::FLAT;
+  ASSERT_OK(loadtest::PrepareRun(p));
+  const std::string metrics = HttpGet(telemetry_->address(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("feedloop_index_live_items{run=\"gauged\"} 700"));
+  EXPECT_THAT(metrics, HasSubstr("feedloop_ranker_round{run=\"gauged\"} 0"));
+  EXPECT_THAT(metrics, HasSubstr("feedloop_index_rebuilds{run=\"gauged\"} 0"));
+  EXPECT_THAT(metrics, HasSubstr("feedloop_rpc_requests_total{code=\"OK\",method=\"/"
+                                 "feedloop.v1.RankerService/AdvanceRound\"} 1"));
 }
 
 TEST_F(TelemetryTest, ARealPrometheusScrapesTheCounter) {
