@@ -233,10 +233,12 @@ void P1(bool p1, bool overhead) {
       o.concurrency = absl::GetFlag(FLAGS_concurrency);
       const LoadTest::Result r = OrDie(LoadTest::Run(o));
       Report(absl::StrFormat(
-          "P1 %-5s served Rank %.0f/s (closed loop, %d in flight, %d errors) / in-process "
+          "P1 %-5s served Rank %.0f/s (closed loop, %d in flight, %d errors) / "
+          "in-process "
           "%.0f/s (%d threads) = %.2f  [target >= 0.8]",
           std::string(name), r.achieved_rate, o.concurrency,
-          r.measured_requests - (r.codes.count("OK") ? r.codes.at("OK") : 0), local, cores, r.achieved_rate / local));
+          r.measured_requests - (r.codes.count("OK") ? r.codes.at("OK") : 0),
+          local, cores, r.achieved_rate / local));
     }
     if (overhead) {
       loadtest::Histogram local;
@@ -321,7 +323,8 @@ void Ceiling(bool ceiling, bool p3) {
   request.mutable_user()->set_user_id(1);
   const std::string body = request.SerializeAsString();
   std::string frame(5, '\0');
-  for (int i = 0; i < 4; ++i) frame[1 + i] = static_cast<char>((body.size() >> (24 - 8 * i)) & 0xff);
+  for (int i = 0; i < 4; ++i)
+    frame[1 + i] = static_cast<char>((body.size() >> (24 - 8 * i)) & 0xff);
   frame += body;
   const std::string dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
                                        "/feedloop_h2load_", getpid());
@@ -409,11 +412,14 @@ void P4() {
     return;
   }
   Report(absl::StrFormat(
-      "P4 served Ingest %.0f items/s (%d-item batches, WAL synced, %d writers, %d errors) / "
-      "db_bench fillrandom %.0f keys/s (value %d B, key %d B, same batches) = %.2f  "
+      "P4 served Ingest %.0f items/s (%d-item batches, WAL synced, %d writers, "
+      "%d errors) / "
+      "db_bench fillrandom %.0f keys/s (value %d B, key %d B, same batches) = "
+      "%.2f  "
       "[target >= 0.7]",
-      ours, kBatch, kWriters, r.measured_requests - (r.codes.count("OK") ? r.codes.at("OK") : 0), theirs, value_size,
-      key_size, ours / theirs));
+      ours, kBatch, kWriters,
+      r.measured_requests - (r.codes.count("OK") ? r.codes.at("OK") : 0),
+      theirs, value_size, key_size, ours / theirs));
 }
 
 }  // namespace

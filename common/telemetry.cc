@@ -11,6 +11,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "prometheus/text_serializer.h"
@@ -19,17 +20,6 @@ namespace feedloop {
 namespace {
 
 using grpc::experimental::InterceptionHookPoints;
-
-const char* CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {
-      "OK",          "CANCELLED",         "UNKNOWN",          "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS",   "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",        "UNAVAILABLE",      "DATA_LOSS",
-      "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
-}
 
 // One per call: starts the clock when the call's metadata arrives, records
 // when its status is sent (or, for a call that ends without one, when it
@@ -62,13 +52,15 @@ class RpcInterceptor final : public grpc::experimental::Interceptor {
     finished_ = true;
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    f_.requests->Add({{"method", method_}, {"code", CodeName(code)}}).Increment();
-    f_.duration
-        ->Add({{"method", method_}},
-              prometheus::Histogram::BucketBoundaries{
-                  0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
-                  0.05,    0.1,    0.2,    0.5,    1,     2,     5,     10,   26})
-        .Observe(seconds);
+    // gRPC's codes are absl's, one to one.
+    f_.requests
+        ->Add({{"method", method_},
+               {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}})
+        .Increment();
+    static const prometheus::Histogram::BucketBoundaries kBuckets = {
+        0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+        0.05,    0.1,    0.2,    0.5,    1,     2,     5,     10,   26};
+    f_.duration->Add({{"method", method_}}, kBuckets).Observe(seconds);
     f_.in_flight->Add({{"method", method_}}).Decrement();
   }
 

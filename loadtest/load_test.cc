@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -34,29 +35,6 @@ constexpr RpcInfo kRpcs[] = {{Rpc::kRank, "Rank"},
                              {Rpc::kRetrieve, "Retrieve"},
                              {Rpc::kScoreItems, "ScoreItems"},
                              {Rpc::kIngest, "Ingest"}};
-
-const char* CodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::OK: return "OK";
-    case grpc::CANCELLED: return "CANCELLED";
-    case grpc::UNKNOWN: return "UNKNOWN";
-    case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::NOT_FOUND: return "NOT_FOUND";
-    case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::ABORTED: return "ABORTED";
-    case grpc::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::INTERNAL: return "INTERNAL";
-    case grpc::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::DATA_LOSS: return "DATA_LOSS";
-    case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "UNKNOWN_CODE";
-  }
-}
 
 // Request contents from (seed, sequence number).
 class Workload {
@@ -259,7 +237,9 @@ class Recorder {
     }
     ++result_.measured_requests;
     result_.latency.Record(absl::ToInt64Nanoseconds(now - start));
-    const char* code = CodeName(s.error_code());
+    // gRPC's codes are absl's, one to one.
+    const std::string code =
+        absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()));
     ++result_.codes[code];
     if (!s.ok()) result_.first_errors.try_emplace(code, s.error_message());
     last_measured_done_ = std::max(last_measured_done_, now);

@@ -197,7 +197,8 @@ TEST_F(LoadTestOnRanker, ClearErrorsBeforeAnyLoad) {
   o = On(ranker_->address(), Rpc::kRetrieve);
   o.dim = 8;  // the run has 16; 3 x 8 floats are no whole number of rows
   o.batch = 3;
-  EXPECT_THAT(LoadTest::Run(o).status(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dim")));
+  EXPECT_THAT(LoadTest::Run(o).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dim")));
   o = On(store_->address(), Rpc::kRank);  // a store has no RankerService
   EXPECT_THAT(LoadTest::Run(o).status(), StatusIs(absl::StatusCode::kUnimplemented, ::testing::_));
 }

@@ -264,8 +264,8 @@ absl::Status VectorIndex::SearchLocked(std::span<const float> queries,
   // Never more OpenMP threads than queries: FAISS parallelizes a search
   // over its queries, so extra threads only spin, and a server running one
   // search per core would oversubscribe the cores with them. Measured
-  // (bench/serving_bench, IVF 100k): single-user Rank +53% in-process and
-  // +85% served, against FAISS's default team of one thread per core.
+  // (bench/serving_bench, IVF 100k, one run each): single-user Rank +60%
+  // in-process and +70% served, against FAISS's team of one thread per core.
   const int team = options_.search_threads > 0 ? options_.search_threads
                                                : omp_get_max_threads();
   ScopedOmpThreads threads(static_cast<int>(std::min<size_t>(team, std::max<size_t>(nq, 1))));

@@ -1,9 +1,6 @@
 // `feedloop run` as a user runs it: exit codes, messages, files.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,13 +14,15 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "testing/http.h"
+#include "testing/net.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 
 namespace feedloop {
 namespace {
 
+using ::feedloop::testing::FreePort;
+using ::feedloop::testing::HttpGet;
 using ::testing::HasSubstr;
 
 struct Result {
@@ -143,18 +142,6 @@ TEST(Cli, RunWritesMetricsAndSummary) {
   std::filesystem::remove_all(dir);
 }
 
-// A port nothing listens on now: bind port 0, note it, close.
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // `feedloop serve --metrics_listen` serves Prometheus metrics that count
 // the calls it answered.
@@ -173,10 +160,10 @@ TEST(Cli, ServeExposesPrometheusMetrics) {
   int code = 0;
   Capture(absl::StrCat("query runs --addr ", addr), &code);
   EXPECT_EQ(code, 0);
-  EXPECT_THAT(::feedloop::testing::HttpGet(metrics, "/metrics"),
+  EXPECT_THAT(HttpGet(metrics, "/metrics"),
               HasSubstr("feedloop_rpc_requests_total{code=\"OK\",method=\"/"
                         "feedloop.v1.DiversityService/ListRuns\"} 1"));
-  EXPECT_THAT(::feedloop::testing::HttpGet(metrics, "/elsewhere"), HasSubstr("try /metrics"));
+  EXPECT_THAT(HttpGet(metrics, "/elsewhere"), HasSubstr("try /metrics"));
   store->Kill(SIGTERM);
   EXPECT_EQ(store->Wait(), 0);
   std::filesystem::remove_all(dir);

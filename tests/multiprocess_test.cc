@@ -4,10 +4,7 @@
 // store, and the run completes with every item and the same metrics as an
 // undisturbed run of the same config.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -23,27 +20,16 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/store_client.h"
-#include "testing/http.h"
+#include "testing/net.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 
 namespace feedloop {
 namespace {
 
+using testing::FreePort;
 using testing::Subprocess;
 
-// A port nothing listens on now: bind port 0, note it, close.
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::unique_ptr<Subprocess> Serve(std::vector<std::string> args, std::string* address,
                                   std::string* metrics = nullptr) {

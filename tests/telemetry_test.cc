@@ -2,9 +2,6 @@
 // method and code, /metrics shows them, and a real Prometheus (Debian's
 // `prometheus`, started here on loopback) scrapes them and answers a query.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -23,7 +20,7 @@
 #include "ranker/ranker_server.h"
 #include "store/store_server.h"
 #include "testing/status_matchers.h"
-#include "testing/http.h"
+#include "testing/net.h"
 #include "testing/subprocess.h"
 
 namespace feedloop {
@@ -31,19 +28,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
+using testing::FreePort;
 using testing::HttpGet;
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 class TelemetryTest : public ::testing::Test {
  protected:

@@ -1,9 +1,11 @@
-// A plain HTTP/1.0 GET for tests (metrics endpoints, Prometheus's API).
+// Loopback helpers for tests: a port nothing listens on, and a plain
+// HTTP/1.0 GET (metrics endpoints, Prometheus's API).
 //
+//   const std::string addr = absl::StrCat("127.0.0.1:", FreePort());
 //   std::string body = HttpGet("127.0.0.1:9464", "/metrics");
 
-#ifndef FEEDLOOP_TESTING_HTTP_H_
-#define FEEDLOOP_TESTING_HTTP_H_
+#ifndef FEEDLOOP_TESTING_NET_H_
+#define FEEDLOOP_TESTING_NET_H_
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,6 +15,20 @@
 #include <string>
 
 namespace feedloop::testing {
+
+// A loopback port nothing listens on now: binds port 0, notes it, closes.
+// (Another process could take it before the caller binds it.)
+inline int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
 
 // The response body of GET http://address/path (address "IPv4:port"), or
 // "" when the connection fails.
@@ -43,4 +59,4 @@ inline std::string HttpGet(const std::string& address, const std::string& path) 
 
 }  // namespace feedloop::testing
 
-#endif  // FEEDLOOP_TESTING_HTTP_H_
+#endif  // FEEDLOOP_TESTING_NET_H_
