@@ -20,12 +20,20 @@ inline constexpr int kExitUsage = 2;
 // Where `feedloop run --serve` keeps the store, and `feedloop query` looks.
 inline constexpr char kDefaultStoreAddress[] = "127.0.0.1:7001";
 
+// --store, --ranker, --generator and --loop (cli/address_flags.cc); "" when
+// not given.
+struct ServiceAddresses {
+  std::string store, ranker, generator, loop;
+};
+ServiceAddresses AddressesFromFlags();
+
 // Plaintext, or TLS from the --tls_* flags (cli/transport_flags.cc).
 absl::StatusOr<Transport> TransportFromFlags();
 
 int RunCommand(const std::vector<std::string>& args);
 int QueryCommand(const std::vector<std::string>& args);
 int ServeCommand(const std::vector<std::string>& args);
+int HealthCommand(const std::vector<std::string>& args);
 
 }  // namespace feedloop::cli
 

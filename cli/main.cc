@@ -36,6 +36,8 @@ Usage:
                                             serve the generator (GeneratorService)
   feedloop serve loop --listen HOST:PORT --store HOST:PORT --ranker HOST:PORT
                       --generator HOST:PORT serve the loop (ExperimentService)
+  feedloop health HOST:PORT [--service NAME]
+                                            a server's grpc.health.v1 status; exit 0 if SERVING
   feedloop help                             this text
 
 'feedloop <command> --help' lists a command's flags.)";
@@ -49,6 +51,7 @@ constexpr Command kCommands[] = {
     {"run", feedloop::cli::RunCommand},
     {"serve", feedloop::cli::ServeCommand},
     {"query", feedloop::cli::QueryCommand},
+    {"health", feedloop::cli::HealthCommand},
 };
 
 }  // namespace
@@ -63,8 +66,11 @@ int main(int argc, char** argv) {
   if (argc >= 2) flags_file += std::string(argv[1]) + ".cc";
   usage_config.contains_help_flags = [](absl::string_view file) {
     return absl::StrContains(file, flags_file) ||
-           ((flags_file == "cli/serve.cc" || flags_file == "cli/query.cc") &&
-            absl::StrContains(file, "cli/transport_flags.cc"));
+           ((flags_file == "cli/serve.cc" || flags_file == "cli/query.cc" ||
+             flags_file == "cli/run.cc" || flags_file == "cli/health.cc") &&
+            absl::StrContains(file, "cli/transport_flags.cc")) ||
+           ((flags_file == "cli/serve.cc" || flags_file == "cli/run.cc") &&
+            absl::StrContains(file, "cli/address_flags.cc"));
   };
   usage_config.normalize_filename = [](absl::string_view file) {
     const size_t at = file.rfind("cli/");

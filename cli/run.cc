@@ -1,14 +1,24 @@
 // `feedloop run`: the main job. Runs an experiment (configs/default.pbtxt
-// unless --config says otherwise) on the embedded services: store, ranker,
-// generator and loop in one process, talking gRPC, with RocksDB under the
-// output folder. Prints progress while it runs and a table at the end, and
-// leaves runs/<id>/metrics.csv and summary.json.
+// unless --config says otherwise) and leaves runs/<id>/metrics.csv,
+// summary.json and report.html, with progress while it runs and a table at
+// the end. Where it runs:
+//   - by default on services embedded in this process (store, ranker,
+//     generator and loop, talking gRPC, RocksDB under the output folder);
+//   - with --store, --ranker or --generator, on those deployed services
+//     instead, the rest (and the loop) in this process;
+//   - with --loop and --store, on a deployed loop, this process only
+//     submitting the experiment and following it.
+// Either way the experiment goes through ExperimentService.StartRun and is
+// followed with GetRun, so the three are one path.
 
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <memory>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -16,7 +26,9 @@
 #include "absl/time/clock.h"
 #include "cli/commands.h"
 #include "common/server.h"
+#include "common/status.h"
 #include "config/config.h"
+#include "feedloop/v1/experiment.grpc.pb.h"
 #include "loop/loop_server.h"
 #include "loop/outputs.h"
 
@@ -37,6 +49,32 @@ namespace {
 std::string FormatDuration(double seconds) {
   const int s = static_cast<int>(seconds + 0.5);
   return absl::StrFormat("%d:%02d", s / 60, s % 60);
+}
+
+// Polls the loop until every run has ended, calling `progress` with the
+// rounds done so far. The runs' last records, or the first RPC error.
+absl::StatusOr<std::vector<v1::RunRecord>> FollowRuns(
+    v1::ExperimentService::Stub* loop, const v1::StartRunResponse& started,
+    const std::function<void(uint64_t)>& progress) {
+  std::vector<v1::RunRecord> records(started.run_ids_size());
+  while (true) {
+    uint64_t done = 0;
+    bool all_ended = true;
+    for (int i = 0; i < started.run_ids_size(); ++i) {
+      grpc::ClientContext context;
+      context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+      v1::GetRunRequest request;
+      request.set_run_id(started.run_ids(i));
+      const grpc::Status status = loop->GetRun(&context, request, &records[i]);
+      if (!status.ok()) return FromGrpcStatus(status);
+      done += records[i].rounds_done();
+      const v1::RunStatus s = records[i].status();
+      all_ended &= s == v1::DONE || s == v1::FAILED || s == v1::STOPPED;
+    }
+    progress(done);
+    if (all_ended) return records;
+    absl::SleepFor(absl::Milliseconds(250));
+  }
 }
 
 }  // namespace
@@ -60,32 +98,75 @@ int RunCommand(const std::vector<std::string>& args) {
               << specs.status().message() << "\n";
     return kExitUsage;
   }
-
-  const bool serve = absl::GetFlag(FLAGS_serve);
-  if (serve) BlockShutdownSignals();  // before any server thread starts
-  loop::EmbeddedStack::Options options;
-  options.data_dir = absl::StrCat(out_dir, "/.store");
-  if (serve) options.store_listen = absl::GetFlag(FLAGS_store_listen);
-  auto stack = loop::EmbeddedStack::Start(options);
-  if (!stack.ok()) {
-    std::cerr << "feedloop run: " << stack.status().message() << "\n";
-    return kExitFailure;
+  absl::StatusOr<Transport> transport = TransportFromFlags();
+  if (!transport.ok()) {
+    std::cerr << "feedloop run: " << transport.status().message() << "\n";
+    return kExitUsage;
   }
+  const ServiceAddresses deployed = AddressesFromFlags();
+  const bool serve = absl::GetFlag(FLAGS_serve);
+  if (!deployed.loop.empty()) {
+    if (deployed.store.empty()) {
+      std::cerr << "feedloop run: --loop needs --store, where the results "
+                   "are read\n";
+      return kExitUsage;
+    }
+    if (!deployed.ranker.empty() || !deployed.generator.empty() || serve) {
+      std::cerr << "feedloop run: with --loop, the deployed loop has its own "
+                   "ranker and generator; drop --ranker, --generator and "
+                   "--serve\n";
+      return kExitUsage;
+    }
+  }
+
+  // The loop to submit to, and the store to read results from: deployed,
+  // or started here.
+  std::unique_ptr<loop::EmbeddedStack> stack;
+  std::string loop_address = deployed.loop;
+  std::string store_address = deployed.store;
+  if (deployed.loop.empty()) {
+    if (serve) BlockShutdownSignals();  // before any server thread starts
+    loop::EmbeddedStack::Options options;
+    options.data_dir = absl::StrCat(out_dir, "/.store");
+    if (serve) options.store_listen = absl::GetFlag(FLAGS_store_listen);
+    options.store_address = deployed.store;
+    options.ranker_address = deployed.ranker;
+    options.generator_address = deployed.generator;
+    options.transport = *transport;
+    auto started = loop::EmbeddedStack::Start(options);
+    if (!started.ok()) {
+      std::cerr << "feedloop run: " << started.status().message() << "\n";
+      return kExitFailure;
+    }
+    stack = std::move(*started);
+    loop_address = stack->loop_address();
+    store_address = stack->store_address();
+  }
+  auto loop_stub =
+      v1::ExperimentService::NewStub(CreateChannel(loop_address, *transport));
+  store::StoreClient store(CreateChannel(store_address, *transport));
 
   const size_t runs = specs->size();
   const uint64_t total_rounds = runs * uint64_t{config->rounds()};
-  std::atomic<uint64_t> rounds_done{0};
-  (*stack)->experiments()->SetRoundListener(
-      [&](const v1::RoundMetrics&) { rounds_done.fetch_add(1); });
-
   const absl::Time start = absl::Now();
-  auto started = (*stack)->experiments()->Start(*config);
-  if (!started.ok()) {
-    std::cerr << "feedloop run: " << started.status().message() << "\n";
-    return kExitFailure;
+  v1::StartRunResponse started;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    context.set_wait_for_ready(true);  // a deployed loop may still be starting
+    v1::StartRunRequest request;
+    *request.mutable_config() = *config;
+    const grpc::Status status = loop_stub->StartRun(&context, request, &started);
+    if (!status.ok()) {
+      std::cerr << "feedloop run: loop at " << loop_address << ": "
+                << status.error_message() << "\n";
+      return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
+                 ? kExitUsage
+                 : kExitFailure;
+    }
   }
-  const std::string id = started->sweep_id().empty() ? started->run_ids(0)
-                                                     : started->sweep_id();
+  const std::string id = started.sweep_id().empty() ? started.run_ids(0)
+                                                    : started.sweep_id();
   std::cout << "experiment " << id << ": " << runs << " run"
             << (runs == 1 ? "" : "s") << " of " << config->rounds()
             << " rounds";
@@ -96,15 +177,15 @@ int RunCommand(const std::vector<std::string>& args) {
     }
     std::cout << "} x " << config->sweep().replicates() << " replicates)";
   }
-  std::cout << "; services on " << (*stack)->loop_address() << " (loop), "
-            << (*stack)->store_address() << " (store)" << std::endl;
+  std::cout << "; loop " << loop_address << ", store " << store_address
+            << (stack != nullptr && deployed.store.empty() ? " (in-process)" : "")
+            << std::endl;
 
   // A live progress line on a terminal; nothing when piped or logged.
   const bool live = isatty(STDERR_FILENO);
-  while (!(*stack)->experiments()->WaitUntilIdle(absl::Milliseconds(250))) {
-    if (!live) continue;
+  auto records = FollowRuns(loop_stub.get(), started, [&](uint64_t done) {
+    if (!live) return;
     const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
-    const uint64_t done = rounds_done.load();
     const double rate = elapsed > 0 ? done / elapsed : 0;
     const double eta = rate > 0 ? (total_rounds - done) / rate : 0;
     const uint64_t run_index =
@@ -113,11 +194,16 @@ int RunCommand(const std::vector<std::string>& args) {
         "\r  run %d/%d  round %d/%d  %.1f rounds/s  elapsed %s  ETA %s   ",
         run_index, runs, done, total_rounds, rate, FormatDuration(elapsed),
         FormatDuration(eta));
-  }
+  });
   const double wall = absl::ToDoubleSeconds(absl::Now() - start);
   if (live) std::cerr << "\r" << std::string(78, ' ') << "\r";
+  if (!records.ok()) {
+    std::cerr << "feedloop run: following the runs on " << loop_address << ": "
+              << records.status().message() << "\n";
+    return kExitFailure;
+  }
 
-  auto result = loop::CollectResults((*stack)->store(), *started, *config, wall);
+  auto result = loop::CollectResults(&store, started, *config, wall);
   if (!result.ok()) {
     std::cerr << "feedloop run: collecting results: "
               << result.status().message() << "\n";
@@ -137,12 +223,16 @@ int RunCommand(const std::vector<std::string>& args) {
             << "open " << dir << "/report.html for the charts\n";
   bool all_done = true;
   for (const auto& run : result->summary.runs()) {
-    all_done &= run.status() == v1::DONE;
+    if (run.status() != v1::DONE) {
+      all_done = false;
+      std::cerr << "feedloop run: run " << run.run_id() << " "
+                << v1::RunStatus_Name(run.status())
+                << (run.error().empty() ? "" : ": ") << run.error() << "\n";
+    }
   }
   if (serve) {
-    std::cout << "\nserving until Ctrl-C: store " << (*stack)->store_address()
-              << " (feedloop query ...), loop " << (*stack)->loop_address()
-              << std::endl;
+    std::cout << "\nserving until Ctrl-C: store " << store_address
+              << " (feedloop query ...), loop " << loop_address << std::endl;
     WaitForShutdownSignal();
   }
   return all_done ? kExitOk : kExitFailure;

@@ -20,14 +20,6 @@ ABSL_FLAG(std::string, data_dir, "",
 ABSL_FLAG(int, threads, 0, "worker threads; 0 means one per core");
 ABSL_FLAG(bool, sync, true,
           "store: sync the write-ahead log before acknowledging a write");
-ABSL_FLAG(std::string, store, "",
-          "ranker: the store's address (host:port); the ranker rebuilds its "
-          "runs from it");
-ABSL_FLAG(std::string, ranker, "",
-          "generator: the ranker's address (host:port), its reward model for "
-          "coupled runs");
-ABSL_FLAG(std::string, generator, "",
-          "loop: the generator's address (host:port)");
 ABSL_FLAG(int, search_threads, 0,
           "ranker: most OpenMP threads per FAISS search (never more than its "
           "queries); 0 means one per core");
@@ -69,7 +61,7 @@ int ServeRanker(const Transport& transport, Telemetry* telemetry) {
   options.transport = transport;
   options.telemetry = telemetry;
   options.listen = absl::GetFlag(FLAGS_listen);
-  options.store_address = absl::GetFlag(FLAGS_store);
+  options.store_address = AddressesFromFlags().store;
   options.threads = absl::GetFlag(FLAGS_threads);
   options.search_threads = absl::GetFlag(FLAGS_search_threads);
   if (options.store_address.empty()) {
@@ -94,7 +86,7 @@ int ServeGenerator(const Transport& transport, Telemetry* telemetry) {
   options.transport = transport;
   options.telemetry = telemetry;
   options.listen = absl::GetFlag(FLAGS_listen);
-  options.ranker_address = absl::GetFlag(FLAGS_ranker);
+  options.ranker_address = AddressesFromFlags().ranker;
   options.threads = absl::GetFlag(FLAGS_threads);
   if (options.ranker_address.empty()) {
     LOG(WARNING) << "no --ranker: only uncoupled runs (generator.alpha = 0) "
@@ -119,9 +111,9 @@ int ServeLoop(const Transport& transport, Telemetry* telemetry) {
   options.transport = transport;
   options.telemetry = telemetry;
   options.listen = absl::GetFlag(FLAGS_listen);
-  options.store_address = absl::GetFlag(FLAGS_store);
-  options.ranker_address = absl::GetFlag(FLAGS_ranker);
-  options.generator_address = absl::GetFlag(FLAGS_generator);
+  options.store_address = AddressesFromFlags().store;
+  options.ranker_address = AddressesFromFlags().ranker;
+  options.generator_address = AddressesFromFlags().generator;
   options.threads = absl::GetFlag(FLAGS_threads);
   auto server = loop::LoopServer::Start(options);
   if (!server.ok()) {

@@ -39,7 +39,11 @@ endfunction()
 # A gtest binary registered with ctest, one ctest entry per TEST, under one
 # label (default 'unit'). One label only: gtest_discover_tests flattens its
 # PROPERTIES, so a second label would be read as a property name.
+# Nothing when FEEDLOOP_TESTS is off.
 function(feedloop_test name)
+  if(NOT FEEDLOOP_TESTS)
+    return()
+  endif()
   cmake_parse_arguments(ARG "" "LABEL" "SRCS;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SRCS})
   feedloop_target_options(${name})

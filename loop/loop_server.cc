@@ -62,24 +62,41 @@ LoopServer::~LoopServer() {
 absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
     const Options& options) {
   std::unique_ptr<EmbeddedStack> s(new EmbeddedStack());
-  store::StoreServer::Options so;
-  so.data_dir = options.data_dir;
-  so.listen = options.store_listen;
-  so.threads = options.threads;
-  FEEDLOOP_ASSIGN_OR_RETURN(s->store_, store::StoreServer::Start(so));
-  ranker::RankerServer::Options ro;
-  ro.store_address = s->store_->address();
-  ro.threads = options.threads;
-  FEEDLOOP_ASSIGN_OR_RETURN(s->ranker_, ranker::RankerServer::Start(ro));
-  generator::GeneratorServer::Options go;
-  go.ranker_address = s->ranker_->address();
-  go.threads = options.threads;
-  FEEDLOOP_ASSIGN_OR_RETURN(s->generator_, generator::GeneratorServer::Start(go));
+  s->store_address_ = options.store_address;
+  if (s->store_address_.empty()) {
+    store::StoreServer::Options so;
+    so.data_dir = options.data_dir;
+    so.listen = options.store_listen;
+    so.threads = options.threads;
+    so.transport = options.transport;
+    FEEDLOOP_ASSIGN_OR_RETURN(s->store_, store::StoreServer::Start(so));
+    s->store_address_ = s->store_->address();
+  }
+  s->ranker_address_ = options.ranker_address;
+  if (s->ranker_address_.empty()) {
+    ranker::RankerServer::Options ro;
+    ro.store_address = s->store_address_;
+    ro.threads = options.threads;
+    ro.transport = options.transport;
+    FEEDLOOP_ASSIGN_OR_RETURN(s->ranker_, ranker::RankerServer::Start(ro));
+    s->ranker_address_ = s->ranker_->address();
+  }
+  std::string generator_address = options.generator_address;
+  if (generator_address.empty()) {
+    generator::GeneratorServer::Options go;
+    go.ranker_address = s->ranker_address_;
+    go.threads = options.threads;
+    go.transport = options.transport;
+    FEEDLOOP_ASSIGN_OR_RETURN(s->generator_,
+                              generator::GeneratorServer::Start(go));
+    generator_address = s->generator_->address();
+  }
   LoopServer::Options lo;
-  lo.store_address = s->store_->address();
-  lo.ranker_address = s->ranker_->address();
-  lo.generator_address = s->generator_->address();
+  lo.store_address = s->store_address_;
+  lo.ranker_address = s->ranker_address_;
+  lo.generator_address = generator_address;
   lo.threads = options.threads;
+  lo.transport = options.transport;
   FEEDLOOP_ASSIGN_OR_RETURN(s->loop_, LoopServer::Start(lo));
   return s;
 }

@@ -70,15 +70,28 @@ class LoopServer {
   std::unique_ptr<GrpcServer> server_;
 };
 
+// The services `feedloop run` runs on: each of store, ranker and generator
+// is either started in this process or a deployed one at a given address;
+// the loop always runs here.
 class EmbeddedStack {
  public:
   struct Options {
-    // The store's database folder. Required.
+    // The in-process store's database folder. Required unless
+    // store_address is given.
     std::string data_dir;
-    // Where the store listens. Default: loopback, a port the OS picks.
+    // Where the in-process store listens. Default: loopback, a port the OS
+    // picks.
     std::string store_listen = "127.0.0.1:0";
+    // Deployed services to use instead of starting them here; "" starts one
+    // in this process. Default: all in this process.
+    std::string store_address;
+    std::string ranker_address;
+    std::string generator_address;
     // Worker threads per service; 0 means one per core. Default: 0.
     int threads = 0;
+    // Plaintext or TLS, for every server started here and every connection
+    // made. Default: plaintext.
+    Transport transport;
   };
 
   static absl::StatusOr<std::unique_ptr<EmbeddedStack>> Start(
@@ -89,13 +102,14 @@ class EmbeddedStack {
 
   ExperimentServiceImpl* experiments() { return loop_->experiments(); }
   store::StoreClient* store() { return loop_->store(); }
-  std::string store_address() const { return store_->address(); }
-  std::string ranker_address() const { return ranker_->address(); }
+  std::string store_address() const { return store_address_; }
+  std::string ranker_address() const { return ranker_address_; }
   std::string loop_address() const { return loop_->address(); }
 
  private:
   EmbeddedStack() = default;
 
+  std::string store_address_, ranker_address_;
   std::unique_ptr<store::StoreServer> store_;
   std::unique_ptr<ranker::RankerServer> ranker_;
   std::unique_ptr<generator::GeneratorServer> generator_;
