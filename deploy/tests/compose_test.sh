@@ -60,7 +60,7 @@ run_id=$(sed -n 's/^experiment \([^:]*\):.*/\1/p' "$work/run.log")
 
 step "its metrics over RPC from the host"
 "$FEEDLOOP" query runs --addr "$STORE" --format csv >"$work/runs.csv"
-grep -q "^$run_id,.*,DONE,4," "$work/runs.csv" || { cat "$work/runs.csv"; fail "$run_id not DONE with 4 rounds"; }
+grep -q "^$run_id,.*,DONE,4/4," "$work/runs.csv" || { cat "$work/runs.csv"; fail "$run_id not DONE with 4 rounds"; }
 "$FEEDLOOP" query series "$run_id" --addr "$STORE" --format csv >"$work/series-before.csv"
 rows=$(grep -c "^$run_id," "$work/series-before.csv" || true)
 [ "$rows" -ge 40 ] || fail "only $rows metric values for $run_id"
@@ -70,21 +70,35 @@ up_targets() {
   curl -sf "$PROM/api/v1/query" --data-urlencode 'query=sum(up{job="feedloop"})' |
     python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else 0)'
 }
-until_ok 60 test "$(up_targets)" = 4 || fail "Prometheus sees $(up_targets) of 4 targets up"
+all_up() { [ "$(up_targets)" = 4 ]; }
+until_ok 60 all_up || fail "Prometheus sees $(up_targets) of 4 targets up"
 rounds_done() {
   curl -sf "$PROM/api/v1/query" --data-urlencode "query=feedloop_run_rounds_done{run=\"$run_id\"}" |
     python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else 0)'
 }
-until_ok 30 test "$(rounds_done)" = 4 || fail "Prometheus: feedloop_run_rounds_done is $(rounds_done), not 4"
+all_rounds() { [ "$(rounds_done)" = 4 ]; }
+until_ok 30 all_rounds || fail "Prometheus: feedloop_run_rounds_done is $(rounds_done), not 4"
 
 step "the store's data survives a restart of its container"
 podman restart "${project}_store_1" >/dev/null
 until_ok 60 "$FEEDLOOP" health "$STORE" || fail "the store did not come back"
-"$FEEDLOOP" query series "$run_id" --addr "$STORE" --format csv >"$work/series-after.csv"
+"$FEEDLOOP" query series "$run_id" --addr "$STORE" --format csv >"$work/series-after.csv" ||
+  fail "$run_id is not in the restarted store"
 cmp -s "$work/series-before.csv" "$work/series-after.csv" ||
   fail "the series of $run_id changed across the restart"
 
-step "down"
-compose down -v >"$work/down.log" 2>&1 || { cat "$work/down.log"; fail "podman-compose down"; }
+step "and new containers on the same volume (down, up)"
+compose down >"$work/down.log" 2>&1 || { cat "$work/down.log"; fail "podman-compose down"; }
 [ -z "$(podman ps -a --filter "name=${project}_" -q)" ] || fail "containers left after down"
+compose up -d >"$work/up2.log" 2>&1 || { cat "$work/up2.log"; fail "podman-compose up (again)"; }
+until_ok 60 "$FEEDLOOP" health "$STORE" || fail "the store did not come back"
+"$FEEDLOOP" query series "$run_id" --addr "$STORE" --format csv >"$work/series-recreated.csv" ||
+  fail "$run_id is not in the recreated store"
+cmp -s "$work/series-before.csv" "$work/series-recreated.csv" ||
+  fail "the series of $run_id is not in the recreated store"
+
+step "down -v"
+compose down -v >"$work/down.log" 2>&1 || { cat "$work/down.log"; fail "podman-compose down -v"; }
+[ -z "$(podman ps -a --filter "name=${project}_" -q)" ] || fail "containers left after down"
+if podman volume exists "${project}_store-data"; then fail "down -v left the store's volume"; fi
 echo PASS

@@ -10,7 +10,7 @@ source deploy/tests/lib.sh
 tag=fl-image-$$
 net=$tag-net
 cleanup() {
-  podman rm -f -t 0 "$tag-store" "$tag-ranker" "$tag-generator" "$tag-loop" >/dev/null 2>&1 || true
+  podman rm -f -v -t 0 "$tag-store" "$tag-ranker" "$tag-generator" "$tag-loop" >/dev/null 2>&1 || true
   podman network rm -f "$net" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -27,16 +27,12 @@ start ranker 7002 --store store:7001
 start generator 7003 --ranker ranker:7002
 start loop 7004 --store store:7001 --ranker ranker:7002 --generator generator:7003
 
-declare -A service=([store]=feedloop.v1.IngestService [ranker]=feedloop.v1.RankerService
-                    [generator]=feedloop.v1.GeneratorService [loop]=feedloop.v1.ExperimentService)
 declare -A port=([store]=7001 [ranker]=7002 [generator]=7003 [loop]=7004)
 for name in store ranker generator loop; do
   c=$tag-$name
   step "$name: health inside the container"
   until_ok 30 podman exec "$c" feedloop health "127.0.0.1:${port[$name]}" ||
     { podman logs "$c" | tail -20; fail "$name never became SERVING"; }
-  out=$(podman exec "$c" feedloop health "127.0.0.1:${port[$name]}" --service "${service[$name]}")
-  [ "$out" = SERVING ] || fail "$name: ${service[$name]} is '$out'"
   step "$name: health from the host through the published port"
   host_port=$(podman port "$c" "${port[$name]}" | head -1 | sed 's/.*://')
   out=$("$FEEDLOOP" health "127.0.0.1:$host_port")
