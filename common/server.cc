@@ -125,6 +125,9 @@ std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(max_message_bytes);
   args.SetMaxSendMessageSize(max_message_bytes);
+  // Calls spread over every address the name resolves to (the ranker's
+  // replicas behind a headless Service); one address behaves as before.
+  args.SetLoadBalancingPolicyName("round_robin");
   return grpc::CreateCustomChannel(address, transport.ChannelCredentials(), args);
 }
 

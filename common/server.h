@@ -82,7 +82,9 @@ void BlockShutdownSignals();
 int WaitForShutdownSignal();
 
 // A client channel to `address` with feedloop's message-size bounds, over
-// `transport` (plaintext by default).
+// `transport` (plaintext by default). Round-robin per call over every
+// address `address` resolves to ("ranker:7002" of several replicas, or
+// "ipv4:127.0.0.1:7002,127.0.0.1:7012").
 std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
                                              const Transport& transport = Transport(),
                                              int max_message_bytes = 64 << 20);

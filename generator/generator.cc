@@ -167,7 +167,7 @@ absl::StatusOr<std::vector<v1::Item>> Generator::GenerateLocked(
       // All of the chunk's candidates in one call; the same users (seeded by
       // the round) judge every candidate of the round.
       FEEDLOOP_ASSIGN_OR_RETURN(
-          scores, reward_->Score(run_id_, candidates, dim_, g.reward_users(),
+          scores, reward_->Score(run_id_, round, candidates, dim_, g.reward_users(),
                                  reward_seed));
       if (scores.size() != n * per_item) {
         return absl::InternalError("reward model returned the wrong count");

@@ -21,7 +21,7 @@ constexpr uint32_t kDim = 16;
 class RegionReward final : public RewardModel {
  public:
   explicit RegionReward(std::vector<float> region) : region_(std::move(region)) {}
-  absl::StatusOr<std::vector<float>> Score(const std::string&,
+  absl::StatusOr<std::vector<float>> Score(const std::string&, uint32_t,
                                            std::span<const float> c, uint32_t dim,
                                            uint32_t, uint64_t) override {
     ++calls_;
@@ -41,7 +41,7 @@ class RegionReward final : public RewardModel {
 
 class FailingReward final : public RewardModel {
  public:
-  absl::StatusOr<std::vector<float>> Score(const std::string&,
+  absl::StatusOr<std::vector<float>> Score(const std::string&, uint32_t,
                                            std::span<const float>, uint32_t,
                                            uint32_t, uint64_t) override {
     return absl::UnavailableError("ranker unreachable");

@@ -17,8 +17,8 @@ RankerRewardModel::RankerRewardModel(std::shared_ptr<grpc::Channel> channel)
     : stub_(v1::RankerService::NewStub(std::move(channel))) {}
 
 absl::StatusOr<std::vector<float>> RankerRewardModel::Score(
-    const std::string& run_id, std::span<const float> candidates, uint32_t dim,
-    uint32_t sample_users, uint64_t seed) {
+    const std::string& run_id, uint32_t round, std::span<const float> candidates,
+    uint32_t dim, uint32_t sample_users, uint64_t seed) {
   const size_t rows = dim == 0 ? 0 : candidates.size() / dim;
   std::vector<float> out;
   out.reserve(rows);
@@ -26,6 +26,7 @@ absl::StatusOr<std::vector<float>> RankerRewardModel::Score(
     const size_t n = std::min(kMaxRowsPerCall, rows - first);
     v1::ScoreItemsRequest req;
     req.set_run_id(run_id);
+    req.set_round(round);  // a ranker replica catches up to it
     req.set_sample_users(sample_users);
     req.set_seed(seed);
     req.mutable_candidates()->Add(candidates.begin() + first * dim,

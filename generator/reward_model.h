@@ -21,11 +21,13 @@ class RewardModel {
  public:
   virtual ~RewardModel() = default;
   // Predicted engagement of each row of `candidates` (rows of `dim`
-  // floats) over `sample_users` users drawn with `seed`. UNAVAILABLE when
-  // the model cannot be reached.
+  // floats) over `sample_users` users drawn with `seed`, as the model
+  // stands when `round` is being generated. UNAVAILABLE when the model
+  // cannot be reached.
   virtual absl::StatusOr<std::vector<float>> Score(
-      const std::string& run_id, std::span<const float> candidates,
-      uint32_t dim, uint32_t sample_users, uint64_t seed) = 0;
+      const std::string& run_id, uint32_t round,
+      std::span<const float> candidates, uint32_t dim, uint32_t sample_users,
+      uint64_t seed) = 0;
 };
 
 // The ranker's ScoreItems over gRPC. Thread-safe.
@@ -33,6 +35,7 @@ class RankerRewardModel final : public RewardModel {
  public:
   explicit RankerRewardModel(std::shared_ptr<grpc::Channel> channel);
   absl::StatusOr<std::vector<float>> Score(const std::string& run_id,
+                                           uint32_t round,
                                            std::span<const float> candidates,
                                            uint32_t dim, uint32_t sample_users,
                                            uint64_t seed) override;

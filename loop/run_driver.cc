@@ -174,6 +174,7 @@ absl::Status RunDriver::Run(
       const uint32_t last = std::min(n_users, first + batch);
       v1::RankBatchRequest req;
       req.set_run_id(run_id);
+      req.set_round(round);  // a ranker replica catches up to it
       for (uint32_t u = first; u < last; ++u) {
         v1::UserQuery* q = req.add_users();
         q->set_user_id(u);

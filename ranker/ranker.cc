@@ -541,6 +541,7 @@ Ranker::State Ranker::state() const {
   absl::ReaderMutexLock lock(&mu_);
   State s;
   s.round = round_;
+  s.feedback_round = feedback_round_;
   s.live_items = live_ids_.size();
   s.known_users = known_users_;
   s.added = last_added_;

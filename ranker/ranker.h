@@ -64,6 +64,8 @@ class Ranker {
   struct State {
     // The round the ranker is at; nullopt before the first AdvanceRound.
     std::optional<uint32_t> round;
+    // The last round whose feedback was recorded; nullopt before any.
+    std::optional<uint32_t> feedback_round;
     uint64_t live_items = 0;
     uint64_t known_users = 0;
     uint64_t added = 0;    // by the last AdvanceRound

@@ -12,6 +12,13 @@
 namespace feedloop::ranker {
 namespace {
 
+// The round a read request names, if it names one.
+template <typename Request>
+std::optional<uint32_t> RoundOf(const Request& request) {
+  if (!request.has_round()) return std::nullopt;
+  return request.round();
+}
+
 void ToProto(const Neighbors& n, v1::Candidates* out) {
   out->mutable_item_ids()->Add(n.ids.begin(), n.ids.end());
   out->mutable_scores()->Add(n.scores.begin(), n.scores.end());
@@ -110,9 +117,14 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Replay(
 
 absl::StatusOr<v1::RankerRunState> RankerServiceImpl::OpenRun(
     const v1::OpenRunRequest& request) {
+  absl::MutexLock open_lock(&open_mu_);
+  return OpenRunLocked(request);
+}
+
+absl::StatusOr<v1::RankerRunState> RankerServiceImpl::OpenRunLocked(
+    const v1::OpenRunRequest& request) {
   FEEDLOOP_RETURN_IF_ERROR(config::ValidateConfig(request.config()));
   const std::string config_bytes = request.config().SerializeAsString();
-  absl::MutexLock open_lock(&open_mu_);
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = runs_.find(request.run_id());
@@ -138,6 +150,78 @@ absl::StatusOr<v1::RankerRunState> RankerServiceImpl::OpenRun(
   return StateOf(request.run_id(), *ranker);
 }
 
+namespace {
+
+// Where a ranker stands, as one number: 2r+1 once round r is indexed, 2r+2
+// once its feedback is recorded too; 0 before anything.
+uint64_t Position(const Ranker::State& s) {
+  if (!s.round.has_value()) return 0;
+  const bool fed = s.feedback_round.has_value() && *s.feedback_round == *s.round;
+  return 2 * uint64_t{*s.round} + (fed ? 2 : 1);
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::At(
+    const std::string& run_id, std::optional<uint32_t> round, bool indexed) {
+  absl::StatusOr<std::shared_ptr<Ranker>> found = Find(run_id);
+  const uint64_t want =
+      round.has_value() ? 2 * uint64_t{*round} + (indexed ? 1 : 0) : 0;
+  if (found.ok() && Position((*found)->state()) >= want) return found;
+  if (!found.ok() && !absl::IsNotFound(found.status())) return found.status();
+
+  absl::MutexLock open_lock(&open_mu_);
+  found = Find(run_id);
+  if (!found.ok()) {
+    // Never opened here: open it from the store's record, at the rounds the
+    // store has finished (no round named) or the rounds before `round`.
+    absl::StatusOr<v1::RunRecord> record = store_->GetRun(run_id);
+    if (absl::IsNotFound(record.status())) return found.status();
+    FEEDLOOP_RETURN_IF_ERROR(record.status());
+    v1::OpenRunRequest open;
+    open.set_run_id(run_id);
+    *open.mutable_config() = record->config();
+    open.set_round(round.has_value() ? *round : record->rounds_done());
+    FEEDLOOP_RETURN_IF_ERROR(OpenRunLocked(open).status());
+    LOG(INFO) << "ranker: opened run " << run_id << " from the store for a "
+              << (round.has_value() ? absl::StrCat("round ", *round, " ") : "")
+              << "request that reached this replica first";
+    FEEDLOOP_ASSIGN_OR_RETURN(found, Find(run_id));
+  }
+  std::shared_ptr<Ranker> ranker = *found;
+  // Apply, one step at a time, what other replicas were told.
+  for (uint64_t at = Position(ranker->state()); at < want;
+       at = Position(ranker->state())) {
+    const uint32_t r = static_cast<uint32_t>(at / 2);
+    if (at % 2 == 1) {  // round r indexed; its feedback next
+      std::vector<v1::Interaction> xs;
+      FEEDLOOP_RETURN_IF_ERROR(store_->ScanInteractions(
+          run_id, r, r, [&](uint32_t, std::vector<v1::Interaction> chunk) {
+            xs.insert(xs.end(), std::make_move_iterator(chunk.begin()),
+                      std::make_move_iterator(chunk.end()));
+            return absl::OkStatus();
+          }));
+      FEEDLOOP_RETURN_IF_ERROR(Annotate(
+          ranker->RecordFeedback(r, xs),
+          absl::StrCat("catching up with feedback of round ", r, " of run '",
+                       run_id, "'")));
+    } else {  // round r's items next
+      std::vector<v1::Item> items;
+      FEEDLOOP_RETURN_IF_ERROR(store_->ScanItems(
+          run_id, r, r, [&](std::vector<v1::Item> chunk) {
+            items.insert(items.end(), std::make_move_iterator(chunk.begin()),
+                         std::make_move_iterator(chunk.end()));
+            return absl::OkStatus();
+          }));
+      FEEDLOOP_RETURN_IF_ERROR(Annotate(
+          ranker->AdvanceRound(r, items),
+          absl::StrCat("catching up with round ", r, " of run '", run_id, "'")));
+    }
+  }
+  Publish(run_id);
+  return ranker;
+}
+
 absl::Status RankerServiceImpl::RecoverRuns() {
   const v1::RunStatus running[] = {v1::RUNNING};
   FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::RunRecord> runs,
@@ -154,8 +238,9 @@ absl::Status RankerServiceImpl::RecoverRuns() {
 
 absl::StatusOr<v1::RankerRunState> RankerServiceImpl::AdvanceRoundImpl(
     const v1::AdvanceRoundRequest& request) {
-  FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
-                            Find(request.run_id()));
+  FEEDLOOP_ASSIGN_OR_RETURN(
+      std::shared_ptr<Ranker> ranker,
+      At(request.run_id(), request.round(), /*indexed=*/false));
   const Ranker::State s = ranker->state();
   if (s.round.has_value() && *s.round == request.round()) {
     return StateOf(request.run_id(), *ranker);  // a retried call
@@ -226,8 +311,9 @@ grpc::ServerUnaryReactor* RankerServiceImpl::Retrieve(
     grpc::CallbackServerContext* ctx, const v1::RetrieveRequest* request,
     v1::RetrieveResponse* response) {
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
-    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
-                              Find(request->run_id()));
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        std::shared_ptr<Ranker> ranker,
+        At(request->run_id(), RoundOf(*request), /*indexed=*/true));
     std::vector<Neighbors> out;
     FEEDLOOP_RETURN_IF_ERROR(
         ranker->Retrieve(AsSpan(request->queries()), request->k(), &out));
@@ -240,8 +326,9 @@ grpc::ServerUnaryReactor* RankerServiceImpl::Rank(
     grpc::CallbackServerContext* ctx, const v1::RankRequest* request,
     v1::RankResponse* response) {
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
-    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
-                              Find(request->run_id()));
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        std::shared_ptr<Ranker> ranker,
+        At(request->run_id(), RoundOf(*request), /*indexed=*/true));
     google::protobuf::RepeatedPtrField<v1::UserQuery> users;
     *users.Add() = request->user();
     std::vector<v1::Slate> slates;
@@ -256,8 +343,9 @@ grpc::ServerUnaryReactor* RankerServiceImpl::RankBatch(
     grpc::CallbackServerContext* ctx, const v1::RankBatchRequest* request,
     v1::RankBatchResponse* response) {
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
-    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
-                              Find(request->run_id()));
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        std::shared_ptr<Ranker> ranker,
+        At(request->run_id(), RoundOf(*request), /*indexed=*/true));
     std::vector<v1::Slate> slates;
     FEEDLOOP_RETURN_IF_ERROR(
         ranker->RankBatch(request->users(), request->slate_size(), &slates));
@@ -271,8 +359,9 @@ grpc::ServerUnaryReactor* RankerServiceImpl::ScoreItems(
     grpc::CallbackServerContext* ctx, const v1::ScoreItemsRequest* request,
     v1::ScoreItemsResponse* response) {
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
-    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
-                              Find(request->run_id()));
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        std::shared_ptr<Ranker> ranker,
+        At(request->run_id(), RoundOf(*request), /*indexed=*/false));
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::vector<float> scores,
         ranker->ScoreItems(
@@ -289,8 +378,9 @@ grpc::ServerUnaryReactor* RankerServiceImpl::RecordFeedback(
     grpc::CallbackServerContext* ctx, const v1::RecordFeedbackRequest* request,
     v1::RecordFeedbackResponse* response) {
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
-    FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Ranker> ranker,
-                              Find(request->run_id()));
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        std::shared_ptr<Ranker> ranker,
+        At(request->run_id(), request->round(), /*indexed=*/true));
     std::vector<v1::Interaction> xs(request->interactions().begin(),
                                     request->interactions().end());
     FEEDLOOP_RETURN_IF_ERROR(ranker->RecordFeedback(request->round(), xs));

@@ -90,6 +90,18 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
 
   absl::StatusOr<v1::RankerRunState> AdvanceRoundImpl(
       const v1::AdvanceRoundRequest& request);
+  // OpenRun with open_mu_ held.
+  absl::StatusOr<v1::RankerRunState> OpenRunLocked(
+      const v1::OpenRunRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(open_mu_);
+  // The run's ranker, brought to where a request of `round` needs it (see
+  // ranker.proto, "Replicas"): with `indexed`, the round's items indexed
+  // (Retrieve, Rank, RankBatch, RecordFeedback); without, not yet
+  // (ScoreItems, AdvanceRound). What this replica missed is applied from
+  // the store, and a run it never saw is opened from the store's record.
+  // No round: the ranker as it is, opened from the store if need be.
+  absl::StatusOr<std::shared_ptr<Ranker>> At(const std::string& run_id,
+                                             std::optional<uint32_t> round,
+                                             bool indexed);
   // Builds a ranker for `config` and replays rounds [0, rounds_done).
   absl::StatusOr<std::shared_ptr<Ranker>> Replay(
       const std::string& run_id, const v1::ExperimentConfig& config,
