@@ -189,6 +189,12 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::At(
     FEEDLOOP_ASSIGN_OR_RETURN(found, Find(run_id));
   }
   std::shared_ptr<Ranker> ranker = *found;
+  if (Position(ranker->state()) >= want) return ranker;
+  // Only what the loop has done: the rounds the store has finished, and the
+  // items of the one in progress. A request beyond that is not caught up
+  // to; the call itself then says what is wrong with it.
+  FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord record, store_->GetRun(run_id));
+  if (want > 2 * uint64_t{record.rounds_done()} + 1) return ranker;
   // Apply, one step at a time, what other replicas were told.
   for (uint64_t at = Position(ranker->state()); at < want;
        at = Position(ranker->state())) {

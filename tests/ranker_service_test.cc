@@ -210,8 +210,20 @@ TEST_F(RankerServiceTest, BadRequestsAreNamed) {
   EXPECT_THAT(FromGrpcStatus(ranker_->OpenRun(&c1, open, &state)),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("ranker.epsilon")));
-  EXPECT_THAT(RankAll(), StatusIs(absl::StatusCode::kNotFound,
-                                  HasSubstr("not open on this ranker")));
+  // Not opened by the bad OpenRun; a read opens it from the store's
+  // record (the replicas' path), which has no items yet.
+  EXPECT_THAT(RankAll(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                  HasSubstr("no items yet")));
+  {
+    v1::RankBatchRequest req;
+    req.set_run_id("nosuchrun");
+    req.add_users()->set_user_id(0);
+    grpc::ClientContext ctx;
+    v1::RankBatchResponse resp;
+    EXPECT_THAT(FromGrpcStatus(ranker_->RankBatch(&ctx, req, &resp)),
+                StatusIs(absl::StatusCode::kNotFound,
+                         HasSubstr("'nosuchrun' is not open on this ranker")));
+  }
   open.mutable_config()->mutable_ranker()->set_epsilon(0);
   grpc::ClientContext c2;
   ASSERT_OK(FromGrpcStatus(ranker_->OpenRun(&c2, open, &state)));
