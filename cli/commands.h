@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/transport.h"
+#include "cli/transport_flags.h"
 
 namespace feedloop::cli {
 
@@ -27,8 +27,6 @@ struct ServiceAddresses {
 };
 ServiceAddresses AddressesFromFlags();
 
-// Plaintext, or TLS from the --tls_* flags (cli/transport_flags.cc).
-absl::StatusOr<Transport> TransportFromFlags();
 
 int RunCommand(const std::vector<std::string>& args);
 int QueryCommand(const std::vector<std::string>& args);

@@ -1,10 +1,11 @@
 // --tls_* flags, shared by `feedloop serve` (its server and the connections
-// it makes) and `feedloop query` (its connection to the store).
+// it makes), `feedloop run`, `query` and `health` (the connections they
+// make), and feedloop-loadtest.
 
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "cli/commands.h"
+#include "cli/transport_flags.h"
 
 ABSL_FLAG(std::string, tls_cert, "",
           "TLS: this process's certificate (PEM); with --tls_key, serve over TLS "

@@ -345,7 +345,7 @@ absl::StatusOr<LoadTest::Result> LoadTest::Run(const Options& o) {
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetMaxSendMessageSize(64 << 20);
     auto channel =
-        grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), args);
+        grpc::CreateCustomChannel(o.target, o.transport.ChannelCredentials(), args);
     // Connected, refused (fail at once) or silent (fail after the timeout).
     const auto deadline = absl::ToChronoTime(absl::Now() + kConnectTimeout);
     for (grpc_connectivity_state state = channel->GetState(true);

@@ -32,6 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/transport.h"
 #include "loadtest/histogram.h"
 
 namespace feedloop::loadtest {
@@ -62,6 +63,8 @@ class LoadTest {
     // Open loop: the most requests outstanding; due requests past it wait,
     // and their wait counts as latency. Default: 10000.
     int max_inflight = 10000;
+    // Plaintext or TLS. Default: plaintext.
+    Transport transport;
     // Channels, each its own TCP connection; calls go round-robin. Default: 4.
     int connections = 4;
     // Requests due in the warm-up are sent but not measured. Default: 1 s.

@@ -23,6 +23,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "cli/transport_flags.h"
 #include "loadtest/load_test.h"
 #include "loadtest/prepare.h"
 
@@ -83,7 +84,8 @@ int main(int argc, char** argv) {
       "--concurrency C]");
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "loadtest/");
+    return absl::StrContains(file, "loadtest/") ||
+           absl::StrContains(file, "cli/transport_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage_config);
   // --max-inflight is --max_inflight: absl flag names cannot hold '-'.
@@ -132,6 +134,9 @@ int main(int argc, char** argv) {
   if (!(max_error_rate >= 0 && max_error_rate <= 1)) {
     return Fail(kExitUsage, "max_error_rate: must be in [0, 1]");
   }
+  auto transport = feedloop::cli::TransportFromFlags();
+  if (!transport.ok()) return Fail(kExitUsage, std::string(transport.status().message()));
+  o.transport = *transport;
   if (absl::Status s = LoadTest::Validate(o); !s.ok()) {
     return Fail(kExitUsage, std::string(s.message()));
   }
@@ -140,6 +145,7 @@ int main(int argc, char** argv) {
     feedloop::loadtest::PrepareOptions p;
     p.store = absl::GetFlag(FLAGS_store);
     p.ranker = o.rpc == feedloop::loadtest::Rpc::kIngest ? "" : o.target;
+    p.transport = o.transport;
     p.run_id = o.run_id;
     p.items = items;
     p.dim = o.dim;

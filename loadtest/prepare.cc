@@ -66,7 +66,7 @@ absl::Status PrepareRun(const PrepareOptions& o) {
   const v1::ExperimentConfig config = PrepareConfig(o);
   FEEDLOOP_RETURN_IF_ERROR(Step(config::ValidateConfig(config), "config"));
 
-  store::StoreClient store(CreateChannel(o.store));
+  store::StoreClient store(CreateChannel(o.store, o.transport));
   v1::RunRecord run;
   run.set_run_id(o.run_id);
   *run.mutable_config() = config;
@@ -78,7 +78,7 @@ absl::Status PrepareRun(const PrepareOptions& o) {
   }
   if (o.ranker.empty()) return absl::OkStatus();
 
-  auto ranker = v1::RankerService::NewStub(CreateChannel(o.ranker));
+  auto ranker = v1::RankerService::NewStub(CreateChannel(o.ranker, o.transport));
   v1::OpenRunRequest open;
   open.set_run_id(o.run_id);
   *open.mutable_config() = config;

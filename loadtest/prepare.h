@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/transport.h"
 #include "feedloop/v1/config.pb.h"
 #include "feedloop/v1/types.pb.h"
 
@@ -24,6 +25,7 @@ struct PrepareOptions {
   std::string store;   // HOST:PORT. Required.
   std::string ranker;  // HOST:PORT; empty: store only (for Ingest load).
   std::string run_id;  // Required; ALREADY_EXISTS if the store has it.
+  Transport transport;  // to both. Default: plaintext.
   // Items at round 0. Default: 100000.
   uint32_t items = 100000;
   // Embedding dimension. Default: 64.

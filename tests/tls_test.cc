@@ -16,6 +16,8 @@
 #include "absl/time/clock.h"
 #include "common/status.h"
 #include "feedloop/v1/diversity.grpc.pb.h"
+#include "loadtest/load_test.h"
+#include "loadtest/prepare.h"
 #include "store/store_server.h"
 #include "testing/status_matchers.h"
 
@@ -140,6 +142,39 @@ TEST_F(TlsTest, UnreadableFilesAreNamed) {
   options.transport = *client_only;
   EXPECT_THAT(GrpcServer::Start(options, {}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--tls_cert")));
+}
+
+TEST_F(TlsTest, LoadTesterSpeaksTls) {
+  auto server = Serve(/*mutual=*/false);
+  ASSERT_NE(server, nullptr);
+  TlsFiles files;
+  files.ca = Path("ca.pem");
+  ASSERT_OK_AND_ASSIGN(Transport tls, Transport::Tls(files));
+  loadtest::PrepareOptions prepare;
+  prepare.store = server->address();
+  prepare.run_id = "lt-tls";
+  prepare.items = 10;
+  prepare.dim = 16;
+  prepare.transport = tls;
+  ASSERT_OK(loadtest::PrepareRun(prepare));
+
+  loadtest::LoadTest::Options o;
+  o.target = server->address();
+  o.rpc = loadtest::Rpc::kIngest;
+  o.run_id = "lt-tls";
+  o.dim = 16;
+  o.batch = 8;
+  o.concurrency = 2;
+  o.connections = 1;
+  o.warmup = absl::ZeroDuration();
+  o.duration = absl::Milliseconds(300);
+  o.transport = tls;
+  ASSERT_OK_AND_ASSIGN(auto result, loadtest::LoadTest::Run(o));
+  EXPECT_GT(result.measured_requests, 0u);
+  EXPECT_EQ(result.codes["OK"], result.measured_requests);
+  o.transport = Transport();  // plaintext against a TLS server
+  EXPECT_THAT(loadtest::LoadTest::Run(o).status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot connect")));
 }
 
 }  // namespace
