@@ -169,6 +169,81 @@ TEST(Cli, ServeExposesPrometheusMetrics) {
   std::filesystem::remove_all(dir);
 }
 
+// The metric values of metrics.csv (run, round, metric, value) without the
+// run ids, which differ between runs of one config.
+std::vector<std::string> ValuesOf(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (!entry.is_directory() || entry.path().filename().string()[0] == '.') continue;
+    std::ifstream in(entry.path() / "metrics.csv");
+    std::string line;
+    while (std::getline(in, line)) out.push_back(line.substr(line.find(',')));
+  }
+  return out;
+}
+
+TEST(Cli, HealthAndRunsOnDeployedServices) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_deployed");
+  std::filesystem::remove_all(dir);
+  auto serve = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {FEEDLOOP_BINARY, "serve"});
+    args.insert(args.end(), {"--listen", "127.0.0.1:0"});
+    auto child = ::feedloop::testing::Subprocess::Start(args);
+    EXPECT_OK(child.status());
+    return *std::move(child);
+  };
+  auto store = serve({"store", "--data_dir", dir + "/db"});
+  ASSERT_OK_AND_ASSIGN(const std::string s, store->WaitForListeningAddress());
+  auto ranker = serve({"ranker", "--store", s});
+  ASSERT_OK_AND_ASSIGN(const std::string r, ranker->WaitForListeningAddress());
+  auto generator = serve({"generator", "--ranker", r});
+  ASSERT_OK_AND_ASSIGN(const std::string g, generator->WaitForListeningAddress());
+  auto loop = serve({"loop", "--store", s, "--ranker", r, "--generator", g});
+  ASSERT_OK_AND_ASSIGN(const std::string l, loop->WaitForListeningAddress());
+
+  int code = -1;
+  for (const std::string& addr : {s, r, g, l}) {
+    EXPECT_EQ(Capture("health " + addr, &code), "SERVING\n");
+    EXPECT_EQ(code, 0);
+  }
+  const std::string nobody = absl::StrCat("127.0.0.1:", FreePort());
+  EXPECT_THAT(Capture("health " + nobody, &code), HasSubstr(nobody));
+  EXPECT_EQ(code, 1);
+
+  const std::string config = WriteFile("deployed.pbtxt", R"(
+      name: "deployed" seed: 4 rounds: 3
+      space { dim: 8 topics: 4 }
+      users { count: 100 }
+      creators { count: 10 items_per_round: 4 }
+      generator { alpha: 0.5 reward_users: 16 }
+      ranker { candidates: 20 item_ttl_rounds: 2 })");
+  // Through the deployed loop; with the loop here and the rest deployed;
+  // all in-process. The same science each way.
+  Capture(absl::StrCat("run --loop ", l, " --store ", s, " --config ", config,
+                       " -o ", dir, "/via_loop"), &code);
+  EXPECT_EQ(code, 0);
+  Capture(absl::StrCat("run --store ", s, " --ranker ", r, " --generator ", g,
+                       " --config ", config, " -o ", dir, "/loop_here"), &code);
+  EXPECT_EQ(code, 0);
+  Capture(absl::StrCat("run --config ", config, " -o ", dir, "/embedded"), &code);
+  EXPECT_EQ(code, 0);
+  const std::vector<std::string> embedded = ValuesOf(dir + "/embedded");
+  EXPECT_GT(embedded.size(), 30u);
+  EXPECT_EQ(ValuesOf(dir + "/via_loop"), embedded);
+  EXPECT_EQ(ValuesOf(dir + "/loop_here"), embedded);
+  Capture(absl::StrCat("query runs --addr ", s, " --format csv"), &code);
+  EXPECT_EQ(code, 0);
+
+  EXPECT_THAT(Capture(absl::StrCat("run --loop ", l, " --config ", config), &code),
+              HasSubstr("--loop needs --store"));
+  EXPECT_EQ(code, 2);
+  for (auto* child : {loop.get(), generator.get(), ranker.get(), store.get()}) {
+    child->Kill(SIGTERM);
+    EXPECT_EQ(child->Wait(), 0);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Cli, RunServeThenQuery) {
   const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_serve");
   std::filesystem::remove_all(dir);
