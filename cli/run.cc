@@ -11,6 +11,7 @@
 // Either way the experiment goes through ExperimentService.StartRun and is
 // followed with GetRun, so the three are one path.
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -51,13 +52,40 @@ std::string FormatDuration(double seconds) {
   return absl::StrFormat("%d:%02d", s / 60, s % 60);
 }
 
+// Set by the first SIGINT or SIGTERM while runs are followed.
+std::atomic<bool> stop_requested{false};
+
+void RequestStop(int) { stop_requested.store(true); }
+
 // Polls the loop until every run has ended, calling `progress` with the
-// rounds done so far. The runs' last records, or the first RPC error.
+// rounds done so far. The first SIGINT or SIGTERM asks the loop to stop the
+// runs after their current round (StopRun) and keeps following them, so the
+// rounds done still reach the outputs; a second one ends the process. The
+// runs' last records, or the first RPC error.
 absl::StatusOr<std::vector<v1::RunRecord>> FollowRuns(
     v1::ExperimentService::Stub* loop, const v1::StartRunResponse& started,
     const std::function<void(uint64_t)>& progress) {
+  struct sigaction action = {};
+  action.sa_handler = RequestStop;
+  action.sa_flags = SA_RESETHAND;  // the second signal takes its default
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  bool stopping = false;
   std::vector<v1::RunRecord> records(started.run_ids_size());
   while (true) {
+    if (stop_requested.load() && !stopping) {
+      stopping = true;
+      std::cerr << "\nfeedloop run: stopping the runs after their current "
+                   "round (again to quit now)\n";
+      for (const std::string& id : started.run_ids()) {
+        grpc::ClientContext context;
+        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+        v1::StopRunRequest request;
+        request.set_run_id(id);
+        v1::RunRecord stopped;
+        loop->StopRun(&context, request, &stopped);  // ended runs say so; fine
+      }
+    }
     uint64_t done = 0;
     bool all_ended = true;
     for (int i = 0; i < started.run_ids_size(); ++i) {

@@ -244,6 +244,36 @@ TEST(Cli, HealthAndRunsOnDeployedServices) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Cli, InterruptStopsTheRunsAndKeepsTheirRounds) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_interrupt");
+  std::filesystem::remove_all(dir);
+  const std::string config = WriteFile("long.pbtxt", R"(
+      name: "long" seed: 2 rounds: 100000
+      space { dim: 8 topics: 4 }
+      users { count: 100 }
+      creators { count: 10 items_per_round: 4 }
+      ranker { candidates: 20 item_ttl_rounds: 2 })");
+  ASSERT_OK_AND_ASSIGN(auto run, ::feedloop::testing::Subprocess::Start(
+                                     {FEEDLOOP_BINARY, "run", "--config", config, "-o", dir}));
+  ASSERT_OK_AND_ASSIGN(const std::string line,
+                       run->ReadLineContaining("experiment ", absl::Seconds(30)));
+  const std::string id = line.substr(11, line.find(':') - 11);
+  absl::SleepFor(absl::Seconds(1));  // some rounds
+  run->Kill(SIGINT);
+  ASSERT_OK_AND_ASSIGN(const std::string rest, run->ReadAll(absl::Seconds(60)));
+  const int status = run->Wait();
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);  // not every run is DONE
+  EXPECT_THAT(rest, HasSubstr("wrote "));
+  std::ifstream in(absl::StrCat(dir, "/", id, "/summary.json"));
+  std::stringstream json;
+  json << in.rdbuf();
+  EXPECT_THAT(json.str(), HasSubstr("\"STOPPED\""));
+  EXPECT_THAT(json.str(), HasSubstr("\"rounds_done\": "));
+  EXPECT_THAT(json.str(), ::testing::Not(HasSubstr("\"rounds_done\": 0,")));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Cli, RunServeThenQuery) {
   const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_serve");
   std::filesystem::remove_all(dir);
