@@ -66,36 +66,34 @@ rows=$(grep -c "^$run_id," "$work/series-before.csv" || true)
 [ "$rows" -ge 40 ] || fail "only $rows metric values for $run_id"
 
 step "Prometheus scrapes the four services"
-up_targets() {
-  curl -sf "$PROM/api/v1/query" --data-urlencode 'query=sum(up{job="feedloop"})' |
+# prom QUERY: the first value of an instant query, as an integer (0 if none).
+prom() {
+  curl -sf "$PROM/api/v1/query" --data-urlencode "query=$1" |
     python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else 0)'
 }
-all_up() { [ "$(up_targets)" = 4 ]; }
-until_ok 60 all_up || fail "Prometheus sees $(up_targets) of 4 targets up"
-rounds_done() {
-  curl -sf "$PROM/api/v1/query" --data-urlencode "query=feedloop_run_rounds_done{run=\"$run_id\"}" |
-    python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else 0)'
-}
-all_rounds() { [ "$(rounds_done)" = 4 ]; }
-until_ok 30 all_rounds || fail "Prometheus: feedloop_run_rounds_done is $(rounds_done), not 4"
+all_up() { [ "$(prom 'sum(up{job="feedloop"})')" = 4 ]; }
+until_ok 60 all_up || fail "Prometheus sees $(prom 'sum(up{job="feedloop"})') of 4 targets up"
+all_rounds() { [ "$(prom "feedloop_run_rounds_done{run=\"$run_id\"}")" = 4 ]; }
+until_ok 30 all_rounds ||
+  fail "Prometheus: feedloop_run_rounds_done is $(prom "feedloop_run_rounds_done{run=\"$run_id\"}"), not 4"
 
 step "the store's data survives a restart of its container"
 podman restart "${project}_store_1" >/dev/null
-until_ok 60 "$FEEDLOOP" health "$STORE" || fail "the store did not come back"
-"$FEEDLOOP" query series "$run_id" --addr "$STORE" --format csv >"$work/series-after.csv" ||
-  fail "$run_id is not in the restarted store"
-cmp -s "$work/series-before.csv" "$work/series-after.csv" ||
-  fail "the series of $run_id changed across the restart"
+# same_series WHAT: the store answers and has the run's series unchanged.
+same_series() {
+  until_ok 60 "$FEEDLOOP" health "$STORE" || fail "the store did not come back ($1)"
+  "$FEEDLOOP" query series "$run_id" --addr "$STORE" --format csv >"$work/series-now.csv" ||
+    fail "$run_id is not in the store ($1)"
+  cmp -s "$work/series-before.csv" "$work/series-now.csv" ||
+    fail "the series of $run_id changed ($1)"
+}
+same_series "restarted container"
 
 step "and new containers on the same volume (down, up)"
 compose down >"$work/down.log" 2>&1 || { cat "$work/down.log"; fail "podman-compose down"; }
 [ -z "$(podman ps -a --filter "name=${project}_" -q)" ] || fail "containers left after down"
 compose up -d >"$work/up2.log" 2>&1 || { cat "$work/up2.log"; fail "podman-compose up (again)"; }
-until_ok 60 "$FEEDLOOP" health "$STORE" || fail "the store did not come back"
-"$FEEDLOOP" query series "$run_id" --addr "$STORE" --format csv >"$work/series-recreated.csv" ||
-  fail "$run_id is not in the recreated store"
-cmp -s "$work/series-before.csv" "$work/series-recreated.csv" ||
-  fail "the series of $run_id is not in the recreated store"
+same_series "new containers"
 
 step "down -v"
 compose down -v >"$work/down.log" 2>&1 || { cat "$work/down.log"; fail "podman-compose down -v"; }
