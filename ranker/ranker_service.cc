@@ -1,7 +1,5 @@
 #include "ranker/ranker_service.h"
 
-#include <map>
-
 #include "absl/strings/str_cat.h"
 #include "common/reactors.h"
 #include "common/status.h"
@@ -17,6 +15,14 @@ template <typename Request>
 std::optional<uint32_t> RoundOf(const Request& request) {
   if (!request.has_round()) return std::nullopt;
   return request.round();
+}
+
+// Where a ranker stands, as one number: 2r+1 once round r is indexed, 2r+2
+// once its feedback is recorded too; 0 before anything.
+uint64_t Position(const Ranker::State& s) {
+  if (!s.round.has_value()) return 0;
+  const bool fed = s.feedback_round.has_value() && *s.feedback_round == *s.round;
+  return 2 * uint64_t{*s.round} + (fed ? 2 : 1);
 }
 
 void ToProto(const Neighbors& n, v1::Candidates* out) {
@@ -78,41 +84,40 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Replay(
   ranker_options.search_threads = options_.search_threads;
   FEEDLOOP_ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker,
                             Ranker::Create(config, ranker_options));
-  if (rounds_done == 0) return std::shared_ptr<Ranker>(std::move(ranker));
+  FEEDLOOP_RETURN_IF_ERROR(CatchUp(run_id, *ranker, 2 * uint64_t{rounds_done}));
+  return std::shared_ptr<Ranker>(std::move(ranker));
+}
 
-  // Items and interactions of the completed rounds, grouped by round. One
-  // round at a time would be leaner in memory; the whole history is at most
-  // what the run ingested and keeps the replay simple.
-  std::map<uint32_t, std::vector<v1::Item>> items;
-  FEEDLOOP_RETURN_IF_ERROR(store_->ScanItems(
-      run_id, 0, rounds_done - 1, [&](std::vector<v1::Item> chunk) {
-        for (v1::Item& item : chunk) items[item.round()].push_back(std::move(item));
-        return absl::OkStatus();
-      }));
-  std::map<uint32_t, std::vector<v1::Interaction>> feedback;
-  FEEDLOOP_RETURN_IF_ERROR(store_->ScanInteractions(
-      run_id, 0, rounds_done - 1,
-      [&](uint32_t round, std::vector<v1::Interaction> chunk) {
-        auto& v = feedback[round];
-        v.insert(v.end(), std::make_move_iterator(chunk.begin()),
-                 std::make_move_iterator(chunk.end()));
-        return absl::OkStatus();
-      }));
-  for (uint32_t round = 0; round < rounds_done; ++round) {
-    FEEDLOOP_RETURN_IF_ERROR(Annotate(
-        ranker->AdvanceRound(round, items[round]),
-        absl::StrCat("replaying round ", round, " of run '", run_id, "'")));
-    items.erase(round);
-    auto it = feedback.find(round);
-    if (it != feedback.end()) {
+absl::Status RankerServiceImpl::CatchUp(const std::string& run_id,
+                                        Ranker& ranker, uint64_t want) {
+  for (uint64_t at = Position(ranker.state()); at < want;
+       at = Position(ranker.state())) {
+    const uint32_t r = static_cast<uint32_t>(at / 2);
+    if (at % 2 == 1) {  // round r indexed; its feedback next
+      std::vector<v1::Interaction> xs;
+      FEEDLOOP_RETURN_IF_ERROR(store_->ScanInteractions(
+          run_id, r, r, [&](uint32_t, std::vector<v1::Interaction> chunk) {
+            xs.insert(xs.end(), std::make_move_iterator(chunk.begin()),
+                      std::make_move_iterator(chunk.end()));
+            return absl::OkStatus();
+          }));
       FEEDLOOP_RETURN_IF_ERROR(Annotate(
-          ranker->RecordFeedback(round, it->second),
-          absl::StrCat("replaying feedback of round ", round, " of run '",
-                       run_id, "'")));
-      feedback.erase(it);
+          ranker.RecordFeedback(r, xs),
+          absl::StrCat("replaying feedback of round ", r, " of run '", run_id, "'")));
+    } else {  // round r's items next
+      std::vector<v1::Item> items;
+      FEEDLOOP_RETURN_IF_ERROR(store_->ScanItems(
+          run_id, r, r, [&](std::vector<v1::Item> chunk) {
+            items.insert(items.end(), std::make_move_iterator(chunk.begin()),
+                         std::make_move_iterator(chunk.end()));
+            return absl::OkStatus();
+          }));
+      FEEDLOOP_RETURN_IF_ERROR(Annotate(
+          ranker.AdvanceRound(r, items),
+          absl::StrCat("replaying round ", r, " of run '", run_id, "'")));
     }
   }
-  return std::shared_ptr<Ranker>(std::move(ranker));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::RankerRunState> RankerServiceImpl::OpenRun(
@@ -150,18 +155,6 @@ absl::StatusOr<v1::RankerRunState> RankerServiceImpl::OpenRunLocked(
   return StateOf(request.run_id(), *ranker);
 }
 
-namespace {
-
-// Where a ranker stands, as one number: 2r+1 once round r is indexed, 2r+2
-// once its feedback is recorded too; 0 before anything.
-uint64_t Position(const Ranker::State& s) {
-  if (!s.round.has_value()) return 0;
-  const bool fed = s.feedback_round.has_value() && *s.feedback_round == *s.round;
-  return 2 * uint64_t{*s.round} + (fed ? 2 : 1);
-}
-
-}  // namespace
-
 absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::At(
     const std::string& run_id, std::optional<uint32_t> round, bool indexed) {
   absl::StatusOr<std::shared_ptr<Ranker>> found = Find(run_id);
@@ -196,34 +189,7 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::At(
   FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord record, store_->GetRun(run_id));
   if (want > 2 * uint64_t{record.rounds_done()} + 1) return ranker;
   // Apply, one step at a time, what other replicas were told.
-  for (uint64_t at = Position(ranker->state()); at < want;
-       at = Position(ranker->state())) {
-    const uint32_t r = static_cast<uint32_t>(at / 2);
-    if (at % 2 == 1) {  // round r indexed; its feedback next
-      std::vector<v1::Interaction> xs;
-      FEEDLOOP_RETURN_IF_ERROR(store_->ScanInteractions(
-          run_id, r, r, [&](uint32_t, std::vector<v1::Interaction> chunk) {
-            xs.insert(xs.end(), std::make_move_iterator(chunk.begin()),
-                      std::make_move_iterator(chunk.end()));
-            return absl::OkStatus();
-          }));
-      FEEDLOOP_RETURN_IF_ERROR(Annotate(
-          ranker->RecordFeedback(r, xs),
-          absl::StrCat("catching up with feedback of round ", r, " of run '",
-                       run_id, "'")));
-    } else {  // round r's items next
-      std::vector<v1::Item> items;
-      FEEDLOOP_RETURN_IF_ERROR(store_->ScanItems(
-          run_id, r, r, [&](std::vector<v1::Item> chunk) {
-            items.insert(items.end(), std::make_move_iterator(chunk.begin()),
-                         std::make_move_iterator(chunk.end()));
-            return absl::OkStatus();
-          }));
-      FEEDLOOP_RETURN_IF_ERROR(Annotate(
-          ranker->AdvanceRound(r, items),
-          absl::StrCat("catching up with round ", r, " of run '", run_id, "'")));
-    }
-  }
+  FEEDLOOP_RETURN_IF_ERROR(CatchUp(run_id, *ranker, want));
   Publish(run_id);
   return ranker;
 }

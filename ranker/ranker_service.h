@@ -102,10 +102,16 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
   absl::StatusOr<std::shared_ptr<Ranker>> At(const std::string& run_id,
                                              std::optional<uint32_t> round,
                                              bool indexed);
-  // Builds a ranker for `config` and replays rounds [0, rounds_done).
+  // Builds a ranker for `config` and replays rounds [0, rounds_done) from
+  // the store (CatchUp).
   absl::StatusOr<std::shared_ptr<Ranker>> Replay(
       const std::string& run_id, const v1::ExperimentConfig& config,
       uint32_t rounds_done);
+  // Applies to `ranker`, one step at a time, the store's items and
+  // interactions of the rounds after where it stands, until its position
+  // (2r+1: round r indexed; 2r+2: and its feedback recorded) reaches `want`.
+  // The same steps, in the same order, as the live calls.
+  absl::Status CatchUp(const std::string& run_id, Ranker& ranker, uint64_t want);
   static v1::RankerRunState StateOf(const std::string& run_id,
                                     const Ranker& ranker);
   // Sets the run's gauges from its ranker (zero once it is closed).
