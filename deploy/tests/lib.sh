@@ -1,5 +1,11 @@
 # Shared by the deploy tests: podman set up (deploy/podman/env.sh), the
 # image under test, and small helpers. Sourced from the repository root.
+# podman is set up for root here (deploy/podman/env.sh); elsewhere these
+# tests are skipped (ctest's SKIP_RETURN_CODE), not failed.
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP: the deploy tests run podman as root; run ./dev test as root" >&2
+  exit 77
+fi
 source deploy/podman/env.sh
 IMAGE=${FEEDLOOP_TEST_IMAGE:-localhost/feedloop:test}
 PROMETHEUS_IMAGE=${FEEDLOOP_TEST_PROMETHEUS_IMAGE:-localhost/feedloop-prometheus:test}
