@@ -52,6 +52,24 @@ std::string FormatDuration(double seconds) {
   return absl::StrFormat("%d:%02d", s / 60, s % 60);
 }
 
+// Waits until the deployed service at `address` accepts a connection: it
+// may still be starting. Says so after 2 s; false after 32 s.
+bool WaitForDeployed(const std::string& what, const std::string& address,
+                     const Transport& transport) {
+  auto channel = CreateChannel(address, transport);
+  if (channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(2)))) {
+    return true;
+  }
+  std::cerr << "feedloop run: waiting for the " << what << " at " << address
+            << " ..." << std::endl;
+  if (channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(30)))) {
+    return true;
+  }
+  std::cerr << "feedloop run: no " << what << " answers at " << address
+            << " (waited 32 s)\n";
+  return false;
+}
+
 // Set by the first SIGINT or SIGTERM while runs are followed.
 std::atomic<bool> stop_requested{false};
 
@@ -147,6 +165,16 @@ int RunCommand(const std::vector<std::string>& args) {
     }
   }
 
+  for (const auto& [what, address] :
+       {std::pair<const char*, std::string>{"store", deployed.store},
+        {"ranker", deployed.ranker},
+        {"generator", deployed.generator},
+        {"loop", deployed.loop}}) {
+    if (!address.empty() && !WaitForDeployed(what, address, *transport)) {
+      return kExitFailure;
+    }
+  }
+
   // The loop to submit to, and the store to read results from: deployed,
   // or started here.
   std::unique_ptr<loop::EmbeddedStack> stack;
@@ -181,7 +209,6 @@ int RunCommand(const std::vector<std::string>& args) {
   {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-    context.set_wait_for_ready(true);  // a deployed loop may still be starting
     v1::StartRunRequest request;
     *request.mutable_config() = *config;
     const grpc::Status status = loop_stub->StartRun(&context, request, &started);
