@@ -23,6 +23,10 @@ ABSL_FLAG(bool, sync, true,
 ABSL_FLAG(int, search_threads, 0,
           "ranker: most OpenMP threads per FAISS search (never more than its "
           "queries); 0 means one per core");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::ZeroDuration(),
+          "ranker: close each client connection after this long (calls in "
+          "flight finish), so clients re-resolve the ranker's name and reach "
+          "replicas added since, e.g. 5m; 0 means never");
 ABSL_FLAG(std::string, metrics_listen, "",
           "serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any); "
           "off when empty");
@@ -64,6 +68,10 @@ int ServeRanker(const Transport& transport, Telemetry* telemetry) {
   options.store_address = AddressesFromFlags().store;
   options.threads = absl::GetFlag(FLAGS_threads);
   options.search_threads = absl::GetFlag(FLAGS_search_threads);
+  if (const absl::Duration age = absl::GetFlag(FLAGS_max_connection_age);
+      age > absl::ZeroDuration()) {
+    options.max_connection_age = age;
+  }
   if (options.store_address.empty()) {
     std::cerr << "feedloop serve ranker: --store is required\n";
     return kExitUsage;

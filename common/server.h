@@ -40,6 +40,10 @@ class GrpcServer {
     // Counts and times every call when set; borrowed, must outlive the
     // server. Default: none.
     Telemetry* telemetry = nullptr;
+    // Closes each client connection after this long (GOAWAY; calls in
+    // flight get 30 min to finish), so clients re-resolve the name and
+    // reach replicas added since. Default: never.
+    absl::Duration max_connection_age = absl::InfiniteDuration();
   };
 
   // Binds and starts serving `services` (borrowed; they must outlive the

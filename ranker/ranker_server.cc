@@ -30,6 +30,7 @@ absl::StatusOr<std::unique_ptr<RankerServer>> RankerServer::Start(
   server_options.listen = options.listen;
   server_options.transport = options.transport;
   server_options.telemetry = options.telemetry;
+  server_options.max_connection_age = options.max_connection_age;
   FEEDLOOP_ASSIGN_OR_RETURN(s->server_,
                             GrpcServer::Start(server_options, {s->service_.get()}));
   // Serving only once every running run's index is rebuilt.

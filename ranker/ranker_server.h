@@ -42,6 +42,10 @@ class RankerServer {
     Transport transport;
     // Prometheus metrics; borrowed, must outlive the server. Default: none.
     Telemetry* telemetry = nullptr;
+    // Replicas: closes client connections after this long so clients
+    // re-resolve and spread over replicas added since (GrpcServer::Options).
+    // Default: never.
+    absl::Duration max_connection_age = absl::InfiniteDuration();
   };
 
   static absl::StatusOr<std::unique_ptr<RankerServer>> Start(

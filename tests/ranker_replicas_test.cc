@@ -110,5 +110,38 @@ TEST(RankerReplicas, TwoReplicasGiveTheSameRunAsOneRanker) {
   std::filesystem::remove_all(base);
 }
 
+// With max_connection_age, a ranker closes each client connection after
+// that long, so a client re-resolves the name (and finds replicas added
+// since); calls keep working. Without it the connection stays up.
+TEST(RankerReplicas, MaxConnectionAgeRecyclesClientConnections) {
+  const std::string base = absl::StrCat(::testing::TempDir(), "/replicas_age");
+  std::filesystem::remove_all(base);
+  store::StoreServer::Options so;
+  so.data_dir = base;
+  ASSERT_OK_AND_ASSIGN(auto store, store::StoreServer::Start(so));
+  for (const bool aged : {false, true}) {
+    ranker::RankerServer::Options ro;
+    ro.store_address = store->address();
+    if (aged) ro.max_connection_age = absl::Milliseconds(300);
+    ASSERT_OK_AND_ASSIGN(auto ranker, ranker::RankerServer::Start(ro));
+    auto channel = CreateChannel(ranker->address());
+    ASSERT_TRUE(channel->WaitForConnected(
+        absl::ToChronoTime(absl::Now() + absl::Seconds(5))));
+    const bool left_ready = channel->WaitForStateChange(
+        GRPC_CHANNEL_READY, absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    EXPECT_EQ(left_ready, aged) << (aged ? "aged" : "not aged");
+    // Calls still go through (on a new connection when aged).
+    auto stub = v1::RankerService::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    v1::CloseRunRequest req;
+    req.set_run_id("none");
+    v1::CloseRunResponse resp;
+    EXPECT_EQ(stub->CloseRun(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  store.reset();
+  std::filesystem::remove_all(base);
+}
+
 }  // namespace
 }  // namespace feedloop
