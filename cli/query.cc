@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "common/table.h"
 #include "feedloop/v1/diversity.grpc.pb.h"
+#include "metrics/metric_value.h"
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, addr, feedloop::cli::kDefaultStoreAddress,
@@ -146,12 +147,15 @@ int Series(v1::DiversityService::Stub* stub, const std::vector<std::string>& ids
     std::cout << Json(all);
     return kExitOk;
   }
-  Table t({"run", "round", "metric", "value"});
+  // An undefined round shows as an empty value and its reason.
+  Table t({"run", "round", "metric", "value", "absent"});
   for (const auto& s : all.series()) {
-    for (int i = 0; i < s.rounds_size(); ++i) {
-      t.AddRow({s.run_id(), absl::StrCat(s.rounds(i)), s.metric(),
-                absl::StrFormat(format == Format::kCsv ? "%.17g" : "%.4f",
-                                s.values(i))});
+    for (const auto& [round, v] : metrics::SeriesPoints(s)) {
+      t.AddRow({s.run_id(), absl::StrCat(round), s.metric(),
+                v.absent().empty()
+                    ? absl::StrFormat(format == Format::kCsv ? "%.17g" : "%.4f", v.value())
+                    : "",
+                v.absent()});
     }
   }
   Print(t, format);
@@ -175,14 +179,17 @@ int Compare(v1::DiversityService::Stub* stub,
     std::cout << Json(resp);
     return kExitOk;
   }
+  // n: the runs a figure rests on; absent: runs where it was undefined.
   Table t({resp.sweep_parameter().empty() ? "group" : resp.sweep_parameter(),
-           "metric", "n", "mean", "ci_low", "ci_high"});
+           "metric", "n", "absent", "mean", "ci_low", "ci_high"});
   for (const auto& g : resp.groups()) {
     for (const auto& m : g.metrics()) {
+      const bool any = m.n() > 0;
       t.AddRow({g.sweep_value().empty() ? g.run_ids(0) : g.sweep_value(),
-                m.metric(), absl::StrCat(m.n()), absl::StrFormat("%.4f", m.mean()),
-                absl::StrFormat("%.4f", m.ci_low()),
-                absl::StrFormat("%.4f", m.ci_high())});
+                m.metric(), absl::StrCat(m.n()), absl::StrCat(m.absent()),
+                any ? absl::StrFormat("%.4f", m.mean()) : "",
+                any ? absl::StrFormat("%.4f", m.ci_low()) : "",
+                any ? absl::StrFormat("%.4f", m.ci_high()) : ""});
     }
   }
   Print(t, format);
@@ -201,7 +208,7 @@ int Watch(v1::DiversityService::Stub* stub, const std::vector<std::string>& ids,
   grpc::ClientContext ctx;
   auto reader = stub->WatchRun(&ctx, req);
   v1::RoundMetrics rm;
-  if (format == Format::kCsv) std::cout << "run,round,metric,value\n";
+  if (format == Format::kCsv) std::cout << "run,round,metric,value,absent\n";
   while (reader->Read(&rm)) {
     if (format == Format::kJson) {
       std::string line;
@@ -210,12 +217,14 @@ int Watch(v1::DiversityService::Stub* stub, const std::vector<std::string>& ids,
     } else if (format == Format::kCsv) {
       for (const auto& v : rm.values()) {
         std::cout << rm.run_id() << "," << rm.round() << "," << v.name() << ","
-                  << absl::StrFormat("%.17g", v.value()) << "\n";
+                  << (v.absent().empty() ? absl::StrFormat("%.17g", v.value()) : "")
+                  << "," << CsvField(v.absent()) << "\n";
       }
     } else {
       std::vector<std::string> cells;
       for (const auto& v : rm.values()) {
-        cells.push_back(absl::StrFormat("%s=%.4f", v.name(), v.value()));
+        cells.push_back(v.absent().empty() ? absl::StrFormat("%s=%.4f", v.name(), v.value())
+                                           : absl::StrCat(v.name(), "=absent"));
       }
       std::cout << "round " << rm.round() << "  " << absl::StrJoin(cells, "  ")
                 << "\n";
@@ -276,8 +285,7 @@ int Evaluate(v1::DiversityService::Stub* stub, Format format) {
   }
   Table t({"metric", "value"});
   for (const auto& v : resp.values()) {
-    t.AddRow({v.name(), absl::StrFormat(format == Format::kCsv ? "%.17g" : "%.4f",
-                                        v.value())});
+    t.AddRow({v.name(), metrics::FormatMetricValue(v, format == Format::kCsv)});
   }
   Print(t, format);
   return kExitOk;

@@ -18,7 +18,9 @@ bool LooksNumeric(const std::string& s) {
                         s == "-");
 }
 
-std::string CsvCell(const std::string& s) {
+}  // namespace
+
+std::string CsvField(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string out = "\"";
   for (char c : s) {
@@ -27,8 +29,6 @@ std::string CsvCell(const std::string& s) {
   }
   return out + "\"";
 }
-
-}  // namespace
 
 std::string Table::Render() const {
   const size_t cols = header_.size();
@@ -65,7 +65,7 @@ std::string Table::RenderCsv() const {
     std::string out;
     for (size_t c = 0; c < cells.size(); ++c) {
       if (c > 0) out += ',';
-      out += CsvCell(cells[c]);
+      out += CsvField(cells[c]);
     }
     return out + "\n";
   };

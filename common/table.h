@@ -13,6 +13,9 @@
 
 namespace feedloop {
 
+// One CSV field (RFC 4180): quoted when it holds a comma, quote or newline.
+std::string CsvField(const std::string& s);
+
 class Table {
  public:
   explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}

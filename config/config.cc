@@ -14,6 +14,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "metrics/catalog.h"
 
 namespace feedloop::config {
 namespace {
@@ -178,6 +179,22 @@ absl::Status ValidateConfig(const v1::ExperimentConfig& c) {
                   -1, 1);
   k.RangeOpenLow("metrics.tail_quantile", m.tail_quantile(), 0, 1);
   k.Require(m.tail_quantile() < 1, "metrics.tail_quantile", "must be below 1");
+  k.Range<uint32_t>("metrics.tail_neighbors", m.tail_neighbors(), 1, 100);
+  k.Range<uint32_t>("metrics.tail_reference", m.tail_reference(), 20, 100000);
+  k.Require(m.key_metrics_size() <= 16, "metrics.key_metrics", "name at most 16 metrics");
+  for (int i = 0; i < m.key_metrics_size(); ++i) {
+    const std::string& name = m.key_metrics(i);
+    const std::string field = absl::StrCat("metrics.key_metrics[", i, "]");
+    if (const metrics::RetiredMetric* r = metrics::FindRetired(name)) {
+      k.Require(false, field,
+                absl::StrCat("'", name, "' is retired; use ",
+                             absl::string_view(r->replaced_by.data(), r->replaced_by.size())));
+    } else {
+      k.Require(metrics::FindMetric(name) != nullptr, field,
+                absl::StrCat("'", name.substr(0, 64),
+                             "' is not a metric of the catalog (docs/metrics.md)"));
+    }
+  }
 
   const v1::ExecutionConfig& e = c.execution();
   k.Range<uint32_t>("execution.rank_batch_size", e.rank_batch_size(), 1, 10000);

@@ -56,6 +56,18 @@ TEST(Config, OutOfRangeNamesThePath) {
   EXPECT_THAT(ValidateConfig(c), StatusIs(kInvalid, HasSubstr("users.position_decay")));
 }
 
+TEST(Config, KeyMetricsMustBeCurrentCatalogNames) {
+  v1::ExperimentConfig c;
+  c.mutable_metrics()->add_key_metrics("content.vendi");
+  EXPECT_OK(ValidateConfig(c));
+  c.mutable_metrics()->add_key_metrics("content.vendy");
+  EXPECT_THAT(ValidateConfig(c),
+              StatusIs(kInvalid, HasSubstr("metrics.key_metrics[1]: 'content.vendy' is not")));
+  c.mutable_metrics()->set_key_metrics(1, "exposure.gini_items");
+  EXPECT_THAT(ValidateConfig(c),
+              StatusIs(kInvalid, HasSubstr("is retired; use exposure.gini_shown")));
+}
+
 TEST(Config, SetFieldParsesEachType) {
   v1::ExperimentConfig c;
   ASSERT_OK(SetField(&c, "generator.alpha", "0.75"));

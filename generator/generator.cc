@@ -286,8 +286,10 @@ absl::Status Generator::Observe(uint32_t round,
 double Generator::CreatorDriftLocked() const {
   double sum = 0;
   for (uint32_t c = 0; c < creators_; ++c) {
-    sum += 1 - Dot(std::span<const float>(centres_.data() + size_t{c} * dim_, dim_),
-                   std::span<const float>(homes_.data() + size_t{c} * dim_, dim_));
+    // Never below 0: a centre at home is at distance 0, not -1e-9.
+    sum += std::max(
+        0.0, 1 - Dot(std::span<const float>(centres_.data() + size_t{c} * dim_, dim_),
+                     std::span<const float>(homes_.data() + size_t{c} * dim_, dim_)));
   }
   return sum / creators_;
 }

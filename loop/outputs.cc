@@ -11,6 +11,8 @@
 #include "common/status.h"
 #include "common/table.h"
 #include "google/protobuf/util/json_util.h"
+#include "metrics/catalog.h"
+#include "metrics/metric_value.h"
 #include "metrics/summary.h"
 #include "report/report.h"
 
@@ -37,15 +39,6 @@ absl::Status WriteAtomically(const std::string& path, const std::string& text) {
 }
 
 }  // namespace
-
-const std::vector<std::string>& KeyMetrics() {
-  static const std::vector<std::string> kKeys = {
-      "content.dispersion",    "content.vendi",
-      "content.topic_entropy", "exposure.gini_items",
-      "consumption.jaccard",   "consumption.utility",
-      "lifecycle.median_lifetime"};
-  return kKeys;
-}
 
 absl::StatusOr<ExperimentResult> CollectResults(
     store::StoreClient* store, const v1::StartRunResponse& started,
@@ -77,10 +70,12 @@ absl::StatusOr<ExperimentResult> CollectResults(
       req.set_page_token(token);
       FEEDLOOP_ASSIGN_OR_RETURN(v1::GetSeriesResponse page, store->GetSeries(req));
       for (v1::Series& s : *page.mutable_series()) {
-        if (s.values_size() > 0 && run.status() == v1::DONE) {
-          v1::MetricValue* v = rs->add_final_metrics();
-          v->set_name(s.metric());
-          v->set_value(s.values(s.values_size() - 1));
+        // The final round's value, or its absence: never an earlier round's
+        // value standing in for an undefined final one.
+        const auto points = metrics::SeriesPoints(s);
+        if (!points.empty() && run.status() == v1::DONE &&
+            points.back().first + 1 == run.rounds_done()) {
+          *rs->add_final_metrics() = points.back().second;
         }
         result.series.push_back(std::move(s));
       }
@@ -104,11 +99,12 @@ absl::Status WriteOutputs(const std::string& dir, const ExperimentResult& result
     return absl::UnavailableError(
         absl::StrCat("cannot create ", dir, ": ", error.message()));
   }
-  std::string csv = "run,round,metric,value\n";
+  std::string csv = "run,round,metric,value,absent\n";
   for (const v1::Series& s : result.series) {
-    for (int i = 0; i < s.rounds_size(); ++i) {
-      absl::StrAppend(&csv, s.run_id(), ",", s.rounds(i), ",", s.metric(), ",",
-                      absl::StrFormat("%.17g", s.values(i)), "\n");
+    for (const auto& [round, v] : metrics::SeriesPoints(s)) {
+      absl::StrAppend(&csv, s.run_id(), ",", round, ",", s.metric(), ",",
+                      v.absent().empty() ? absl::StrFormat("%.17g", v.value()) : "",
+                      ",", CsvField(v.absent()), "\n");
     }
   }
   FEEDLOOP_RETURN_IF_ERROR(WriteAtomically(dir + "/metrics.csv", csv));
@@ -127,7 +123,7 @@ absl::Status WriteOutputs(const std::string& dir, const ExperimentResult& result
 }
 
 std::string FormatTable(const v1::ExperimentSummary& summary) {
-  const std::vector<std::string>& keys = KeyMetrics();
+  const std::vector<std::string> keys = metrics::KeyMetrics(summary.config());
   const bool sweep = !summary.sweep_parameter().empty();
   std::vector<std::string> header = {sweep ? summary.sweep_parameter() : "run",
                                      "n"};

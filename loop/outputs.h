@@ -1,5 +1,6 @@
 // What `feedloop run` leaves behind: runs/<experiment id>/metrics.csv (long
-// format: run, round, metric, value), summary.json (the ExperimentSummary
+// format: run, round, metric, value, absent; an undefined value has an
+// empty value and its reason), summary.json (the ExperimentSummary
 // message as JSON), report.html (report/report.h) and the final table
 // printed on the terminal.
 //
@@ -38,8 +39,6 @@ absl::StatusOr<ExperimentResult> CollectResults(
 // half a file.
 absl::Status WriteOutputs(const std::string& dir, const ExperimentResult& result);
 
-// The metrics the final table shows, in order.
-const std::vector<std::string>& KeyMetrics();
 
 // One row per sweep point (or run): the key metrics at the final round,
 // mean ± half the 95% interval when there are replicates.

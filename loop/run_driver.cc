@@ -7,8 +7,8 @@
 #include "absl/time/clock.h"
 #include "common/status.h"
 #include "glog/logging.h"
-#include "loop/metrics_tracker.h"
 #include "loop/users.h"
+#include "metrics/round_recorder.h"
 #include "model/topic_space.h"
 
 namespace feedloop::loop {
@@ -41,7 +41,7 @@ absl::Status RunDriver::Run(
   const absl::Duration deadline = options_.call_deadline;
   const model::TopicSpace space = model::TopicSpace::FromConfig(config);
   Users users(config, space);
-  MetricsTracker tracker(config, space);
+  metrics::RoundRecorder tracker(config);
   const uint32_t n_users = config.users().count();
   const bool oracle = config.ranker().variant() == v1::RankerConfig::ORACLE;
 
@@ -272,13 +272,14 @@ absl::Status RunDriver::Run(
     mark(&times.feedback);
 
     // 6. Measure, and drift interests.
-    MetricsTracker::RoundInput input;
+    metrics::RoundRecorder::Observed input;
     input.round = round;
-    input.slates = &slates;
-    input.consumption = &consumption;
-    input.users = &users;
+    input.slates = slates;
+    input.consumption = consumption;
+    input.interests = users.Interests();
     input.creator_drift = observed.state().creator_drift();
-    std::vector<v1::MetricValue> values = tracker.FinishRound(input);
+    input.interest_drift = users.MeanInterestDrift();
+    std::vector<v1::MetricValue> values = tracker.Measure(input);
     FEEDLOOP_RETURN_IF_ERROR(clients_.store->WriteMetrics(
         run_id, round, values, /*advance_progress=*/true));
     if (config.users().drift() > 0) {

@@ -1,5 +1,6 @@
 #include "loop/users.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/random.h"
@@ -88,8 +89,8 @@ void Users::Drift(
 double Users::MeanInterestDrift() const {
   double sum = 0;
   for (uint32_t u = 0; u < count_; ++u) {
-    sum += 1 - Dot(Interest(u), std::span<const float>(
-                                    initial_.data() + size_t{u} * dim_, dim_));
+    sum += std::max(0.0, 1 - Dot(Interest(u), std::span<const float>(
+                                                  initial_.data() + size_t{u} * dim_, dim_)));
   }
   return count_ ? sum / count_ : 0;
 }

@@ -21,16 +21,12 @@
 #include <vector>
 
 #include "feedloop/v1/config.pb.h"
+#include "model/consumption.h"
 #include "model/topic_space.h"
 
 namespace feedloop::loop {
 
-// What one user did with one slate: examined positions, in order, and
-// whether each was engaged.
-struct Consumption {
-  std::vector<uint32_t> positions;
-  std::vector<bool> engaged;
-};
+using model::Consumption;
 
 class Users {
  public:
@@ -41,6 +37,8 @@ class Users {
   std::span<const float> Interest(uint32_t user) const {
     return {interest_.data() + size_t{user} * dim_, dim_};
   }
+  // Every user's interest, row-major count x dim.
+  std::span<const float> Interests() const { return interest_; }
   // True affinity <p_u, e>.
   double Affinity(uint32_t user, std::span<const float> e) const;
 
@@ -52,7 +50,8 @@ class Users {
   // embeddings); users who consumed nothing stay.
   void Drift(const std::vector<std::vector<std::span<const float>>>& consumed);
 
-  // Mean cosine distance of p_u from its initial value.
+  // Mean cosine distance of p_u from its initial value (in double, and
+  // never below 0: a vector's distance from itself is 0, not -1e-9).
   double MeanInterestDrift() const;
 
  private:

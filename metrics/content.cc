@@ -1,48 +1,56 @@
 #include "metrics/content.h"
 
-#include "common/vectors.h"
+#include "absl/strings/str_cat.h"
+#include "common/random.h"
 #include "metrics/diversity.h"
+#include "metrics/metric_value.h"
 
 namespace feedloop::metrics {
 namespace {
 
-void Add(std::vector<v1::MetricValue>* out, const char* name, double value) {
-  v1::MetricValue& v = out->emplace_back();
-  v.set_name(name);
-  v.set_value(value);
-}
+// Stream tags under the caller's seed. kPairStream keeps the first wave's
+// pairs when the caller passes DeriveSeed(run seed, 0x3e71, round).
+constexpr uint64_t kTailSampleStream = 0x3e74;
 
 }  // namespace
 
-std::vector<double> TopicDistances(std::span<const float> rows, uint32_t dim,
-                                   const model::TopicSpace& space) {
-  std::vector<double> out;
-  const size_t n = dim == 0 ? 0 : rows.size() / dim;
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    const auto e = rows.subspan(i * dim, dim);
-    out.push_back(1 - Dot(e, space.Centre(space.Nearest(e))));
-  }
-  return out;
-}
-
-std::vector<v1::MetricValue> ContentMetrics(std::span<const float> rows,
-                                            uint32_t dim,
-                                            const model::TopicSpace* space,
-                                            double tail_threshold,
-                                            size_t pair_samples, Rng& rng) {
+std::vector<v1::MetricValue> ContentMetrics(std::span<const float> rows, uint32_t dim,
+                                            const ContentOptions& options,
+                                            uint64_t seed) {
   std::vector<v1::MetricValue> out;
-  Add(&out, "content.dispersion", MeanPairwiseDistance(rows, dim, pair_samples, rng));
-  Add(&out, "content.vendi", VendiScore(rows, dim));
-  if (space == nullptr) return out;
   const size_t n = dim == 0 ? 0 : rows.size() / dim;
-  std::vector<double> counts(space->topics(), 0.0);
-  for (size_t i = 0; i < n; ++i) counts[space->Nearest(rows.subspan(i * dim, dim))] += 1;
-  Add(&out, "content.topic_entropy", NormalizedEntropy(counts, space->topics()));
-  if (tail_threshold >= 0) {
-    size_t tail = 0;
-    for (double d : TopicDistances(rows, dim, *space)) tail += d > tail_threshold;
-    Add(&out, "content.tail_mass", n ? static_cast<double>(tail) / n : 0);
+  constexpr const char* kNoItems = "no items";
+  Rng pair_rng(seed);
+  AddValueOr(&out, "content.dispersion",
+             n >= 2 ? std::optional<double>(
+                          MeanPairwiseDistance(rows, dim, options.pair_samples, pair_rng))
+                    : std::nullopt,
+             "fewer than two items");
+  AddValueOr(&out, "content.vendi",
+             n > 0 ? std::optional<double>(VendiScore(rows, dim)) : std::nullopt, kNoItems);
+  if (const model::TopicSpace* space = options.space) {
+    if (space->topics() < 2) {
+      AddAbsent(&out, "content.topic_entropy", "one topic: there is no histogram to spread");
+    } else if (n == 0) {
+      AddAbsent(&out, "content.topic_entropy", kNoItems);
+    } else {
+      std::vector<double> counts(space->topics(), 0.0);
+      for (size_t i = 0; i < n; ++i) counts[space->Nearest(rows.subspan(i * dim, dim))] += 1;
+      AddValue(&out, "content.topic_entropy", NormalizedEntropy(counts, space->topics()));
+    }
+  }
+  if (const TailReference* tail = options.tail) {
+    if (!tail->ok()) {
+      AddAbsent(&out, "content.tail_recall", tail->why_not());
+    } else if (n == 0) {
+      AddAbsent(&out, "content.tail_recall", kNoItems);
+    } else if (options.round_zero) {
+      AddValue(&out, "content.tail_recall", *tail->HeldOutRecall());
+    } else {
+      Rng rng(DeriveSeed(seed, kTailSampleStream));
+      AddValueOr(&out, "content.tail_recall", tail->Recall(rows, rng),
+                 absl::StrCat("no more than k = ", tail->neighbors(), " items"));
+    }
   }
   return out;
 }

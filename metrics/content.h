@@ -1,10 +1,12 @@
-// The content metrics of a set of items (DESIGN.md section 4), in one place:
-// the loop measures each round's new items with it, and
+// The content metrics of a set of items, in one place: the loop measures
+// each round's new items with it (metrics/round_recorder.h), and
 // DiversityService.Evaluate measures any set a caller sends.
 //
-//   Rng rng(seed);
+//   ContentOptions o;
+//   o.space = &space;     // content.topic_entropy
+//   o.tail = &reference;  // content.tail_recall (round 0's reference)
 //   std::vector<v1::MetricValue> values =
-//       ContentMetrics(rows, dim, &space, tail_threshold, 2000, rng);
+//       ContentMetrics(rows, dim, o, DeriveSeed(seed, round));
 
 #ifndef FEEDLOOP_METRICS_CONTENT_H_
 #define FEEDLOOP_METRICS_CONTENT_H_
@@ -12,24 +14,32 @@
 #include <span>
 #include <vector>
 
-#include "common/random.h"
 #include "feedloop/v1/types.pb.h"
+#include "metrics/tail.h"
 #include "model/topic_space.h"
 
 namespace feedloop::metrics {
 
-// Each row's cosine distance to its nearest topic centre.
-std::vector<double> TopicDistances(std::span<const float> rows, uint32_t dim,
-                                   const model::TopicSpace& space);
+struct ContentOptions {
+  // The run's topics; null leaves content.topic_entropy out. Default: null.
+  const model::TopicSpace* space = nullptr;
+  // Round 0's tail reference; null leaves content.tail_recall out.
+  // Default: null.
+  const TailReference* tail = nullptr;
+  // The rows are round 0's own: report the reference's held-out coverage
+  // rather than the in-sample one. Default: false.
+  bool round_zero = false;
+  // Sampled pairs of content.dispersion. Default: 2000.
+  size_t pair_samples = 2000;
+};
 
-// content.dispersion (over at most `pair_samples` pairs) and content.vendi
-// always; with a `space`, content.topic_entropy, and content.tail_mass when
-// `tail_threshold` >= 0 (the share of rows farther from their topic).
-std::vector<v1::MetricValue> ContentMetrics(std::span<const float> rows,
-                                            uint32_t dim,
-                                            const model::TopicSpace* space,
-                                            double tail_threshold,
-                                            size_t pair_samples, Rng& rng);
+// content.dispersion and content.vendi always; content.topic_entropy with
+// a space; content.tail_recall with a tail reference. Sampled parts draw
+// from streams of `seed`. Undefined values (too few rows, one topic, a
+// round 0 too small for a reference) come back absent with the reason.
+std::vector<v1::MetricValue> ContentMetrics(std::span<const float> rows, uint32_t dim,
+                                            const ContentOptions& options,
+                                            uint64_t seed);
 
 }  // namespace feedloop::metrics
 

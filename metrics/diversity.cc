@@ -113,13 +113,19 @@ double TopShare(std::span<const double> values, double fraction) {
   return std::accumulate(v.begin(), v.begin() + k, 0.0) / total;
 }
 
-double Jaccard(const absl::flat_hash_set<uint64_t>& a,
-               const absl::flat_hash_set<uint64_t>& b) {
-  if (a.empty() && b.empty()) return 0;
-  const auto& small = a.size() <= b.size() ? a : b;
-  const auto& large = a.size() <= b.size() ? b : a;
-  size_t common = 0;
-  for (uint64_t x : small) common += large.contains(x);
+std::optional<double> Jaccard(std::span<const uint64_t> a,
+                              std::span<const uint64_t> b) {
+  if (a.empty() && b.empty()) return std::nullopt;
+  size_t common = 0, i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i] < b[j]) {
+      ++i;
+    } else if (b[j] < a[i]) {
+      ++j;
+    } else {
+      ++common, ++i, ++j;
+    }
+  }
   return static_cast<double>(common) /
          static_cast<double>(a.size() + b.size() - common);
 }
@@ -131,6 +137,27 @@ double Quantile(std::vector<double> values, double q) {
   const size_t lo = static_cast<size_t>(std::floor(pos));
   const size_t hi = std::min(values.size() - 1, lo + 1);
   return values[lo] + (pos - lo) * (values[hi] - values[lo]);
+}
+
+}  // namespace feedloop::metrics
+
+namespace feedloop::metrics {
+
+std::optional<double> WeightedQuantile(std::span<const double> values,
+                                       std::span<const double> weights, double q) {
+  std::vector<size_t> order(values.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return values[a] < values[b]; });
+  const double total = std::accumulate(weights.begin(), weights.end(), 0.0);
+  if (total <= 0) return std::nullopt;
+  const double target = std::clamp(q, 0.0, 1.0) * total;
+  double cumulative = 0;
+  for (size_t i : order) {
+    cumulative += weights[i];
+    if (cumulative >= target && weights[i] > 0) return values[i];
+  }
+  return values[order.back()];
 }
 
 }  // namespace feedloop::metrics

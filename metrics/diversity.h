@@ -12,10 +12,10 @@
 #define FEEDLOOP_METRICS_DIVERSITY_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "common/random.h"
 
 namespace feedloop::metrics {
@@ -34,19 +34,27 @@ double VendiScore(std::span<const float> rows, uint32_t dim);
 // categories <= 1 or the counts sum to 0.
 double NormalizedEntropy(std::span<const double> counts, size_t categories);
 
-// Gini coefficient of non-negative values: 0 when all equal (or all 0),
-// approaching 1 when one holds everything.
+// Gini coefficient of non-negative values: 0 when all equal, approaching 1
+// when one holds everything ((n - 1) / n for n values). 0 for no values or
+// an all-zero total: callers decide whether that case is defined.
 double Gini(std::span<const double> values);
 
 // Share of the total held by the largest ceil(fraction * n) values.
 double TopShare(std::span<const double> values, double fraction);
 
-// |a intersect b| / |a union b|; 0 when both are empty.
-double Jaccard(const absl::flat_hash_set<uint64_t>& a,
-               const absl::flat_hash_set<uint64_t>& b);
+// |a intersect b| / |a union b| of two sorted, distinct id lists; nullopt
+// when both are empty (there is nothing to compare).
+std::optional<double> Jaccard(std::span<const uint64_t> a,
+                              std::span<const uint64_t> b);
 
 // The q-quantile (0..1) by linear interpolation; 0 for no values.
 double Quantile(std::vector<double> values, double q);
+
+// The weighted q-quantile: the smallest value v such that the values <= v
+// hold at least q of the total weight. Weights are non-negative; nullopt
+// when they sum to 0.
+std::optional<double> WeightedQuantile(std::span<const double> values,
+                                       std::span<const double> weights, double q);
 
 }  // namespace feedloop::metrics
 

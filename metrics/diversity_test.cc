@@ -65,11 +65,24 @@ TEST(Diversity, EntropyEdgeCases) {
 }
 
 TEST(Diversity, JaccardOfKnownSets) {
-  absl::flat_hash_set<uint64_t> a = {1, 2, 3}, b = {2, 3, 4, 5}, empty;
-  EXPECT_DOUBLE_EQ(Jaccard(a, b), 2.0 / 5);
-  EXPECT_DOUBLE_EQ(Jaccard(a, a), 1.0);
-  EXPECT_DOUBLE_EQ(Jaccard(a, empty), 0.0);
-  EXPECT_DOUBLE_EQ(Jaccard(empty, empty), 0.0);
+  const std::vector<uint64_t> a = {1, 2, 3}, b = {2, 3, 4, 5}, empty;
+  EXPECT_DOUBLE_EQ(*Jaccard(a, b), 2.0 / 5);
+  EXPECT_DOUBLE_EQ(*Jaccard(a, a), 1.0);
+  EXPECT_DOUBLE_EQ(*Jaccard(a, empty), 0.0);
+  // Two users who consumed nothing have nothing to compare: not "0".
+  EXPECT_FALSE(Jaccard(empty, empty).has_value());
+}
+
+TEST(Diversity, WeightedQuantile) {
+  // Four items: lifetimes 0, 0, 0, 4 with impressions 1, 1, 1, 97. The
+  // unweighted median is 0; the impression-weighted one is 4.
+  const std::vector<double> life = {0, 0, 0, 4}, impressions = {1, 1, 1, 97};
+  EXPECT_EQ(Quantile(life, 0.5), 0);
+  EXPECT_EQ(*WeightedQuantile(life, impressions, 0.5), 4);
+  EXPECT_EQ(*WeightedQuantile(life, std::vector<double>{1, 1, 1, 1}, 0.5), 0);
+  EXPECT_EQ(*WeightedQuantile(std::vector<double>{3, 1, 2},
+                              std::vector<double>{1, 1, 1}, 0.5), 2);
+  EXPECT_FALSE(WeightedQuantile(life, std::vector<double>{0, 0, 0, 0}, 0.5).has_value());
 }
 
 TEST(Diversity, TopShareAndQuantile) {

@@ -19,6 +19,11 @@ double StudentT95(int dof) {
 }
 
 v1::MetricSummary Summarize(const std::string& metric, const std::vector<double>& xs) {
+  if (xs.empty()) {
+    v1::MetricSummary m;
+    m.set_metric(metric);
+    return m;
+  }
   const double n = static_cast<double>(xs.size());
   double mean = 0;
   for (double x : xs) mean += x;
@@ -40,10 +45,12 @@ v1::MetricSummary Summarize(const std::string& metric, const std::vector<double>
 }
 
 std::string FormatMeanCi(const v1::MetricSummary& m) {
-  if (m.n() > 1) {
-    return absl::StrFormat("%.3f ± %.3f", m.mean(), (m.ci_high() - m.ci_low()) / 2);
-  }
-  return absl::StrFormat("%.3f", m.mean());
+  if (m.n() == 0) return m.absent() > 0 ? "absent" : "-";
+  std::string out =
+      m.n() > 1 ? absl::StrFormat("%.3f ± %.3f", m.mean(), (m.ci_high() - m.ci_low()) / 2)
+                : absl::StrFormat("%.3f", m.mean());
+  if (m.absent() > 0) absl::StrAppendFormat(&out, " (%d absent)", m.absent());
+  return out;
 }
 
 std::vector<v1::CompareGroup> GroupBySweepPoint(const std::vector<RunValues>& runs) {
@@ -51,20 +58,33 @@ std::vector<v1::CompareGroup> GroupBySweepPoint(const std::vector<RunValues>& ru
     std::string value;
     std::vector<std::string> run_ids;
     std::map<std::string, std::vector<double>> metrics;
+    std::map<std::string, uint32_t> absent;
   };
   std::map<uint32_t, Group> groups;
   for (const RunValues& r : runs) {
     Group& g = groups[r.sweep_point];
     g.value = r.sweep_value;
     g.run_ids.push_back(r.run_id);
-    for (const v1::MetricValue& v : r.values) g.metrics[v.name()].push_back(v.value());
+    for (const v1::MetricValue& v : r.values) {
+      if (v.absent().empty()) {
+        g.metrics[v.name()].push_back(v.value());
+      } else {
+        g.metrics[v.name()];  // listed even when no run defines it
+        ++g.absent[v.name()];
+      }
+    }
   }
   std::vector<v1::CompareGroup> out;
   for (auto& [point, g] : groups) {
     v1::CompareGroup& cg = out.emplace_back();
     cg.set_sweep_value(g.value);
     for (const auto& id : g.run_ids) cg.add_run_ids(id);
-    for (const auto& [name, xs] : g.metrics) *cg.add_metrics() = Summarize(name, xs);
+    for (const auto& [name, xs] : g.metrics) {
+      v1::MetricSummary& m = *cg.add_metrics();
+      m = Summarize(name, xs);
+      auto a = g.absent.find(name);
+      if (a != g.absent.end()) m.set_absent(a->second);
+    }
   }
   return out;
 }

@@ -21,15 +21,17 @@ struct RunValues {
 };
 
 // One group per sweep point, in point order; within a group one
-// MetricSummary per metric name, sorted by name.
+// MetricSummary per metric name, sorted by name. Absent values
+// (MetricValue.absent) are counted in MetricSummary.absent, not in n.
 std::vector<v1::CompareGroup> GroupBySweepPoint(const std::vector<RunValues>& runs);
 
-// The mean of `xs` (not empty) with its 95% Student t interval; the
-// interval is the mean itself when there is one value.
+// The mean of `xs` with its 95% Student t interval; the interval is the
+// mean itself when there is one value; n = 0 and no mean for none.
 v1::MetricSummary Summarize(const std::string& metric, const std::vector<double>& xs);
 
-// "mean ± half-interval" with three decimals, or just the mean when n = 1:
-// how tables show a MetricSummary.
+// "mean ± half-interval" with three decimals, just the mean when n = 1,
+// "absent" when every run's value was undefined: how tables show a
+// MetricSummary.
 std::string FormatMeanCi(const v1::MetricSummary& m);
 
 // The two-sided 95% Student t quantile for `dof` degrees of freedom.

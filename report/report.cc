@@ -128,6 +128,8 @@ th, td { padding: 5px 10px; border-bottom: 1px solid var(--line); text-align: ri
          white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 thead th { background: #eef0f4; }
+tr.section th { text-align: left; background: #f0f2f6; font-size: 12px;
+                text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted); }
 td.metric span { display: block; color: var(--muted); font-size: 11.5px;
                  white-space: normal; max-width: 440px; }
 .scroll { overflow-x: auto; }
@@ -265,8 +267,17 @@ std::string RenderReport(const v1::ExperimentSummary& summary,
     }
     for (const v1::MetricSummary& m : g.metrics()) names.insert(m.metric());
   }
-  std::vector<std::string> metric_names(names.begin(), names.end());
-  std::sort(metric_names.begin(), metric_names.end(), ByCatalog);
+  // The experiment's key metrics lead, in the config's order; the rest
+  // follow in catalog order.
+  const std::vector<std::string> keys = metrics::KeyMetrics(summary.config());
+  std::vector<std::string> metric_names;
+  for (const std::string& k : keys) {
+    if (names.erase(k) > 0) metric_names.push_back(k);
+  }
+  const size_t key_count = metric_names.size();
+  std::vector<std::string> rest(names.begin(), names.end());
+  std::sort(rest.begin(), rest.end(), ByCatalog);
+  metric_names.insert(metric_names.end(), rest.begin(), rest.end());
 
   const std::string& id = summary.experiment_id();
   const bool sweep = !summary.sweep_parameter().empty();
@@ -309,8 +320,17 @@ std::string RenderReport(const v1::ExperimentSummary& summary,
                       g.run_ids_size(), ")</small></th>");
     }
     absl::StrAppend(&html, "</tr></thead>\n<tbody>\n");
-    for (const std::string& metric : metric_names) {
-      absl::StrAppend(&html, "<tr><td class=\"metric\">", Html(metric), "<span>",
+    for (size_t row = 0; row < metric_names.size(); ++row) {
+      const std::string& metric = metric_names[row];
+      if (row == 0 && key_count > 0) {
+        absl::StrAppend(&html, "<tr class=\"section\"><th colspan=\"",
+                        summary.groups_size() + 1, "\">Key metrics</th></tr>\n");
+      } else if (row == key_count) {
+        absl::StrAppend(&html, "<tr class=\"section\"><th colspan=\"",
+                        summary.groups_size() + 1, "\">Other metrics</th></tr>\n");
+      }
+      absl::StrAppend(&html, "<tr", row < key_count ? " class=\"key\"" : "",
+                      "><td class=\"metric\">", Html(metric), "<span>",
                       Html(metrics::DescribeMetric(metric)), "</span></td>");
       for (const v1::CompareGroup& g : summary.groups()) {
         std::string cell = "–";

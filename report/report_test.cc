@@ -38,7 +38,7 @@ Fixture MakeFixture() {
   s.mutable_config()->set_rounds(5);
   s.mutable_config()->set_name("fixture</pre><b>");
   s.mutable_config()->mutable_sweep()->set_replicates(2);
-  const std::vector<std::string> metrics = {"consumption.utility", "content.vendi",
+  const std::vector<std::string> metrics = {"consumption.welfare", "content.vendi",
                                             "zeta.custom"};
   const std::map<std::string, std::vector<std::string>> points = {
       {"0", {"a-0", "a-1"}}, {"1", {"b-0", "b-1"}}};
@@ -105,7 +105,7 @@ TEST(Report, FinalTableAndSeriesCarryMeansAndIntervals) {
   // 5.61: mean 5.51, sd 0.1414, half = 12.706 * 0.1414 / sqrt(2) = 1.2706.
   EXPECT_THAT(html, HasSubstr("<td>5.510 ± 1.271</td>"));
   EXPECT_THAT(html, HasSubstr("generator.alpha = 1 <small>(n = 2)</small>"));
-  // Series: point "0", consumption.utility, round 2: 1.2 and 1.4.
+  // Series: point "0", consumption.welfare, round 2: 1.2 and 1.4.
   EXPECT_THAT(html, HasSubstr("[2,1.3,0.0294"));
   // a-1's NaN at round 4 leaves a-0's value alone for point "0": n = 1,
   // so the interval is the value itself. NaN never reaches the JSON.
@@ -118,13 +118,45 @@ TEST(Report, FinalTableAndSeriesCarryMeansAndIntervals) {
   // Known metrics first, in catalog order, with their definitions; unknown
   // ones after, without.
   const size_t vendi = html.find("{\"name\":\"content.vendi\"");
-  const size_t utility = html.find("{\"name\":\"consumption.utility\"");
+  const size_t welfare = html.find("{\"name\":\"consumption.welfare\"");
   const size_t custom = html.find("{\"name\":\"zeta.custom\",\"description\":\"\"}");
   ASSERT_NE(vendi, std::string::npos);
-  ASSERT_NE(utility, std::string::npos);
+  ASSERT_NE(welfare, std::string::npos);
   ASSERT_NE(custom, std::string::npos);
-  EXPECT_LT(vendi, utility);
-  EXPECT_LT(utility, custom);
+  EXPECT_LT(vendi, welfare);
+  EXPECT_LT(welfare, custom);
+}
+
+TEST(Report, TheExperimentsKeyMetricsLeadAndUndefinedValuesSayAbsent) {
+  Fixture f = MakeFixture();
+  f.summary.mutable_config()->mutable_metrics()->add_key_metrics("consumption.welfare");
+  // Point "1" has lifecycle.never_seen undefined in both runs.
+  for (v1::CompareGroup& g : *f.summary.mutable_groups()) {
+    v1::MetricSummary* m = g.add_metrics();
+    m->set_metric("lifecycle.never_seen");
+    if (g.sweep_value() == "1") {
+      m->set_absent(2);
+    } else {
+      m->set_mean(0.25);
+      m->set_ci_low(0.25);
+      m->set_ci_high(0.25);
+      m->set_n(1);
+      m->set_absent(1);
+    }
+  }
+  const std::string html = RenderReport(f.summary, f.series);
+  const size_t table = html.find("<table id=\"final\">");
+  const size_t key = html.find("Key metrics", table);
+  const size_t welfare = html.find(">consumption.welfare<", table);
+  const size_t other = html.find("Other metrics", table);
+  const size_t vendi = html.find(">content.vendi<", table);
+  ASSERT_NE(key, std::string::npos);
+  ASSERT_NE(other, std::string::npos);
+  EXPECT_LT(key, welfare);
+  EXPECT_LT(welfare, other);
+  EXPECT_LT(other, vendi);
+  EXPECT_THAT(html, HasSubstr("<td>absent</td>"));
+  EXPECT_THAT(html, HasSubstr("<td>0.250 (1 absent)</td>"));
 }
 
 // The value of `attribute="..."` in `tag`, or "" when absent.
@@ -174,7 +206,7 @@ TEST(Report, EveryChartRendersInHeadlessChromium) {
     EXPECT_EQ(Attribute(tag, "data-bands-expected"), "2") << metric;
     EXPECT_EQ(Attribute(tag, "data-bands-drawn"), "2") << metric;
   }
-  EXPECT_THAT(charted, ::testing::ElementsAre("content.vendi", "consumption.utility",
+  EXPECT_THAT(charted, ::testing::ElementsAre("content.vendi", "consumption.welfare",
                                               "zeta.custom"));
   std::filesystem::remove_all(dir);
 }

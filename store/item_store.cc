@@ -628,9 +628,20 @@ absl::Status ItemStore::WriteMetrics(
       return absl::InvalidArgumentError(absl::StrCat(
           "values[", i, "].name: '", v.name(), "' appears twice"));
     }
-    if (!std::isfinite(v.value())) {
+    if (!v.absent().empty()) {
+      if (v.absent().size() > kMaxAbsentReasonLength) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("values[", i, "].absent: a reason has at most ",
+                         kMaxAbsentReasonLength, " bytes"));
+      }
+      if (v.value() != 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "values[", i, "]: ", v.name(), " is absent and has a value"));
+      }
+    } else if (!std::isfinite(v.value())) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "values[", i, "].value: ", v.name(), " is not finite"));
+          "values[", i, "].value: ", v.name(),
+          " is not finite (an undefined value is sent as absent, with its reason)"));
     }
   }
   absl::MutexLock lock(&WriteMutexFor(run_id));
@@ -640,7 +651,7 @@ absl::Status ItemStore::WriteMetrics(
     FEEDLOOP_RETURN_IF_ERROR(
         FromRocks(batch.Put(handles_->metrics,
                             MetricKey(run_id, v.name(), round),
-                            EncodeDouble(v.value())),
+                            EncodeMetricValue(v)),
                   "store: batching a metric"));
   }
   if (advance_progress && round + 1 > run.rounds_done()) {
@@ -671,12 +682,14 @@ absl::StatusOr<std::vector<v1::Series>> ItemStore::ReadSeries(
   std::vector<v1::Series> out;
   std::string metric;
   uint32_t round = 0;
+  v1::MetricValue value;
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     const rocksdb::Slice key = it->key();
     if (!ParseMetricSuffix(absl::string_view(key.data() + prefix.size(),
                                              key.size() - prefix.size()),
                            &metric, &round) ||
-        it->value().size() != 8) {
+        !DecodeMetricValue(absl::string_view(it->value().data(), it->value().size()),
+                           &value)) {
       return absl::InternalError("store: a metric record is corrupt");
     }
     if (round < round_from || round > round_to) continue;
@@ -686,9 +699,13 @@ absl::StatusOr<std::vector<v1::Series>> ItemStore::ReadSeries(
       s.set_run_id(std::string(run_id));
       s.set_metric(metric);
     }
-    out.back().add_rounds(round);
-    out.back().add_values(DecodeDouble(
-        absl::string_view(it->value().data(), it->value().size())));
+    if (value.absent().empty()) {
+      out.back().add_rounds(round);
+      out.back().add_values(value.value());
+    } else {
+      out.back().add_absent_rounds(round);
+      out.back().add_absent_reasons(value.absent());
+    }
   }
   FEEDLOOP_RETURN_IF_ERROR(FromRocks(it->status(), "store: reading metrics"));
   return out;
@@ -707,6 +724,12 @@ absl::StatusOr<std::vector<v1::RoundMetrics>> ItemStore::ReadRounds(
       v1::MetricValue* v = r.add_values();
       v->set_name(s.metric());
       v->set_value(s.values(i));
+    }
+    for (int i = 0; i < s.absent_rounds_size(); ++i) {
+      v1::RoundMetrics& r = by_round[s.absent_rounds(i)];
+      v1::MetricValue* v = r.add_values();
+      v->set_name(s.metric());
+      v->set_absent(s.absent_reasons(i));
     }
   }
   std::vector<v1::RoundMetrics> out;

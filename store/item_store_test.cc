@@ -339,6 +339,45 @@ TEST_F(ItemStoreTest, MetricSeriesAndProgress) {
   EXPECT_EQ(run.rounds_done(), 4u);
 }
 
+TEST_F(ItemStoreTest, AbsentValuesKeepTheirReasonAndNeverReadAsNumbers) {
+  for (uint32_t round = 0; round < 3; ++round) {
+    RepeatedPtrField<v1::MetricValue> values;
+    v1::MetricValue* v = values.Add();
+    v->set_name("lifecycle.never_seen");
+    if (round == 1) {
+      v->set_value(0.5);
+    } else {
+      v->set_absent("no item expires this round");
+    }
+    ASSERT_OK(store_->WriteMetrics("r1", round, values, true));
+  }
+  ASSERT_OK_AND_ASSIGN(auto series, store_->ReadSeries("r1", {}, 0, 10));
+  ASSERT_EQ(series.size(), 1u);
+  EXPECT_THAT(series[0].rounds(), ::testing::ElementsAre(1));
+  EXPECT_THAT(series[0].values(), ::testing::ElementsAre(0.5));
+  EXPECT_THAT(series[0].absent_rounds(), ::testing::ElementsAre(0, 2));
+  EXPECT_THAT(series[0].absent_reasons(),
+              ::testing::ElementsAre("no item expires this round",
+                                     "no item expires this round"));
+  ASSERT_OK_AND_ASSIGN(auto rounds, store_->ReadRounds("r1", 0, {}));
+  ASSERT_EQ(rounds.size(), 3u);
+  EXPECT_EQ(rounds[0].values(0).absent(), "no item expires this round");
+  EXPECT_EQ(rounds[1].values(0).value(), 0.5);
+  EXPECT_TRUE(rounds[1].values(0).absent().empty());
+
+  // An absence has no value, and its reason is bounded.
+  RepeatedPtrField<v1::MetricValue> bad;
+  bad.Add()->set_name("content.vendi");
+  bad[0].set_absent("why");
+  bad[0].set_value(1);
+  EXPECT_THAT(store_->WriteMetrics("r1", 5, bad, true),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has a value")));
+  bad[0].set_value(0);
+  bad[0].set_absent(std::string(201, 'x'));
+  EXPECT_THAT(store_->WriteMetrics("r1", 5, bad, true),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("values[0].absent")));
+}
+
 TEST(ItemStore, OpenFailsClearlyWhenLocked) {
   const std::string path = absl::StrCat(::testing::TempDir(), "/locked_store");
   std::filesystem::remove_all(path);

@@ -155,4 +155,32 @@ double DecodeDouble(absl::string_view bytes) {
   return v;
 }
 
+namespace {
+// A quiet NaN with a payload of our own: never a stored value (values are
+// finite), so it marks an absence.
+constexpr uint64_t kAbsentBits = 0x7ff8'0000'0ab5'e000ULL;
+}  // namespace
+
+std::string EncodeMetricValue(const v1::MetricValue& v) {
+  if (v.absent().empty()) return EncodeDouble(v.value());
+  std::string out;
+  AppendBe64(&out, kAbsentBits);
+  out.append(v.absent());
+  return out;
+}
+
+bool DecodeMetricValue(absl::string_view bytes, v1::MetricValue* v) {
+  if (bytes.size() < 8) return false;
+  if (ReadBe64(bytes.data()) == kAbsentBits) {
+    if (bytes.size() == 8) return false;  // an absence always says why
+    v->set_value(0);
+    v->set_absent(std::string(bytes.substr(8)));
+    return true;
+  }
+  if (bytes.size() != 8) return false;
+  v->set_value(DecodeDouble(bytes));
+  v->clear_absent();
+  return true;
+}
+
 }  // namespace feedloop::store

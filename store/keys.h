@@ -21,11 +21,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "feedloop/v1/types.pb.h"
 
 namespace feedloop::store {
 
 inline constexpr size_t kMaxRunIdLength = 64;
 inline constexpr size_t kMaxMetricNameLength = 128;
+// The longest reason an absent metric value may carry (MetricValue.absent).
+inline constexpr size_t kMaxAbsentReasonLength = 200;
 
 // OK for 1 to 64 characters of [A-Za-z0-9._-]; INVALID_ARGUMENT naming
 // `field` otherwise.
@@ -66,6 +69,13 @@ bool ParseMetricSuffix(absl::string_view suffix, std::string* metric,
 
 std::string EncodeDouble(double v);
 double DecodeDouble(absl::string_view bytes);
+
+// A stored metric value: a defined value is its 8-byte double (always
+// finite); an absent one is a NaN pattern followed by the reason, so that
+// stores written before absences existed read unchanged.
+std::string EncodeMetricValue(const v1::MetricValue& v);
+// False for bytes that are neither.
+bool DecodeMetricValue(absl::string_view bytes, v1::MetricValue* v);
 
 }  // namespace feedloop::store
 

@@ -58,6 +58,23 @@ TEST(Keys, ParsesWhatItWrites) {
   }
 }
 
+TEST(Keys, MetricValuesAndAbsencesRoundTrip) {
+  v1::MetricValue v, back;
+  v.set_value(-0.125);
+  ASSERT_TRUE(DecodeMetricValue(EncodeMetricValue(v), &back));
+  EXPECT_EQ(back.value(), -0.125);
+  EXPECT_TRUE(back.absent().empty());
+  // The first wave's records are bare doubles: they read unchanged.
+  ASSERT_TRUE(DecodeMetricValue(EncodeDouble(3.5), &back));
+  EXPECT_EQ(back.value(), 3.5);
+  v.set_value(0);
+  v.set_absent("nobody engaged this round");
+  ASSERT_TRUE(DecodeMetricValue(EncodeMetricValue(v), &back));
+  EXPECT_EQ(back.absent(), "nobody engaged this round");
+  EXPECT_FALSE(DecodeMetricValue("short", &back));
+  EXPECT_FALSE(DecodeMetricValue(EncodeDouble(1) + "x", &back));
+}
+
 TEST(Keys, ValidatesRunIdsAndMetricNames) {
   EXPECT_OK(ValidateRunId("sweep-1.run_02"));
   EXPECT_THAT(ValidateRunId(""), StatusIs(absl::StatusCode::kInvalidArgument,

@@ -15,6 +15,7 @@
 #include "common/vectors.h"
 #include "metrics/content.h"
 #include "metrics/diversity.h"
+#include "metrics/round_recorder.h"
 #include "metrics/summary.h"
 #include "model/topic_space.h"
 
@@ -297,12 +298,16 @@ absl::StatusOr<v1::CompareRunsResponse> DiversityServiceImpl::Compare(
         store_->ReadSeries(run.run_id(), metrics, from, UINT32_MAX));
     metrics::RunValues rv{run.run_id(), run.sweep_value(), run.sweep_point(), {}};
     for (const v1::Series& s : series) {
-      double sum = 0;
-      for (double v : s.values()) sum += v;
       v1::MetricValue& v = rv.values.emplace_back();
       v.set_name(s.metric());
-      v.set_value(sum / s.values_size());
       seen.insert(s.metric());
+      if (s.values_size() == 0) {
+        v.set_absent(s.absent_reasons(s.absent_reasons_size() - 1));
+        continue;
+      }
+      double sum = 0;
+      for (double x : s.values()) sum += x;
+      v.set_value(sum / s.values_size());
     }
     values.push_back(std::move(rv));
   }
@@ -374,11 +379,10 @@ absl::StatusOr<v1::EvaluateResponse> DiversityServiceImpl::Evaluate(
     return absl::InvalidArgumentError(absl::StrCat(
         "embeddings: ", n, " rows exceed the limit of ", kMaxRows));
   }
-  Rng rng(request.seed());
   v1::EvaluateResponse response;
   std::vector<v1::MetricValue> values;
   if (run.has_value()) {
-    // The run's topics, and its tail threshold from its round-0 items, as
+    // The run's topics, and its tail reference from its round-0 items, as
     // the loop measured them.
     const model::TopicSpace space = model::TopicSpace::FromConfig(run->config());
     std::vector<float> round0;
@@ -391,14 +395,15 @@ absl::StatusOr<v1::EvaluateResponse> DiversityServiceImpl::Evaluate(
     for (const v1::Item& item : items) {
       round0.insert(round0.end(), item.embedding().begin(), item.embedding().end());
     }
-    const double threshold =
-        round0.empty() ? -1
-                       : metrics::Quantile(metrics::TopicDistances(round0, dim, space),
-                                           run->config().metrics().tail_quantile());
-    values = metrics::ContentMetrics(rows, dim, &space, threshold,
-                                     run->config().metrics().pair_samples(), rng);
+    const metrics::TailReference tail =
+        metrics::TailReference::Build(round0, metrics::TailOptionsFor(run->config()));
+    metrics::ContentOptions o;
+    o.space = &space;
+    o.tail = &tail;
+    o.pair_samples = run->config().metrics().pair_samples();
+    values = metrics::ContentMetrics(rows, dim, o, request.seed());
   } else {
-    values = metrics::ContentMetrics(rows, dim, nullptr, -1, 2000, rng);
+    values = metrics::ContentMetrics(rows, dim, {}, request.seed());
   }
   for (v1::MetricValue& v : values) *response.add_values() = std::move(v);
   response.set_items(static_cast<uint32_t>(n));

@@ -109,12 +109,14 @@ TEST(Cli, RunWritesMetricsAndSummary) {
   std::ifstream csv(experiment + "/metrics.csv");
   std::string header;
   std::getline(csv, header);
-  EXPECT_EQ(header, "run,round,metric,value");
+  EXPECT_EQ(header, "run,round,metric,value,absent");
   size_t rows = 0;
   std::string line;
   while (std::getline(csv, line)) {
     const std::vector<std::string> fields = absl::StrSplit(line, ',');
-    ASSERT_EQ(fields.size(), 4u) << line;
+    ASSERT_EQ(fields.size(), 5u) << line;
+    // A value, or no value and the reason it is undefined.
+    EXPECT_NE(fields[3].empty(), fields[4].empty()) << line;
     ++rows;
   }
   EXPECT_GT(rows, 4u * 4 * 15);  // 4 runs x 4 rounds x most metrics

@@ -19,8 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from feedloop import Client  # noqa: E402
 
-METRICS = ["content.dispersion", "content.vendi", "content.topic_entropy",
-           "consumption.utility"]
+METRICS = ["content.vendi", "content.tail_recall", "consumption.similarity",
+           "consumption.welfare"]
 
 
 def main() -> int:

@@ -10,6 +10,9 @@ import pandas as pd
 from feedloop.v1 import diversity_pb2, diversity_pb2_grpc, types_pb2
 
 
+_NAN = float("nan")
+
+
 class FeedloopError(RuntimeError):
     """A failed call; `code` is the gRPC status code name (e.g. NOT_FOUND)."""
 
@@ -82,8 +85,10 @@ class Client:
                metrics: Optional[Union[str, Iterable[str]]] = None,
                round_from: int = 0, round_to: Optional[int] = None,
                wide: bool = False) -> pd.DataFrame:
-        """Metric series. Long: run, round, metric, value (as metrics.csv).
-        Wide: one row per (run, round), one column per metric."""
+        """Metric series. Long: run, round, metric, value, absent (as
+        metrics.csv): a round where a metric was undefined has value NaN and
+        its reason in `absent` (NaN where the value is defined). Wide: one row
+        per (run, round), one column per metric, NaN where undefined."""
         request = diversity_pb2.GetSeriesRequest(
             run_ids=_names(run_ids), metrics=_names(metrics), round_from=round_from)
         if round_to is not None:
@@ -92,43 +97,56 @@ class Client:
         while True:
             page = self._call(self._stub.GetSeries, request)
             for s in page.series:
-                rows.extend((s.run_id, r, s.metric, v) for r, v in zip(s.rounds, s.values))
+                rows.extend((s.run_id, r, s.metric, v, _NAN)
+                            for r, v in zip(s.rounds, s.values))
+                rows.extend((s.run_id, r, s.metric, _NAN, why)
+                            for r, why in zip(s.absent_rounds, s.absent_reasons))
             if not page.next_page_token:
                 break
             request.page_token = page.next_page_token
-        df = pd.DataFrame(rows, columns=["run", "round", "metric", "value"])
+        df = pd.DataFrame(rows, columns=["run", "round", "metric", "value", "absent"])
+        df = df.sort_values(["run", "metric", "round"]).reset_index(drop=True)
         if not wide:
             return df
-        return df.pivot_table(index=["run", "round"], columns="metric",
-                              values="value").reset_index()
+        # pivot, not pivot_table: a repeated (run, round, metric) is an error,
+        # never silently averaged.
+        wide_df = df.pivot(index=["run", "round"], columns="metric", values="value")
+        wide_df.columns.name = None
+        return wide_df.reset_index()
 
     def compare(self, run_ids: Optional[Iterable[str]] = None, sweep_id: str = "",
                 metrics: Optional[Union[str, Iterable[str]]] = None,
                 window: int = 1) -> pd.DataFrame:
         """Per sweep point and metric: n, mean and 95% interval over replicates
-        of each run's mean over its last `window` rounds."""
+        of each run's mean over its last `window` rounds; `absent` counts the
+        runs where the metric was undefined there (left out of n and mean)."""
         response = self._call(self._stub.CompareRuns, diversity_pb2.CompareRunsRequest(
             run_ids=_names(run_ids), sweep_id=sweep_id, metrics=_names(metrics),
             window=window))
         rows = [{
             "sweep_value": g.sweep_value, "metric": m.metric, "n": m.n,
-            "mean": m.mean, "ci_low": m.ci_low, "ci_high": m.ci_high,
+            "absent": m.absent,
+            "mean": m.mean if m.n else _NAN,
+            "ci_low": m.ci_low if m.n else _NAN,
+            "ci_high": m.ci_high if m.n else _NAN,
         } for g in response.groups for m in g.metrics]
-        df = pd.DataFrame(rows, columns=["sweep_value", "metric", "n", "mean",
+        df = pd.DataFrame(rows, columns=["sweep_value", "metric", "n", "absent", "mean",
                                          "ci_low", "ci_high"])
         df.attrs["sweep_parameter"] = response.sweep_parameter
         return df
 
     def watch(self, run_id: str, metrics: Optional[Union[str, Iterable[str]]] = None,
               from_round: int = 0) -> Iterator[Dict]:
-        """Rounds of a run as they complete: {"run", "round", "values": {name: value}}.
+        """Rounds of a run as they complete: {"run", "round", "values": {name:
+        value}, "absent": {name: reason}} (an undefined metric's value is NaN).
         Ends when the run does."""
         request = types_pb2.WatchRunRequest(run_id=run_id, metrics=_names(metrics),
                                             from_round=from_round)
         try:
             for rm in self._stub.WatchRun(request):
                 yield {"run": rm.run_id, "round": rm.round,
-                       "values": {v.name: v.value for v in rm.values}}
+                       "values": {v.name: _NAN if v.absent else v.value for v in rm.values},
+                       "absent": {v.name: v.absent for v in rm.values if v.absent}}
         except grpc.RpcError as e:
             raise FeedloopError(e.code().name, e.details() or "") from None
 
@@ -145,4 +163,4 @@ class Client:
                 for row in rows:
                     request.embeddings.extend(float(x) for x in row)
         response = self._call(self._stub.Evaluate, request)
-        return {v.name: v.value for v in response.values}
+        return {v.name: _NAN if v.absent else v.value for v in response.values}

@@ -1,0 +1,348 @@
+#include "metrics/round_recorder.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/random.h"
+#include "common/vectors.h"
+#include "metrics/content.h"
+#include "metrics/diversity.h"
+#include "metrics/metric_value.h"
+#include "model/item_life.h"
+
+namespace feedloop::metrics {
+namespace {
+
+// Stream tags for DeriveSeed (0x3e71 and 0x3e72 are the first wave's, kept
+// so that the sampled metrics that did not change keep their samples).
+constexpr uint64_t kPairStream = 0x3e71;
+constexpr uint64_t kWindowPairStream = 0x3e72;
+constexpr uint64_t kTailSplitStream = 0x3e73;
+
+}  // namespace
+
+TailReference::Options TailOptionsFor(const v1::ExperimentConfig& config) {
+  const v1::MetricsConfig& mc = config.metrics();
+  TailReference::Options o;
+  o.dim = config.space().dim();
+  o.neighbors = mc.tail_neighbors();
+  o.quantile = mc.tail_quantile();
+  o.max_reference = mc.tail_reference();
+  o.seed = DeriveSeed(config.seed(), kTailSplitStream);
+  return o;
+}
+
+RoundRecorder::RoundRecorder(const v1::ExperimentConfig& config)
+    : config_(config),
+      dim_(config.space().dim()),
+      ttl_(config.ranker().item_ttl_rounds()),
+      space_(model::TopicSpace::FromConfig(config)) {}
+
+void RoundRecorder::AddItems(uint32_t round, std::span<const v1::Item> items) {
+  new_ids_.clear();
+  for (const v1::Item& item : items) {
+    ItemState& s = items_[item.id()];
+    s.round = round;
+    s.creator = item.creator_id();
+    s.platform = item.platform_generated();
+    s.embedding.assign(item.embedding().begin(), item.embedding().end());
+    live_.push_back(item.id());
+    new_ids_.push_back(item.id());
+  }
+  std::sort(live_.begin(), live_.end());
+  if (round == 0) {
+    std::vector<float> rows;
+    rows.reserve(items.size() * dim_);
+    for (const v1::Item& item : items) {
+      rows.insert(rows.end(), item.embedding().begin(), item.embedding().end());
+    }
+    tail_ = TailReference::Build(rows, TailOptionsFor(config_));
+  }
+}
+
+std::span<const float> RoundRecorder::Embedding(uint64_t id) const {
+  auto it = items_.find(id);
+  if (it == items_.end()) return {};
+  return it->second.embedding;
+}
+
+void RoundRecorder::MeasureContent(uint32_t round,
+                                   std::vector<v1::MetricValue>* out) {
+  std::vector<float> rows;
+  rows.reserve(new_ids_.size() * dim_);
+  for (uint64_t id : new_ids_) {
+    const auto& e = items_.at(id).embedding;
+    rows.insert(rows.end(), e.begin(), e.end());
+  }
+  ContentOptions o;
+  o.space = &space_;
+  o.tail = &tail_;
+  o.round_zero = round == 0;
+  o.pair_samples = config_.metrics().pair_samples();
+  for (v1::MetricValue& v :
+       ContentMetrics(rows, dim_, o, DeriveSeed(config_.seed(), kPairStream, round))) {
+    out->push_back(std::move(v));
+  }
+}
+
+std::vector<v1::MetricValue> RoundRecorder::Measure(const Observed& in) {
+  const uint32_t round = in.round;
+  const v1::MetricsConfig& mc = config_.metrics();
+  std::vector<v1::MetricValue> out;
+  MeasureContent(round, &out);
+  AddValue(&out, "creators.drift", in.creator_drift);
+
+  // ---- exposure and consumption: what users examined and engaged.
+  const uint32_t creators = config_.creators().count();
+  const double attention = config_.users().attention();
+  absl::flat_hash_map<uint64_t, uint64_t> shown;  // impressions this round
+  std::vector<double> creator_impressions(creators, 0.0);
+  double impressions = 0, engagements = 0, platform_impressions = 0;
+  double affinity_sum = 0, welfare_sum = 0, ild_sum = 0;
+  size_t underserved = 0, ild_n = 0;
+  std::vector<std::vector<uint64_t>> engaged_by_user;
+  std::vector<uint32_t> user_of;  // engaged_by_user[i] belongs to user_of[i]
+  const size_t users = in.slates.size();
+  for (size_t i = 0; i < users; ++i) {
+    const v1::Slate& slate = in.slates[i];
+    const model::Consumption& c = in.consumption[i];
+    const uint32_t user = slate.user_id();
+    const std::span<const float> p = in.interests.subspan(size_t{user} * dim_, dim_);
+    double pair_sum = 0;
+    size_t pairs = 0;
+    for (int a = 0; a < slate.item_ids_size(); ++a) {
+      for (int b = a + 1; b < slate.item_ids_size(); ++b) {
+        pair_sum += 1 - Dot(Embedding(slate.item_ids(a)), Embedding(slate.item_ids(b)));
+        ++pairs;
+      }
+    }
+    if (pairs > 0) {
+      ild_sum += pair_sum / pairs;
+      ++ild_n;
+    }
+    double user_affinity = 0;
+    size_t user_engaged = 0;
+    std::vector<uint64_t> engaged;
+    for (size_t k = 0; k < c.positions.size(); ++k) {
+      const uint64_t id = slate.item_ids(c.positions[k]);
+      const ItemState& s = items_.at(id);
+      ++shown[id];
+      impressions += 1;
+      if (s.platform) {
+        platform_impressions += 1;
+      } else if (s.creator < creators) {
+        creator_impressions[s.creator] += 1;
+      }
+      if (c.engaged[k]) {
+        engagements += 1;
+        const double a = Dot(p, s.embedding);
+        user_affinity += a;
+        ++user_engaged;
+        engaged.push_back(id);
+        WindowItem& w = window_items_[id];
+        if (w.embedding.empty()) w.embedding = s.embedding;
+        w.last_engaged = round;
+      }
+    }
+    affinity_sum += user_affinity;
+    welfare_sum += user_affinity / attention;
+    underserved += user_engaged == 0 ||
+                   user_affinity / user_engaged < mc.underserved_threshold();
+    std::sort(engaged.begin(), engaged.end());
+    engaged.erase(std::unique(engaged.begin(), engaged.end()), engaged.end());
+    engaged_by_user.push_back(std::move(engaged));
+    user_of.push_back(user);
+  }
+
+  std::vector<double> live_impressions, shown_impressions;
+  live_impressions.reserve(live_.size());
+  for (uint64_t id : live_) {
+    auto it = shown.find(id);
+    const double n = it == shown.end() ? 0 : static_cast<double>(it->second);
+    live_impressions.push_back(n);
+    if (n > 0) {
+      shown_impressions.push_back(n);
+      ItemState& s = items_.at(id);
+      s.impressions += static_cast<uint64_t>(n);
+      if (s.first_seen < 0) s.first_seen = round;
+      s.last_seen = round;
+    }
+  }
+  constexpr const char* kNoneShown = "no item was shown this round";
+  AddValueOr(&out, "exposure.coverage",
+             live_.empty() ? std::nullopt
+                           : std::optional<double>(static_cast<double>(shown_impressions.size()) /
+                                                   live_.size()),
+             "no item is live");
+  AddValueOr(&out, "exposure.gini_shown",
+             shown_impressions.size() >= 2 ? std::optional<double>(Gini(shown_impressions))
+                                           : std::nullopt,
+             "fewer than two items were shown this round");
+  AddValueOr(&out, "exposure.top1pct_share",
+             impressions > 0 ? std::optional<double>(TopShare(live_impressions, 0.01))
+                             : std::nullopt,
+             kNoneShown);
+  const double creator_total = impressions - platform_impressions;
+  constexpr const char* kNoCreator = "no creator's item was shown this round";
+  AddValueOr(&out, "exposure.gini_creators",
+             creator_total > 0 ? std::optional<double>(Gini(creator_impressions))
+                               : std::nullopt,
+             kNoCreator);
+  AddValueOr(&out, "exposure.entropy_creators",
+             creator_total > 0 && creators >= 2
+                 ? std::optional<double>(NormalizedEntropy(creator_impressions, creators))
+                 : std::nullopt,
+             creators < 2 ? "one creator: there is nothing to spread over" : kNoCreator);
+  AddValueOr(&out, "exposure.ai_share",
+             impressions > 0 ? std::optional<double>(platform_impressions / impressions)
+                             : std::nullopt,
+             kNoneShown);
+  AddValueOr(&out, "slate.ild", ild_n ? std::optional<double>(ild_sum / ild_n) : std::nullopt,
+             "no slate holds two items");
+
+  AddValueOr(&out, "consumption.engagement_rate",
+             impressions > 0 ? std::optional<double>(engagements / impressions)
+                             : std::nullopt,
+             kNoneShown);
+  AddValueOr(&out, "consumption.welfare",
+             users > 0 ? std::optional<double>(welfare_sum / users) : std::nullopt,
+             "no user was served");
+  AddValueOr(&out, "consumption.engaged_affinity",
+             engagements > 0 ? std::optional<double>(affinity_sum / engagements)
+                             : std::nullopt,
+             "nobody engaged this round");
+  AddValueOr(&out, "consumption.underserved",
+             users > 0 ? std::optional<double>(static_cast<double>(underserved) / users)
+                       : std::nullopt,
+             "no user was served");
+
+  // The window is indexed by user id.
+  std::vector<std::vector<uint64_t>> by_id(config_.users().count());
+  for (size_t i = 0; i < user_of.size(); ++i) {
+    if (user_of[i] < by_id.size()) by_id[user_of[i]] = std::move(engaged_by_user[i]);
+  }
+  window_.push_back(std::move(by_id));
+  while (window_.size() > mc.jaccard_window()) window_.pop_front();
+  MeasureWindow(round, config_.users().count(), &out);
+
+  AddValue(&out, "users.interest_drift", in.interest_drift);
+  MeasureLifecycle(round, engagements, &out);
+  return out;
+}
+
+void RoundRecorder::MeasureWindow(uint32_t round, size_t users,
+                                  std::vector<v1::MetricValue>* out) {
+  const v1::MetricsConfig& mc = config_.metrics();
+  // What each user engaged over the window, as one sorted set.
+  auto pooled = [&](size_t u) {
+    std::vector<uint64_t> set;
+    for (const auto& r : window_) {
+      if (u < r.size()) set.insert(set.end(), r[u].begin(), r[u].end());
+    }
+    std::sort(set.begin(), set.end());
+    set.erase(std::unique(set.begin(), set.end()), set.end());
+    return set;
+  };
+  std::vector<uint32_t> active;
+  for (size_t u = 0; u < users; ++u) {
+    bool any = false;
+    for (const auto& r : window_) any |= u < r.size() && !r[u].empty();
+    if (any) active.push_back(static_cast<uint32_t>(u));
+  }
+  if (active.size() < 2) {
+    constexpr const char* kFew = "fewer than two users engaged anything in the window";
+    AddAbsent(out, "consumption.similarity", kFew);
+    AddAbsent(out, "consumption.jaccard", kFew);
+  } else {
+    // Pairs of distinct active users; the same pairs for both measures.
+    Rng rng(DeriveSeed(config_.seed(), kWindowPairStream, round));
+    double similarity = 0, jaccard = 0;
+    std::vector<double> mean_a(dim_), mean_b(dim_);
+    auto mean_of = [&](const std::vector<uint64_t>& set, std::vector<double>* m) {
+      std::fill(m->begin(), m->end(), 0.0);
+      for (uint64_t id : set) {
+        const std::vector<float>& e = window_items_.at(id).embedding;
+        for (uint32_t d = 0; d < dim_; ++d) (*m)[d] += e[d];
+      }
+      for (double& x : *m) x /= static_cast<double>(set.size());
+    };
+    for (uint32_t p = 0; p < mc.jaccard_pairs(); ++p) {
+      const size_t a = rng.UniformInt(active.size());
+      size_t b = rng.UniformInt(active.size() - 1);
+      if (b >= a) ++b;
+      const std::vector<uint64_t> sa = pooled(active[a]), sb = pooled(active[b]);
+      jaccard += *Jaccard(sa, sb);
+      mean_of(sa, &mean_a);
+      mean_of(sb, &mean_b);
+      similarity += Dot(std::span<const double>(mean_a), std::span<const double>(mean_b));
+    }
+    AddValue(out, "consumption.similarity", similarity / mc.jaccard_pairs());
+    AddValue(out, "consumption.jaccard", jaccard / mc.jaccard_pairs());
+  }
+  AddValueOr(out, "consumption.idle_users",
+             users > 0 ? std::optional<double>(1.0 - static_cast<double>(active.size()) /
+                                                         static_cast<double>(users))
+                       : std::nullopt,
+             "the run has no users");
+  // Items engaged only before the window's first round are no longer needed.
+  const int64_t first = static_cast<int64_t>(round) + 2 - mc.jaccard_window();
+  absl::erase_if(window_items_, [&](const auto& entry) {
+    return static_cast<int64_t>(entry.second.last_engaged) < first;
+  });
+}
+
+void RoundRecorder::MeasureLifecycle(uint32_t round, double engagements,
+                                     std::vector<v1::MetricValue>* out) const {
+  std::vector<double> lifetimes, weights;
+  size_t expiring = 0, never_seen = 0, one_round = 0;
+  double seen_impressions = 0;
+  for (uint64_t id : live_) {
+    const ItemState& s = items_.at(id);
+    if (model::LastLiveRound(s.round, ttl_) != round) continue;
+    ++expiring;
+    if (s.first_seen < 0) {
+      ++never_seen;
+      continue;
+    }
+    const double lifetime = static_cast<double>(s.last_seen - s.first_seen);
+    lifetimes.push_back(lifetime);
+    weights.push_back(static_cast<double>(s.impressions));
+    seen_impressions += static_cast<double>(s.impressions);
+    one_round += s.last_seen == s.first_seen;
+  }
+  AddValueOr(out, "lifecycle.never_seen",
+             expiring > 0 ? std::optional<double>(static_cast<double>(never_seen) / expiring)
+                          : std::nullopt,
+             "no item expires this round");
+  const char* no_seen =
+      expiring > 0 ? "no expiring item was ever shown" : "no item expires this round";
+  const size_t seen = lifetimes.size();
+  AddValueOr(out, "lifecycle.impressions_per_item",
+             seen > 0 ? std::optional<double>(seen_impressions / seen) : std::nullopt,
+             no_seen);
+  AddValueOr(out, "lifecycle.median_lifetime_weighted",
+             seen > 0 ? WeightedQuantile(lifetimes, weights, 0.5) : std::nullopt, no_seen);
+  AddValueOr(out, "lifecycle.one_round_share",
+             seen > 0 ? std::optional<double>(static_cast<double>(one_round) / seen)
+                      : std::nullopt,
+             no_seen);
+  AddValueOr(out, "lifecycle.items_per_engagement",
+             engagements > 0 ? std::optional<double>(new_ids_.size() / engagements)
+                             : std::nullopt,
+             "nobody engaged this round");
+}
+
+void RoundRecorder::RetireExpired(uint32_t round) {
+  std::vector<uint64_t> still_live;
+  still_live.reserve(live_.size());
+  for (uint64_t id : live_) {
+    if (model::LastLiveRound(items_.at(id).round, ttl_) > round) {
+      still_live.push_back(id);
+    } else {
+      items_.erase(id);
+    }
+  }
+  live_ = std::move(still_live);
+}
+
+}  // namespace feedloop::metrics

@@ -1,0 +1,121 @@
+// RoundRecorder: computes every per-round metric of the catalog
+// (metrics/catalog.h, docs/metrics.md) from what the loop saw in a round,
+// and keeps the state that spans rounds: the live items (embeddings,
+// impressions, first and last round shown), round 0's tail reference, and
+// the window of what each user engaged.
+//
+//   RoundRecorder recorder(config);
+//   recorder.AddItems(round, new_items);
+//   ... rank, consume ...
+//   std::vector<v1::MetricValue> values = recorder.Measure(observed);
+//   recorder.RetireExpired(round);
+//
+// A metric with nothing to measure in a round (no item expires yet, nobody
+// engaged) is reported absent with its reason, never as a number that
+// means something else.
+//
+// Deterministic: iterates in id and user order, samples with Rngs seeded
+// by (run seed, stream, round). Not thread-safe.
+
+#ifndef FEEDLOOP_METRICS_ROUND_RECORDER_H_
+#define FEEDLOOP_METRICS_ROUND_RECORDER_H_
+
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "feedloop/v1/config.pb.h"
+#include "feedloop/v1/ranker.pb.h"
+#include "feedloop/v1/types.pb.h"
+#include "metrics/tail.h"
+#include "model/consumption.h"
+#include "model/topic_space.h"
+
+namespace feedloop::metrics {
+
+// The tail reference a run's config asks for: the recorder builds it from
+// round 0, and DiversityService.Evaluate rebuilds the same one from the
+// store.
+TailReference::Options TailOptionsFor(const v1::ExperimentConfig& config);
+
+class RoundRecorder {
+ public:
+  explicit RoundRecorder(const v1::ExperimentConfig& config);
+
+  RoundRecorder(const RoundRecorder&) = delete;
+  RoundRecorder& operator=(const RoundRecorder&) = delete;
+
+  // The round's new items join the live set; round 0's also make the tail
+  // reference.
+  void AddItems(uint32_t round, std::span<const v1::Item> items);
+  // The embedding of a live item, or an empty span.
+  std::span<const float> Embedding(uint64_t id) const;
+
+  // What the loop saw in one round.
+  struct Observed {
+    uint32_t round = 0;
+    // In the same order: slates[i] is user slates[i].user_id()'s slate and
+    // consumption[i] what that user did with it. Every slate item is live.
+    std::span<const v1::Slate> slates;
+    std::span<const model::Consumption> consumption;
+    // True interests p_u as the users read their slates: users x dim,
+    // row u for user u.
+    std::span<const float> interests;
+    // Mean distance of creators' centres from their homes (the generator's
+    // state), and of users' interests from their initial ones.
+    double creator_drift = 0;
+    double interest_drift = 0;
+  };
+
+  // Records the round (impressions, lifetimes, the consumption window) and
+  // returns its metrics, in catalog order.
+  std::vector<v1::MetricValue> Measure(const Observed& observed);
+  // Forgets the items whose last live round is `round`. Call after
+  // Measure (and after anything else that reads their embeddings).
+  void RetireExpired(uint32_t round);
+
+  size_t live_items() const { return live_.size(); }
+
+ private:
+  struct ItemState {
+    uint32_t round;
+    uint32_t creator;
+    bool platform;
+    std::vector<float> embedding;
+    uint64_t impressions = 0;
+    int64_t first_seen = -1;
+    int64_t last_seen = -1;
+  };
+  // An item engaged within the consumption window (it may have expired).
+  struct WindowItem {
+    std::vector<float> embedding;
+    uint32_t last_engaged;
+  };
+
+  void MeasureContent(uint32_t round, std::vector<v1::MetricValue>* out);
+  void MeasureWindow(uint32_t round, size_t users,
+                     std::vector<v1::MetricValue>* out);
+  void MeasureLifecycle(uint32_t round, double engagements,
+                        std::vector<v1::MetricValue>* out) const;
+
+  // Constant after construction.
+  const v1::ExperimentConfig config_;
+  const uint32_t dim_;
+  const uint32_t ttl_;
+  const model::TopicSpace space_;
+
+  absl::flat_hash_map<uint64_t, ItemState> items_;
+  std::vector<uint64_t> live_;  // ascending ids
+  std::vector<uint64_t> new_ids_;
+  TailReference tail_;
+  // Engaged item ids per user (sorted, distinct) for the last
+  // jaccard_window rounds, oldest first.
+  std::deque<std::vector<std::vector<uint64_t>>> window_;
+  absl::flat_hash_map<uint64_t, WindowItem> window_items_;
+};
+
+}  // namespace feedloop::metrics
+
+#endif  // FEEDLOOP_METRICS_ROUND_RECORDER_H_
