@@ -129,6 +129,8 @@ absl::Status ValidateConfig(const v1::ExperimentConfig& c) {
   k.RangeOpenLow("users.position_decay", u.position_decay(), 0, 1);
   k.Range<double>("users.engage_slope", u.engage_slope(), 0, 1000);
   k.Range<double>("users.engage_midpoint", u.engage_midpoint(), -1, 1);
+  k.Range<double>("users.satiation", u.satiation(), 0, 10);
+  k.RangeOpenHigh("users.satiation_recovery", u.satiation_recovery(), 0, 1);
 
   const v1::CreatorConfig& cr = c.creators();
   k.Range<uint32_t>("creators.count", cr.count(), 1, 1000000);
@@ -144,6 +146,11 @@ absl::Status ValidateConfig(const v1::ExperimentConfig& c) {
   k.Range<double>("generator.adaptation_rate", g.adaptation_rate(), 0, 1);
   k.RangeOpenHigh("generator.ai_share", g.ai_share(), 0, 1);
   k.Range<double>("generator.volume_growth", g.volume_growth(), 0.5, 2);
+  k.Range<uint32_t>("generator.probes", g.probes(), 1, 256);
+  k.RangeOpenLow("generator.probe_spread", g.probe_spread(), 0, 10);
+  k.Range<uint32_t>("generator.neighbours", g.neighbours(), 1, 10000);
+  k.Range<double>("generator.cost_weight", g.cost_weight(), 0, 100);
+  k.Range<double>("generator.cost_norm", g.cost_norm(), 1, 100);
   k.Range<uint32_t>("generator.max_items_per_round", g.max_items_per_round(), 1,
                     10000000);
 
@@ -170,6 +177,10 @@ absl::Status ValidateConfig(const v1::ExperimentConfig& c) {
   k.Range<double>("ranker.skip_rate", r.skip_rate(), 0, 1);
   k.Range<double>("ranker.reward_slope", r.reward_slope(), 0, 1000);
   k.Range<double>("ranker.reward_midpoint", r.reward_midpoint(), -1, 1);
+  k.Range<uint32_t>("ranker.cold_start_slots", r.cold_start_slots(), 0, u.slate_size());
+  k.Range<double>("ranker.temperature", r.temperature(), 0, 100);
+  k.RangeOpenLow("ranker.reward_position_decay", r.reward_position_decay(), 0, 1);
+  k.Range<double>("ranker.reward_smoothing", r.reward_smoothing(), 0, 10);
 
   const v1::MetricsConfig& m = c.metrics();
   k.Range<uint32_t>("metrics.pair_samples", m.pair_samples(), 1, 10000000);

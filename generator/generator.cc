@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <numeric>
 
 #include "absl/container/flat_hash_set.h"
@@ -20,6 +22,12 @@ constexpr uint64_t kCreatorItemStream = 0x6e02;
 constexpr uint64_t kPlatformItemStream = 0x6e03;
 constexpr uint64_t kRewardStream = 0x6e04;
 constexpr uint64_t kTitleStream = 0x6e05;
+constexpr uint64_t kProbeStream = 0x6e06;
+constexpr uint64_t kProbeRewardStream = 0x6e07;
+
+// Added to a probe's reward before its log: a probe nobody would see is
+// very bad, not infinitely bad.
+constexpr double kRewardFloor = 1e-4;
 
 // Where one item of the round comes from.
 struct Slot {
@@ -96,9 +104,23 @@ absl::StatusOr<std::vector<v1::Item>> Generator::Generate(
         absl::StrCat("round: the generator expects round ", next_round_,
                      ", not ", round));
   }
+  // Adapt to the last observed round first; commit only with the items.
+  std::vector<float> adapted = centres_;
+  if (observed_round_.has_value()) {
+    FEEDLOOP_ASSIGN_OR_RETURN(adapted,
+                              AdaptedCentres(*observed_round_, observed_engagements_));
+  }
+  std::swap(centres_, adapted);
   uint64_t drawn = 0;
-  FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::Item> items,
-                            GenerateLocked(round, &drawn));
+  absl::StatusOr<std::vector<v1::Item>> generated = GenerateLocked(round, &drawn);
+  if (!generated.ok()) {
+    std::swap(centres_, adapted);  // a failed call changes nothing
+    return generated.status();
+  }
+  std::vector<v1::Item> items = *std::move(generated);
+  observed_round_.reset();
+  observed_items_.clear();
+  observed_engagements_.clear();
   last_items_ = items;
   last_drawn_ = drawn;
   last_index_.clear();
@@ -231,44 +253,13 @@ absl::Status Generator::Observe(uint32_t round,
     engagements[it->second] = o.engagements();
   }
 
+  // The creators adapt to these outcomes when the next round is generated
+  // (with the ranker's state after this round's feedback).
+  observed_items_ = last_items_;
+  observed_engagements_ = engagements;
+  observed_round_ = round;
+
   const double alpha = config_.generator().alpha();
-  // Winners: the most engaged items, weighted by engagements.
-  std::vector<uint32_t> order(last_items_.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    return engagements[a] != engagements[b] ? engagements[a] > engagements[b]
-                                            : a < b;
-  });
-  const size_t winners = static_cast<size_t>(std::ceil(
-      config_.generator().winners_fraction() * last_items_.size()));
-  std::vector<double> w(dim_, 0.0);
-  for (size_t r = 0; r < winners && r < order.size(); ++r) {
-    const uint32_t i = order[r];
-    if (engagements[i] <= 0) break;
-    const auto& e = last_items_[i].embedding();
-    for (uint32_t d = 0; d < dim_; ++d) w[d] += engagements[i] * e[d];
-  }
-  const bool have_winners = Normalize(std::span<double>(w));
-
-  const double rate = config_.generator().adaptation_rate();
-  for (uint32_t c = 0; c < creators_; ++c) {
-    float* m = centres_.data() + size_t{c} * dim_;
-    const float* h = homes_.data() + size_t{c} * dim_;
-    std::vector<double> target(dim_);
-    for (uint32_t d = 0; d < dim_; ++d) {
-      // Without winners the coupled part of the target is "stay put".
-      const double pull = have_winners ? w[d] : m[d];
-      target[d] = alpha * pull + (1 - alpha) * h[d];
-    }
-    if (!Normalize(std::span<double>(target))) continue;
-    std::vector<double> next(dim_);
-    for (uint32_t d = 0; d < dim_; ++d) {
-      next[d] = (1 - rate) * m[d] + rate * target[d];
-    }
-    if (!Normalize(std::span<double>(next))) continue;
-    for (uint32_t d = 0; d < dim_; ++d) m[d] = static_cast<float>(next[d]);
-  }
-
   if (config_.generator().ai_share() > 0 && alpha > 0) {
     std::vector<float> rows(last_items_.size() * dim_);
     for (size_t i = 0; i < last_items_.size(); ++i) {
@@ -281,6 +272,230 @@ absl::Status Generator::Observe(uint32_t round,
   last_items_.clear();
   last_index_.clear();
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<float>> Generator::AdaptedCentres(
+    uint32_t round, const std::vector<double>& engagements) {
+  switch (config_.generator().creator_policy()) {
+    case v1::GeneratorConfig::TREND_CHASING:
+      return TrendChasing(engagements);
+    case v1::GeneratorConfig::IMITATION:
+      return Imitation(engagements);
+    case v1::GeneratorConfig::BEST_RESPONSE:
+      break;
+  }
+  return BestResponse(round);
+}
+
+// Moves centre m toward `target` by adaptation_rate (both unit vectors);
+// leaves it when the step is degenerate.
+void Generator::StepToward(std::span<float> m, std::span<const double> target) const {
+  const double rate = config_.generator().adaptation_rate();
+  std::vector<double> next(dim_);
+  for (uint32_t d = 0; d < dim_; ++d) next[d] = (1 - rate) * m[d] + rate * target[d];
+  if (!Normalize(std::span<double>(next))) return;
+  for (uint32_t d = 0; d < dim_; ++d) m[d] = static_cast<float>(next[d]);
+}
+
+// normalize(alpha * pull + (1 - alpha) * home), or nothing when degenerate.
+std::optional<std::vector<double>> Generator::Blend(std::span<const double> pull,
+                                                    uint32_t creator) const {
+  const double alpha = config_.generator().alpha();
+  const float* h = homes_.data() + size_t{creator} * dim_;
+  std::vector<double> target(dim_);
+  for (uint32_t d = 0; d < dim_; ++d) target[d] = alpha * pull[d] + (1 - alpha) * h[d];
+  if (!Normalize(std::span<double>(target))) return std::nullopt;
+  return target;
+}
+
+std::vector<float> Generator::TrendChasing(const std::vector<double>& engagements) const {
+  // One shared target for everyone: the most engaged items, weighted by
+  // engagements.
+  std::vector<uint32_t> order(observed_items_.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return engagements[a] != engagements[b] ? engagements[a] > engagements[b] : a < b;
+  });
+  const size_t winners = static_cast<size_t>(
+      std::ceil(config_.generator().winners_fraction() * observed_items_.size()));
+  std::vector<double> w(dim_, 0.0);
+  for (size_t r = 0; r < winners && r < order.size(); ++r) {
+    const uint32_t i = order[r];
+    if (engagements[i] <= 0) break;
+    const auto& e = observed_items_[i].embedding();
+    for (uint32_t d = 0; d < dim_; ++d) w[d] += engagements[i] * e[d];
+  }
+  const bool have_winners = Normalize(std::span<double>(w));
+  std::vector<float> centres = centres_;
+  for (uint32_t c = 0; c < creators_; ++c) {
+    std::span<float> m(centres.data() + size_t{c} * dim_, dim_);
+    // Without winners the coupled part of the target is "stay put".
+    std::vector<double> pull(dim_);
+    for (uint32_t d = 0; d < dim_; ++d) pull[d] = have_winners ? w[d] : m[d];
+    if (auto target = Blend(pull, c)) StepToward(m, *target);
+  }
+  return centres;
+}
+
+std::vector<float> Generator::Imitation(const std::vector<double>& engagements) const {
+  // Each creator's payoff this round: engagements per item it published.
+  std::vector<double> earned(creators_, 0.0), published(creators_, 0.0);
+  for (size_t i = 0; i < observed_items_.size(); ++i) {
+    const uint32_t c = observed_items_[i].creator_id();
+    if (c >= creators_) continue;  // the platform's own items
+    earned[c] += engagements[i];
+    published[c] += 1;
+  }
+  std::vector<double> payoff(creators_, 0.0);
+  for (uint32_t c = 0; c < creators_; ++c) {
+    payoff[c] = published[c] > 0 ? earned[c] / published[c] : 0;
+  }
+  const size_t k = std::min<size_t>(config_.generator().neighbours(), creators_ - 1);
+  std::vector<float> centres = centres_;
+  std::vector<std::pair<double, uint32_t>> near;
+  for (uint32_t c = 0; c < creators_; ++c) {
+    const std::span<const float> mc(centres_.data() + size_t{c} * dim_, dim_);
+    near.clear();
+    for (uint32_t o = 0; o < creators_; ++o) {
+      if (o == c) continue;
+      near.emplace_back(
+          -Dot(mc, std::span<const float>(centres_.data() + size_t{o} * dim_, dim_)), o);
+    }
+    std::partial_sort(near.begin(), near.begin() + k, near.end());
+    // The neighbours doing better, weighted by how much better.
+    std::vector<double> pull(dim_, 0.0);
+    bool any = false;
+    for (size_t j = 0; j < k; ++j) {
+      const uint32_t o = near[j].second;
+      const double gain = payoff[o] - payoff[c];
+      if (gain <= 0) continue;
+      any = true;
+      for (uint32_t d = 0; d < dim_; ++d) pull[d] += gain * centres_[size_t{o} * dim_ + d];
+    }
+    if (!any || !Normalize(std::span<double>(pull))) {
+      for (uint32_t d = 0; d < dim_; ++d) pull[d] = mc[d];
+    }
+    if (auto target = Blend(pull, c)) {
+      StepToward(std::span<float>(centres.data() + size_t{c} * dim_, dim_), *target);
+    }
+  }
+  return centres;
+}
+
+double Generator::ProductionCost(std::span<const float> m) const {
+  const auto& g = config_.generator();
+  if (g.cost_weight() <= 0) return 0;
+  double sum = 0;
+  for (uint32_t t = 0; t < space_.topics(); ++t) {
+    const double x = std::max(0.0, Dot(m, space_.Centre(t)));
+    sum += std::pow(x, g.cost_norm());
+  }
+  return g.cost_weight() * std::pow(sum, 1.0 / g.cost_norm());
+}
+
+absl::StatusOr<std::vector<double>> Generator::Objective(uint32_t round,
+                                                          std::span<const float> rows,
+                                                          uint32_t per_creator,
+                                                          uint64_t stream) const {
+  // alpha * log(reward) + (1 - alpha) * <m, h_c> - cost(m), per row; rows
+  // come per_creator at a time, creator by creator. At alpha 0 the ranker
+  // is never asked: nothing of its can matter.
+  const auto& g = config_.generator();
+  const double alpha = g.alpha();
+  const size_t n = rows.size() / dim_;
+  std::vector<float> reward;
+  if (alpha > 0) {
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        reward, reward_->Score(run_id_, round + 1, rows, dim_, g.reward_users(),
+                               DeriveSeed(config_.seed(), stream, round)));
+    if (reward.size() != n) {
+      return absl::InternalError("reward model returned the wrong count");
+    }
+  }
+  std::vector<double> value(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t c = static_cast<uint32_t>(i / per_creator);
+    const std::span<const float> m = rows.subspan(i * dim_, dim_);
+    const std::span<const float> h(homes_.data() + size_t{c} * dim_, dim_);
+    value[i] = (1 - alpha) * Dot(m, h) - ProductionCost(m);
+    if (alpha > 0) value[i] += alpha * std::log(reward[i] + kRewardFloor);
+  }
+  return value;
+}
+
+absl::StatusOr<std::vector<float>> Generator::BestResponse(uint32_t round) const {
+  const auto& g = config_.generator();
+  const uint32_t pairs = std::max<uint32_t>(1, g.probes() / 2);
+  const uint32_t per = 1 + 2 * pairs;
+  // Step 1: the centre and antithetic pairs m +- spread * eps around it,
+  // seeded by (run seed, round, creator).
+  std::vector<float> rows(size_t{creators_} * per * dim_);
+  std::vector<float> eps(dim_);
+  const double noise = g.probe_spread() / std::sqrt(static_cast<double>(dim_));
+  for (uint32_t c = 0; c < creators_; ++c) {
+    const float* mc = centres_.data() + size_t{c} * dim_;
+    Rng rng(DeriveSeed(config_.seed(), kProbeStream, round, c));
+    float* base = rows.data() + size_t{c} * per * dim_;
+    std::copy(mc, mc + dim_, base);
+    for (uint32_t p = 0; p < pairs; ++p) {
+      for (float& x : eps) x = static_cast<float>(noise * rng.Normal());
+      float* plus = base + (1 + 2 * p) * dim_;
+      float* minus = plus + dim_;
+      for (uint32_t d = 0; d < dim_; ++d) {
+        plus[d] = mc[d] + eps[d];
+        minus[d] = mc[d] - eps[d];
+      }
+      if (!Normalize(std::span<float>(plus, dim_))) std::copy(mc, mc + dim_, plus);
+      if (!Normalize(std::span<float>(minus, dim_))) std::copy(mc, mc + dim_, minus);
+    }
+  }
+  FEEDLOOP_ASSIGN_OR_RETURN(std::vector<double> value,
+                            Objective(round, rows, per, kProbeRewardStream));
+  // Step 2: one step of the probe's size along the ascent direction the
+  // pairs estimate (a finite-difference gradient, tangent to the sphere).
+  std::vector<float> steps(size_t{creators_} * dim_);
+  std::vector<double> grad(dim_);
+  for (uint32_t c = 0; c < creators_; ++c) {
+    const float* base = rows.data() + size_t{c} * per * dim_;
+    std::fill(grad.begin(), grad.end(), 0.0);
+    for (uint32_t p = 0; p < pairs; ++p) {
+      const size_t i = size_t{c} * per + 1 + 2 * p;
+      const double diff = value[i] - value[i + 1];
+      const float* plus = base + (1 + 2 * p) * dim_;
+      const float* minus = plus + dim_;
+      for (uint32_t d = 0; d < dim_; ++d) grad[d] += diff * (plus[d] - minus[d]);
+    }
+    const double along = Dot(std::span<const double>(grad),
+                             std::span<const double>(std::vector<double>(base, base + dim_)));
+    for (uint32_t d = 0; d < dim_; ++d) grad[d] -= along * base[d];
+    float* step = steps.data() + size_t{c} * dim_;
+    const double norm = Norm(grad);
+    for (uint32_t d = 0; d < dim_; ++d) {
+      step[d] = static_cast<float>(base[d] + (norm > 0 ? g.probe_spread() * grad[d] / norm : 0));
+    }
+    if (!Normalize(std::span<float>(step, dim_))) std::copy(base, base + dim_, step);
+  }
+  FEEDLOOP_ASSIGN_OR_RETURN(std::vector<double> step_value,
+                            Objective(round, steps, 1, kProbeRewardStream));
+  // Move toward the best point found, if it beats staying.
+  std::vector<float> centres = centres_;
+  std::vector<double> best(dim_);
+  for (uint32_t c = 0; c < creators_; ++c) {
+    const float* base = rows.data() + size_t{c} * per * dim_;
+    const float* pick = base;
+    double pick_value = value[size_t{c} * per];
+    for (uint32_t k = 1; k < per; ++k) {
+      if (value[size_t{c} * per + k] > pick_value) {
+        pick_value = value[size_t{c} * per + k];
+        pick = base + k * dim_;
+      }
+    }
+    if (step_value[c] > pick_value) pick = steps.data() + size_t{c} * dim_;
+    if (pick == base) continue;  // staying is best
+    for (uint32_t d = 0; d < dim_; ++d) best[d] = pick[d];
+    StepToward(std::span<float>(centres.data() + size_t{c} * dim_, dim_), best);
+  }
+  return centres;
 }
 
 double Generator::CreatorDriftLocked() const {

@@ -11,11 +11,17 @@
 // Coupling alpha:
 //   selection   each item is the best of 1 + round(alpha * (n_max - 1))
 //               candidates, scored by the reward model (the ranker's
-//               ScoreItems) over a seeded sample of users;
-//   adaptation  after each round, m_c moves by adaptation_rate toward
-//               normalize(alpha * w + (1 - alpha) * h_c), where w is the
-//               engagement-weighted mean direction of the round's winners
-//               (its most engaged items);
+//               ScoreItems: expected engagements under its slate policy)
+//               over a seeded sample of users;
+//   adaptation  after each round, m_c moves by adaptation_rate under the
+//               creator policy (generator.creator_policy): BEST_RESPONSE
+//               toward the best of the directions it tries around m_c by
+//               alpha * log(reward) + (1 - alpha) * <m, h_c> - cost
+//               (antithetic probe pairs, then a step along the ascent
+//               they estimate; the best point wins if it beats staying);
+//               IMITATION toward better-paid neighbours; TREND_CHASING
+//               toward the round's global winners (homogenizes by
+//               construction);
 //   platform    a share ai_share of the items comes from the platform's
 //               mixture model (initialised on the creators' homes), refit
 //               each round on the engaged items with rate alpha.
@@ -37,6 +43,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -75,15 +82,20 @@ class Generator {
   Generator(const Generator&) = delete;
   Generator& operator=(const Generator&) = delete;
 
-  // The round's new items. FAILED_PRECONDITION for a round out of order;
-  // the reward model's error (UNAVAILABLE when the ranker is unreachable)
-  // when coupled. `candidates_drawn` may be null.
+  // The round's new items. The creators first adapt to the last observed
+  // round under their policy (so a best response asks the ranker as it
+  // stands after that round's feedback), then publish. FAILED_PRECONDITION
+  // for a round out of order; the reward model's error (UNAVAILABLE when
+  // the ranker is unreachable) when coupled, and nothing changes then.
+  // `candidates_drawn` may be null.
   absl::StatusOr<std::vector<v1::Item>> Generate(uint32_t round,
                                                  uint64_t* candidates_drawn);
 
-  // The round's outcomes per item. INVALID_ARGUMENT for an item not of
-  // this round, a repeated item, or more engagements than impressions;
-  // FAILED_PRECONDITION when `round` was not just generated.
+  // The round's outcomes per item (the creators adapt to them in the next
+  // Generate; the platform model refits now). INVALID_ARGUMENT for an item
+  // not of this round, a repeated item, or more engagements than
+  // impressions; FAILED_PRECONDITION when `round` was not just generated.
+  // Nothing changes on an error.
   absl::Status Observe(uint32_t round, std::span<const v1::ItemOutcome> outcomes);
 
   v1::GeneratorRunState state() const;
@@ -105,6 +117,25 @@ class Generator {
                                                        uint64_t* drawn)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   double CreatorDriftLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The creators' centres after observing `round` under the creator policy;
+  // the reward model's error when it fails (nothing has changed then).
+  absl::StatusOr<std::vector<float>> AdaptedCentres(
+      uint32_t round, const std::vector<double>& engagements)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  std::vector<float> TrendChasing(const std::vector<double>& engagements) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  std::vector<float> Imitation(const std::vector<double>& engagements) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<float>> BestResponse(uint32_t round) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<double>> Objective(uint32_t round,
+                                                std::span<const float> rows,
+                                                uint32_t per_creator,
+                                                uint64_t stream) const;
+  void StepToward(std::span<float> m, std::span<const double> target) const;
+  std::optional<std::vector<double>> Blend(std::span<const double> pull,
+                                           uint32_t creator) const;
+  double ProductionCost(std::span<const float> m) const;
 
   // Constant after construction.
   const std::string run_id_;
@@ -125,6 +156,11 @@ class Generator {
   std::vector<v1::Item> last_items_ ABSL_GUARDED_BY(mu_);
   uint64_t last_drawn_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, uint32_t> last_index_ ABSL_GUARDED_BY(mu_);
+  // The last observed round's items and their engagements, which the
+  // creators adapt to when the next round is generated.
+  std::optional<uint32_t> observed_round_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::Item> observed_items_ ABSL_GUARDED_BY(mu_);
+  std::vector<double> observed_engagements_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace feedloop::generator

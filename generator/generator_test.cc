@@ -7,6 +7,7 @@
 #include "common/vectors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "model/topic_space.h"
 #include "testing/status_matchers.h"
 
 namespace feedloop::generator {
@@ -134,11 +135,14 @@ TEST(Generator, UncoupledOutputDoesNotDependOnTheRanker) {
   EXPECT_LT(ga->CreatorDrift(), 1e-6);  // creators stay home (float rounding aside)
 }
 
-TEST(Generator, FullCouplingHomogenizesTowardTheFavouredRegion) {
+TEST(Generator, TrendChasingHomogenizesTowardTheFavouredRegion) {
   const std::vector<float> region = UnitVector(77);
   RegionReward reward(region);
-  auto free = Make(Config(0), &reward);
-  auto coupled = Make(Config(1), &reward);
+  v1::ExperimentConfig free_config = Config(0), coupled_config = Config(1);
+  free_config.mutable_generator()->set_creator_policy(v1::GeneratorConfig::TREND_CHASING);
+  coupled_config.mutable_generator()->set_creator_policy(v1::GeneratorConfig::TREND_CHASING);
+  auto free = Make(free_config, &reward);
+  auto coupled = Make(coupled_config, &reward);
   Shape free_shape{}, coupled_shape{};
   for (uint32_t round = 0; round < 6; ++round) {
     ASSERT_OK_AND_ASSIGN(auto fi, free->Generate(round, nullptr));
@@ -155,6 +159,61 @@ TEST(Generator, FullCouplingHomogenizesTowardTheFavouredRegion) {
   EXPECT_LT(coupled_shape.dispersion, free_shape.dispersion - 0.2);
   EXPECT_GT(coupled_shape.closeness, free_shape.closeness + 0.3);
   EXPECT_GT(coupled->CreatorDrift(), 0.1);
+}
+
+// Mean closeness of the creators' centres to `region`.
+double CentreCloseness(const Generator& g, uint32_t creators,
+                       std::span<const float> region) {
+  double sum = 0;
+  for (uint32_t c = 0; c < creators; ++c) sum += Dot(g.CreatorCentre(c), region);
+  return sum / creators;
+}
+
+TEST(Generator, BestResponseClimbsTowardWhatPaysAndStaysHomeUncoupled) {
+  const std::vector<float> region = UnitVector(77);
+  RegionReward reward(region);
+  auto free = Make(Config(0), &reward);
+  auto coupled = Make(Config(1), &reward);
+  const double before = CentreCloseness(*coupled, 40, region);
+  for (uint32_t round = 0; round < 16; ++round) {
+    ASSERT_OK_AND_ASSIGN(auto fi, free->Generate(round, nullptr));
+    ASSERT_OK_AND_ASSIGN(auto ci, coupled->Generate(round, nullptr));
+    ASSERT_OK(free->Observe(round, Outcomes(fi, region)));
+    ASSERT_OK(coupled->Observe(round, Outcomes(ci, region)));
+  }
+  const double after = CentreCloseness(*coupled, 40, region);
+  std::cout << "closeness of centres to the favoured region: " << before << " -> "
+            << after << "; drift " << coupled->CreatorDrift() << "\n";
+  EXPECT_GT(after, before + 0.3);
+  EXPECT_GT(coupled->CreatorDrift(), 0.1);
+  // At alpha 0 a best response is to stay with one's own style.
+  EXPECT_LT(free->CreatorDrift(), 1e-6);
+}
+
+TEST(Generator, ProductionCostPushesBestRespondersOffGeneralistContent) {
+  // With no reward at all (alpha 0) and a cost under the 1-norm of topic
+  // projections, content that covers many topics costs more: creators move
+  // to cheaper, more specialized directions (fewer topics covered).
+  RegionReward reward(UnitVector(5));
+  v1::ExperimentConfig c = Config(0);
+  c.mutable_generator()->set_cost_weight(2);
+  c.mutable_generator()->set_cost_norm(1);
+  auto g = Make(c, &reward);
+  const model::TopicSpace space = model::TopicSpace::FromConfig(c);
+  auto cost = [&](std::span<const float> m) {
+    double sum = 0;
+    for (uint32_t t = 0; t < space.topics(); ++t) sum += std::max(0.0, Dot(m, space.Centre(t)));
+    return sum;
+  };
+  double before = 0, after = 0;
+  for (uint32_t k = 0; k < 40; ++k) before += cost(g->CreatorCentre(k));
+  for (uint32_t round = 0; round < 8; ++round) {
+    ASSERT_OK_AND_ASSIGN(auto items, g->Generate(round, nullptr));
+    ASSERT_OK(g->Observe(round, Outcomes(items, UnitVector(5))));
+  }
+  for (uint32_t k = 0; k < 40; ++k) after += cost(g->CreatorCentre(k));
+  EXPECT_LT(after, before * 0.9);
+  EXPECT_EQ(reward.calls(), 0);
 }
 
 TEST(Generator, SameSeedSameItemsWhateverThreadsOrChunks) {

@@ -282,7 +282,7 @@ absl::Status RunDriver::Run(
     std::vector<v1::MetricValue> values = tracker.Measure(input);
     FEEDLOOP_RETURN_IF_ERROR(clients_.store->WriteMetrics(
         run_id, round, values, /*advance_progress=*/true));
-    if (config.users().drift() > 0) {
+    {
       // Before retiring: the consumed items' embeddings must still be live.
       std::vector<std::vector<std::span<const float>>> consumed(n_users);
       for (uint32_t u = 0; u < n_users; ++u) {
@@ -294,7 +294,7 @@ absl::Status RunDriver::Run(
           }
         }
       }
-      users.Drift(consumed);
+      users.Absorb(consumed);
     }
     tracker.RetireExpired(round);
     mark(&times.measure);

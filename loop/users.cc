@@ -41,10 +41,19 @@ Users::Users(const v1::ExperimentConfig& config, const model::TopicSpace& space)
     }
   }
   initial_ = interest_;
+  if (cfg_.satiation() > 0) satiation_.assign(interest_.size(), 0.0f);
 }
 
 double Users::Affinity(uint32_t user, std::span<const float> e) const {
   return Dot(Interest(user), e);
+}
+
+double Users::Appeal(uint32_t user, std::span<const float> e) const {
+  const double a = Affinity(user, e);
+  if (satiation_.empty()) return a;
+  const double tired = Dot(std::span<const float>(satiation_.data() + size_t{user} * dim_, dim_), e);
+  return a - cfg_.satiation() * (1 - cfg_.satiation_recovery()) * std::max(0.0, tired) /
+                 cfg_.attention();
 }
 
 Consumption Users::Consume(uint32_t round, uint32_t user,
@@ -56,7 +65,7 @@ Consumption Users::Consume(uint32_t round, uint32_t user,
     // Cascade: position 0 is examined; each next one with position_decay,
     // so position k is examined with probability decay^k.
     if (k > 0 && rng.Uniform() >= cfg_.position_decay()) break;
-    const double a = Affinity(user, items[k]);
+    const double a = Appeal(user, items[k]);
     const double p =
         1 / (1 + std::exp(-cfg_.engage_slope() * (a - cfg_.engage_midpoint())));
     const bool engaged = rng.Uniform() < p;
@@ -67,8 +76,19 @@ Consumption Users::Consume(uint32_t round, uint32_t user,
   return c;
 }
 
-void Users::Drift(
+void Users::Absorb(
     const std::vector<std::vector<std::span<const float>>>& consumed) {
+  if (!satiation_.empty()) {
+    const float keep = static_cast<float>(cfg_.satiation_recovery());
+    for (uint32_t u = 0; u < count_; ++u) {
+      float* s = satiation_.data() + size_t{u} * dim_;
+      for (uint32_t d = 0; d < dim_; ++d) s[d] *= keep;
+      if (u >= consumed.size()) continue;
+      for (const auto& e : consumed[u]) {
+        for (uint32_t d = 0; d < dim_; ++d) s[d] += e[d];
+      }
+    }
+  }
   const double eta = cfg_.drift();
   if (eta <= 0) return;
   for (uint32_t u = 0; u < count_ && u < consumed.size(); ++u) {

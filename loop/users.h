@@ -1,13 +1,16 @@
-// Users: the simulated audience (DESIGN.md section 3). Each user has a true
+// Users: the simulated audience (docs/model.md). Each user has a true
 // interest p_u (a Dirichlet-weighted mix of 1 to max_topics topic centres,
 // plus noise, normalized), reads its slate top-down with position bias,
 // engages an examined item with probability
-// sigmoid(engage_slope * (<p_u, e_i> - engage_midpoint)), and stops after
-// `attention` engagements. Interests may drift toward what was consumed.
+// sigmoid(engage_slope * (a - engage_midpoint)), and stops after
+// `attention` engagements. The affinity a is <p_u, e_i> less satiation:
+// users tire of what they just consumed (a recency-weighted sum s_u of
+// their engagements; see users.satiation), and recover. Interests may
+// drift toward what was consumed.
 //
 //   Users users(config, space);
 //   Consumption c = users.Consume(round, slate_user, item_vectors);
-//   users.Drift(consumed_by_user);
+//   users.Absorb(consumed_by_user);   // drift and satiation, once a round
 //
 // The ranker never sees p_u; only the loop does. Every draw is seeded by
 // (run seed, round, user), so results do not depend on threads.
@@ -39,16 +42,20 @@ class Users {
   }
   // Every user's interest, row-major count x dim.
   std::span<const float> Interests() const { return interest_; }
-  // True affinity <p_u, e>.
+  // True affinity <p_u, e> (what welfare counts).
   double Affinity(uint32_t user, std::span<const float> e) const;
+  // The affinity that decides engagement: Affinity less satiation.
+  double Appeal(uint32_t user, std::span<const float> e) const;
 
   // Reads a slate: `items[k]` is the embedding at position k.
   Consumption Consume(uint32_t round, uint32_t user,
                       std::span<const std::span<const float>> items) const;
 
-  // Moves each p_u by `drift` toward the mean of `consumed[u]` (unit
-  // embeddings); users who consumed nothing stay.
-  void Drift(const std::vector<std::vector<std::span<const float>>>& consumed);
+  // What users engaged this round (unit embeddings per user) changes them:
+  // each p_u moves by `drift` toward the mean of consumed[u] (users who
+  // consumed nothing stay), and satiation decays by satiation_recovery and
+  // then adds consumed[u].
+  void Absorb(const std::vector<std::vector<std::span<const float>>>& consumed);
 
   // Mean cosine distance of p_u from its initial value (in double, and
   // never below 0: a vector's distance from itself is 0, not -1e-9).
@@ -61,6 +68,8 @@ class Users {
   const uint32_t dim_;
   std::vector<float> interest_;
   std::vector<float> initial_;
+  // Satiation s_u, count x dim; empty when users.satiation is 0.
+  std::vector<float> satiation_;
 };
 
 }  // namespace feedloop::loop

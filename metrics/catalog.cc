@@ -20,6 +20,10 @@ constexpr MetricInfo kCatalog[] = {
      "share of round 0's tail items (its sparsest 10%) inside the k-NN manifold of "
      "the round's new items: does content still reach round 0's tails",
      "[0, 1]"},
+    {"content.tail_share",
+     "share of the round's new items lying in round 0's tails (the same k-NN relation "
+     "from the other side): how much of the content is still tail content",
+     "[0, 1]"},
     {"creators.drift", "mean cosine distance of creators' current style from their home",
      "[0, 2]"},
     {"exposure.coverage", "share of live items with at least one impression this round",
@@ -67,10 +71,10 @@ constexpr MetricInfo kCatalog[] = {
      "[0, 1]"},
     {"lifecycle.impressions_per_item",
      "mean impressions over its life of an expiring item that was shown", "[1, inf)"},
-    {"lifecycle.median_lifetime_weighted",
-     "impression-weighted median of expiring shown items' lifetimes (rounds from "
-     "first to last impression)",
-     "[0, ttl - 1]"},
+    {"lifecycle.attention_halflife",
+     "impression-weighted mean, over expiring shown items, of the age (rounds) by which "
+     "an item had half its impressions: how long content holds attention",
+     "[0, ttl]"},
     {"lifecycle.one_round_share",
      "share of expiring shown items whose impressions all fell in one round", "[0, 1]"},
     {"lifecycle.items_per_engagement",
@@ -79,7 +83,7 @@ constexpr MetricInfo kCatalog[] = {
 };
 
 constexpr RetiredMetric kRetired[] = {
-    {"content.tail_mass", "content.tail_recall",
+    {"content.tail_mass", "content.tail_recall and content.tail_share",
      "measured distance to fixed topic centres, so content collapsing between topics "
      "read as all tail (1.0) exactly when the tails had gone"},
     {"exposure.gini_items", "exposure.gini_shown and exposure.coverage",
@@ -87,9 +91,10 @@ constexpr RetiredMetric kRetired[] = {
     {"consumption.utility", "consumption.welfare (and consumption.engaged_affinity)",
      "averaged only over engaged items, so a random ranker scored above a popular one"},
     {"lifecycle.median_lifetime",
-     "lifecycle.median_lifetime_weighted, lifecycle.one_round_share and "
+     "lifecycle.attention_halflife, lifecycle.one_round_share and "
      "lifecycle.impressions_per_item",
-     "lifetimes are bimodal; the unweighted median sat at 0 in almost every run"},
+     "lifetimes are bimodal; the unweighted median sat at 0 in almost every run, and "
+     "the span from first to last impression saturates at the item's life"},
     {"lifecycle.items_per_attention", "lifecycle.items_per_engagement",
      "was arithmetic on the config, not a measurement"},
 };

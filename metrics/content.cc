@@ -40,17 +40,23 @@ std::vector<v1::MetricValue> ContentMetrics(std::span<const float> rows, uint32_
     }
   }
   if (const TailReference* tail = options.tail) {
+    std::optional<TailReference::Stats> stats;
+    std::string why;
     if (!tail->ok()) {
-      AddAbsent(&out, "content.tail_recall", tail->why_not());
+      why = tail->why_not();
     } else if (n == 0) {
-      AddAbsent(&out, "content.tail_recall", kNoItems);
+      why = kNoItems;
     } else if (options.round_zero) {
-      AddValue(&out, "content.tail_recall", *tail->HeldOutRecall());
+      stats = tail->HeldOut();
     } else {
       Rng rng(DeriveSeed(seed, kTailSampleStream));
-      AddValueOr(&out, "content.tail_recall", tail->Recall(rows, rng),
-                 absl::StrCat("no more than k = ", tail->neighbors(), " items"));
+      stats = tail->Measure(rows, rng);
+      why = absl::StrCat("no more than k = ", tail->neighbors(), " items");
     }
+    AddValueOr(&out, "content.tail_recall",
+               stats ? std::optional<double>(stats->recall) : std::nullopt, why);
+    AddValueOr(&out, "content.tail_share",
+               stats ? std::optional<double>(stats->share) : std::nullopt, why);
   }
   return out;
 }

@@ -166,6 +166,7 @@ std::vector<v1::MetricValue> RoundRecorder::Measure(const Observed& in) {
       s.impressions += static_cast<uint64_t>(n);
       if (s.first_seen < 0) s.first_seen = round;
       s.last_seen = round;
+      s.by_age.emplace_back(round - s.round, static_cast<uint64_t>(n));
     }
   }
   constexpr const char* kNoneShown = "no item was shown this round";
@@ -291,11 +292,30 @@ void RoundRecorder::MeasureWindow(uint32_t round, size_t users,
   });
 }
 
+namespace {
+
+// The age by which an item had half of its impressions, impressions within
+// a round spread evenly over it: 0.5 for an item seen in its first round
+// only, 2.0 for one seen equally in its first four.
+double AttentionHalfLife(const std::vector<std::pair<uint32_t, uint64_t>>& by_age,
+                         uint64_t total) {
+  const double half = static_cast<double>(total) / 2;
+  double before = 0;
+  for (const auto& [age, n] : by_age) {
+    if (before + static_cast<double>(n) >= half) {
+      return age + (half - before) / static_cast<double>(n);
+    }
+    before += static_cast<double>(n);
+  }
+  return by_age.empty() ? 0 : by_age.back().first + 1.0;
+}
+
+}  // namespace
+
 void RoundRecorder::MeasureLifecycle(uint32_t round, double engagements,
                                      std::vector<v1::MetricValue>* out) const {
-  std::vector<double> lifetimes, weights;
-  size_t expiring = 0, never_seen = 0, one_round = 0;
-  double seen_impressions = 0;
+  size_t expiring = 0, never_seen = 0, one_round = 0, seen = 0;
+  double seen_impressions = 0, weighted_half_life = 0;
   for (uint64_t id : live_) {
     const ItemState& s = items_.at(id);
     if (model::LastLiveRound(s.round, ttl_) != round) continue;
@@ -304,10 +324,10 @@ void RoundRecorder::MeasureLifecycle(uint32_t round, double engagements,
       ++never_seen;
       continue;
     }
-    const double lifetime = static_cast<double>(s.last_seen - s.first_seen);
-    lifetimes.push_back(lifetime);
-    weights.push_back(static_cast<double>(s.impressions));
-    seen_impressions += static_cast<double>(s.impressions);
+    ++seen;
+    const double impressions = static_cast<double>(s.impressions);
+    seen_impressions += impressions;
+    weighted_half_life += impressions * AttentionHalfLife(s.by_age, s.impressions);
     one_round += s.last_seen == s.first_seen;
   }
   AddValueOr(out, "lifecycle.never_seen",
@@ -316,12 +336,13 @@ void RoundRecorder::MeasureLifecycle(uint32_t round, double engagements,
              "no item expires this round");
   const char* no_seen =
       expiring > 0 ? "no expiring item was ever shown" : "no item expires this round";
-  const size_t seen = lifetimes.size();
   AddValueOr(out, "lifecycle.impressions_per_item",
              seen > 0 ? std::optional<double>(seen_impressions / seen) : std::nullopt,
              no_seen);
-  AddValueOr(out, "lifecycle.median_lifetime_weighted",
-             seen > 0 ? WeightedQuantile(lifetimes, weights, 0.5) : std::nullopt, no_seen);
+  AddValueOr(out, "lifecycle.attention_halflife",
+             seen > 0 ? std::optional<double>(weighted_half_life / seen_impressions)
+                      : std::nullopt,
+             no_seen);
   AddValueOr(out, "lifecycle.one_round_share",
              seen > 0 ? std::optional<double>(static_cast<double>(one_round) / seen)
                       : std::nullopt,

@@ -87,6 +87,9 @@ class RoundRecorder {
     uint64_t impressions = 0;
     int64_t first_seen = -1;
     int64_t last_seen = -1;
+    // Impressions by age (round shown - round published), one entry per
+    // round it was shown in, ages ascending.
+    std::vector<std::pair<uint32_t, uint64_t>> by_age;
   };
   // An item engaged within the consumption window (it may have expired).
   struct WindowItem {

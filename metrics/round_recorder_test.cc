@@ -414,7 +414,7 @@ TEST(RoundRecorder, LifetimesAreADistributionNotAnUnweightedMedian) {
                        {1, {a, Id(0, 2)}, {false, false}},
                        {2, {a, Id(0, 3)}, {false, false}}});
   EXPECT_NE(Absent(m0, "lifecycle.never_seen").find("expires"), std::string::npos);
-  Absent(m0, "lifecycle.median_lifetime_weighted");
+  Absent(m0, "lifecycle.attention_halflife");
   s.Add(1, Items(1, 1));
   s.Play(1, {{0, {a}, {false}}, {1, {a}, {false}}, {2, {a}, {false}}});
   s.Add(2, Items(1, 2));
@@ -422,10 +422,35 @@ TEST(RoundRecorder, LifetimesAreADistributionNotAnUnweightedMedian) {
   EXPECT_DOUBLE_EQ(Value(m, "lifecycle.never_seen"), 0.2);
   EXPECT_DOUBLE_EQ(Value(m, "lifecycle.one_round_share"), 0.75);
   EXPECT_DOUBLE_EQ(Value(m, "lifecycle.impressions_per_item"), (9.0 + 3) / 4);
-  // 9 of the 12 impressions went to an item that lived 2 rounds.
-  EXPECT_DOUBLE_EQ(Value(m, "lifecycle.median_lifetime_weighted"), 2.0);
-  // The first wave's unweighted median reads 0.
+  // A held attention three rounds evenly: half-life 1.5 (half of its 9
+  // impressions by mid-round 1); B, C, D had all theirs in round 0: 0.5.
+  // Weighted by impressions: (9 * 1.5 + 3 * 0.5) / 12.
+  EXPECT_DOUBLE_EQ(Value(m, "lifecycle.attention_halflife"), (9 * 1.5 + 3 * 0.5) / 12);
+  // The first wave's unweighted median of lifetimes (0, 0, 0, 2) reads 0.
   EXPECT_EQ(Quantile({2, 0, 0, 0}, 0.5), 0);
+}
+
+TEST(RoundRecorder, AttentionMovingToNewerItemsShortensTheHalfLife) {
+  // ttl 2, 4 users. Slow: round 0's items get all attention in both of
+  // their rounds. Fast: in round 1 everyone watches round 1's new items.
+  auto play = [](bool fast) {
+    Scenario s(Config(4, 4, /*ttl=*/2));
+    s.Add(0, Items(4));
+    std::vector<UserRound> r0;
+    for (uint32_t u = 0; u < 4; ++u) r0.push_back({u, {Id(0, u)}, {true}});
+    s.Play(0, r0);
+    s.Add(1, Items(4, 1));
+    std::vector<UserRound> r1;
+    for (uint32_t u = 0; u < 4; ++u) {
+      r1.push_back({u, {fast ? Id(1, u) : Id(0, (u + 1) % 4)}, {true}});
+    }
+    return s.Play(1, r1);
+  };
+  const auto slow = play(false), fast = play(true);
+  EXPECT_DOUBLE_EQ(Value(slow, "lifecycle.attention_halflife"), 1.0);
+  EXPECT_DOUBLE_EQ(Value(fast, "lifecycle.attention_halflife"), 0.5);
+  EXPECT_DOUBLE_EQ(Value(slow, "lifecycle.one_round_share"), 0.0);
+  EXPECT_DOUBLE_EQ(Value(fast, "lifecycle.one_round_share"), 1.0);
 }
 
 TEST(RoundRecorder, MoreItemsForTheSameAttentionMeansFewerImpressionsEach) {

@@ -46,6 +46,21 @@ std::vector<double> KnnRadii(std::span<const float> rows, uint32_t dim, uint32_t
   return radius;
 }
 
+std::vector<double> KnnDistancesTo(std::span<const float> rows, std::span<const float> to,
+                                   uint32_t dim, uint32_t k) {
+  const size_t n = rows.size() / dim, m = to.size() / dim;
+  std::vector<float> ip;
+  InnerProducts(rows, to, dim, &ip);
+  std::vector<double> out(n);
+  std::vector<double> dist(m);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < m; ++j) dist[j] = std::max(0.0, 1.0 - ip[i * m + j]);
+    std::nth_element(dist.begin(), dist.begin() + (k - 1), dist.end());
+    out[i] = dist[k - 1];
+  }
+  return out;
+}
+
 TailReference TailReference::Build(std::span<const float> rows,
                                    const Options& options) {
   TailReference ref;
@@ -83,38 +98,54 @@ TailReference TailReference::Build(std::span<const float> rows,
     ++ref.tail_rows_;
   }
   ref.reference_size_ = r_size;
+  ref.reference_ = std::move(reference);
   ref.why_not_.clear();
-  ref.held_out_ = ref.RecallOf(held_out);
+  ref.held_out_ = ref.MeasureOf(held_out);
   return ref;
 }
 
-std::optional<double> TailReference::RecallOf(std::span<const float> sample) const {
+std::optional<TailReference::Stats> TailReference::MeasureOf(
+    std::span<const float> sample) const {
   const size_t m = sample.size() / dim_;
   if (m <= k_) return std::nullopt;
-  const std::vector<double> radius = KnnRadii(sample, dim_, k_);
+  // A sample row's ball: its k-NN radius in the sample, bounded by how far
+  // round 0's k-th neighbour is from it.
+  std::vector<double> radius = KnnRadii(sample, dim_, k_);
+  const std::vector<double> bound = KnnDistancesTo(sample, reference_, dim_, k_);
+  for (size_t j = 0; j < m; ++j) radius[j] = std::min(radius[j], bound[j]);
   std::vector<float> ip;
   InnerProducts(tail_, sample, dim_, &ip);
+  std::vector<bool> holds_tail(m, false);
   size_t recalled = 0;
   for (size_t i = 0; i < tail_rows_; ++i) {
     const float* row = ip.data() + i * m;
     bool inside = false;
-    for (size_t j = 0; j < m && !inside; ++j) inside = 1.0 - row[j] <= radius[j];
+    for (size_t j = 0; j < m; ++j) {
+      if (1.0 - row[j] <= radius[j]) {
+        inside = true;
+        holds_tail[j] = true;
+      }
+    }
     recalled += inside;
   }
-  return static_cast<double>(recalled) / static_cast<double>(tail_rows_);
+  Stats s;
+  s.recall = static_cast<double>(recalled) / static_cast<double>(tail_rows_);
+  s.share = static_cast<double>(std::count(holds_tail.begin(), holds_tail.end(), true)) /
+            static_cast<double>(m);
+  return s;
 }
 
-std::optional<double> TailReference::Recall(std::span<const float> rows,
-                                            Rng& rng) const {
+std::optional<TailReference::Stats> TailReference::Measure(std::span<const float> rows,
+                                                           Rng& rng) const {
   if (!ok() || dim_ == 0) return std::nullopt;
   const size_t n = rows.size() / dim_;
-  if (n <= reference_size_) return RecallOf(rows);
+  if (n <= reference_size_) return MeasureOf(rows);
   std::vector<float> sample(reference_size_ * dim_);
   const std::vector<uint64_t> pick = rng.SampleWithoutReplacement(n, reference_size_);
   for (size_t i = 0; i < pick.size(); ++i) {
     std::copy_n(rows.begin() + pick[i] * dim_, dim_, sample.begin() + i * dim_);
   }
-  return RecallOf(sample);
+  return MeasureOf(sample);
 }
 
 }  // namespace feedloop::metrics

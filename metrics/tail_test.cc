@@ -61,6 +61,38 @@ double OldTailMass(const model::TopicSpace& space, std::span<const float> round0
   return static_cast<double>(tail) / d.size();
 }
 
+// The two rejected definitions, over the same tail: plain manifold recall
+// (balls of the sample's own radii) and density coverage (balls of the
+// reference's radii). `tail` and `tail_radius` are the reference's tail
+// rows and their radii in R.
+double PlainRecall(std::span<const float> tail, std::span<const float> rows, uint32_t k) {
+  const std::vector<double> radius = KnnRadii(rows, kDim, k);
+  std::vector<float> ip;
+  InnerProducts(tail, rows, kDim, &ip);
+  const size_t t = tail.size() / kDim, m = rows.size() / kDim;
+  size_t hit = 0;
+  for (size_t i = 0; i < t; ++i) {
+    bool in = false;
+    for (size_t j = 0; j < m && !in; ++j) in = 1.0 - ip[i * m + j] <= radius[j];
+    hit += in;
+  }
+  return static_cast<double>(hit) / t;
+}
+
+double Coverage(std::span<const float> tail, std::span<const double> tail_radius,
+                std::span<const float> rows) {
+  std::vector<float> ip;
+  InnerProducts(tail, rows, kDim, &ip);
+  const size_t t = tail.size() / kDim, m = rows.size() / kDim;
+  size_t hit = 0;
+  for (size_t i = 0; i < t; ++i) {
+    bool in = false;
+    for (size_t j = 0; j < m && !in; ++j) in = 1.0 - ip[i * m + j] <= tail_radius[i];
+    hit += in;
+  }
+  return static_cast<double>(hit) / t;
+}
+
 class TailTest : public ::testing::Test {
  protected:
   TailTest() : space_(kDim, kTopics, 7), round0_(Spread(space_, 1200, 1)) {
@@ -136,6 +168,77 @@ TEST_F(TailTest, NarrowingContentLowersRecallStepByStep) {
   EXPECT_GT(wide, mid + 0.15);
   EXPECT_GT(mid, narrow);
   EXPECT_LT(narrow, 0.15);
+}
+
+TEST_F(TailTest, TheRejectedDefinitionsReadTheWrongWay) {
+  // Rebuild the reference's tail here, as Build does, to price the two
+  // rejected definitions on it.
+  std::vector<float> reference;
+  {
+    Rng rng(3);
+    const auto order = rng.SampleWithoutReplacement(1200, 1200);
+    for (size_t i = 0; i < 600; ++i) {
+      reference.insert(reference.end(), round0_.begin() + order[i] * kDim,
+                       round0_.begin() + (order[i] + 1) * kDim);
+    }
+  }
+  const std::vector<double> radius = KnnRadii(reference, kDim, 10);
+  const double cut = Quantile(radius, 0.9);
+  std::vector<float> tail;
+  std::vector<double> tail_radius;
+  for (size_t i = 0; i < 600; ++i) {
+    if (radius[i] < cut) continue;
+    tail.insert(tail.end(), reference.begin() + i * kDim, reference.begin() + (i + 1) * kDim);
+    tail_radius.push_back(radius[i]);
+  }
+  ASSERT_EQ(tail.size() / kDim, ref_.tail_size());
+  Rng rng(10);
+
+  // Content narrowed to 0.3 of round 0's spread 0.5: coverage still reads
+  // nearly all of the tail as covered.
+  const auto narrow = Spread(space_, 600, 41, 0.15);
+  EXPECT_GT(Coverage(tail, tail_radius, narrow), 0.8);
+  EXPECT_LT(*ref_.Recall(narrow, rng), 0.1);
+
+  // 95% of content collapsed onto one centre, the last 5% narrow around
+  // the other centres: isolated in the sample, those few items have huge
+  // radii and plain recall reads the whole tail as reached.
+  std::vector<float> mostly = Around(space_.Centre(0), 570, 42);
+  {
+    Rng draw(43);
+    std::vector<float> e(kDim);
+    for (int i = 0; i < 30; ++i) {
+      model::DrawAround(space_.Centre(1 + i % (kTopics - 1)), 0.15, draw, e);
+      mostly.insert(mostly.end(), e.begin(), e.end());
+    }
+  }
+  EXPECT_GT(PlainRecall(tail, mostly, 10), 0.6);
+  EXPECT_LT(*ref_.Recall(mostly, rng), 0.15);
+  // And on the same distribution all three agree that the tail is there.
+  const auto same = Spread(space_, 600, 44);
+  EXPECT_GT(PlainRecall(tail, same, 10), 0.45);
+  EXPECT_GT(Coverage(tail, tail_radius, same), 0.9);
+}
+
+TEST_F(TailTest, ShareCountsTailContentWhereRecallCountsReach) {
+  // Four fifths of the content collapsed onto one centre, one fifth spread
+  // like round 0: the tails are still reached (recall holds up), but much
+  // less of the content is tail content (share falls with the mass).
+  std::vector<float> mixed = Around(space_.Centre(3), 480, 51);
+  const auto spread = Spread(space_, 120, 52);
+  mixed.insert(mixed.end(), spread.begin(), spread.end());
+  Rng rng(11);
+  const auto base = *ref_.Measure(Spread(space_, 600, 53), rng);
+  const auto part = *ref_.Measure(mixed, rng);
+  std::cout << "same distribution: recall " << base.recall << " share " << base.share
+            << "; 80% collapsed: recall " << part.recall << " share " << part.share << "\n";
+  EXPECT_GT(base.share, 0.1);
+  EXPECT_LT(part.share, base.share * 0.5);
+  EXPECT_GT(part.recall, base.recall * 0.4);
+  // Collapsed entirely, neither remains.
+  const auto none = *ref_.Measure(Around(space_.Centre(3), 600, 54), rng);
+  EXPECT_LT(none.share, 0.02);
+  EXPECT_LT(none.recall, 0.05);
 }
 
 TEST(Tail, TooFewRoundZeroItemsIsNotAReference) {

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "common/random.h"
 #include "common/status.h"
 #include "common/vectors.h"
 #include "config/config.h"
@@ -18,264 +18,158 @@ namespace {
 constexpr uint64_t kExploreStream = 0x7a11;
 constexpr uint64_t kRandomStream = 0x7a12;
 constexpr uint64_t kScoreSampleStream = 0x7a13;
+constexpr uint64_t kColdStartStream = 0x7a14;
+constexpr uint64_t kTemperatureStream = 0x7a15;
 
-constexpr uint64_t kMaxItemId = (uint64_t{1} << 63) - 1;
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-VectorIndex::Type TypeOf(v1::RankerConfig::IndexType t) {
-  switch (t) {
-    case v1::RankerConfig::IVF:
-      return VectorIndex::Type::kIvf;
-    case v1::RankerConfig::HNSW:
-      return VectorIndex::Type::kHnsw;
-    case v1::RankerConfig::FLAT:
-      break;
-  }
-  return VectorIndex::Type::kFlat;
-}
-
 }  // namespace
-
-VectorIndex::Options IndexOptionsFor(const v1::ExperimentConfig& config,
-                                     int search_threads) {
-  const v1::RankerConfig& r = config.ranker();
-  VectorIndex::Options o;
-  o.type = TypeOf(r.index());
-  o.dim = config.space().dim();
-  o.ivf_nlist = r.ivf_nlist();
-  o.ivf_nprobe = r.ivf_nprobe();
-  o.hnsw_m = r.hnsw_m();
-  o.hnsw_ef_search = r.hnsw_ef_search();
-  o.hnsw_ef_construction = r.hnsw_ef_construction();
-  o.rebuild_dead_fraction = r.rebuild_dead_fraction();
-  o.search_threads = search_threads;
-  o.seed = DeriveSeed(config.seed(), 0x1dc);
-  return o;
-}
 
 absl::StatusOr<std::unique_ptr<Ranker>> Ranker::Create(
     const v1::ExperimentConfig& config, const Options& options) {
   FEEDLOOP_RETURN_IF_ERROR(config::ValidateConfig(config));
-  FEEDLOOP_ASSIGN_OR_RETURN(
-      std::unique_ptr<VectorIndex> index,
-      VectorIndex::Create(IndexOptionsFor(config, options.search_threads)));
-  return std::unique_ptr<Ranker>(new Ranker(config, options, std::move(index)));
+  FEEDLOOP_ASSIGN_OR_RETURN(std::unique_ptr<ItemPool> pool,
+                            ItemPool::Create(config, options.search_threads));
+  return std::unique_ptr<Ranker>(new Ranker(config, options, std::move(pool)));
 }
 
 Ranker::Ranker(const v1::ExperimentConfig& config, const Options& options,
-               std::unique_ptr<VectorIndex> index)
+               std::unique_ptr<ItemPool> pool)
     : config_(config),
       rc_(config_.ranker()),
       options_(options),
       dim_(config.space().dim()),
       num_users_(config.users().count()),
-      index_(std::move(index)) {
-  absl::MutexLock lock(&mu_);
-  user_q_.assign(size_t{num_users_} * dim_, 0.0f);
-  user_known_.assign(num_users_, false);
-  prior_.assign(dim_, 0.0f);
-}
+      policy_(config),
+      pool_(std::move(pool)),
+      users_(config) {}
 
 // ------------------------------------------------------------ round state
 
-absl::Status Ranker::AdvanceRound(uint32_t round,
-                                  std::span<const v1::Item> items) {
+absl::Status Ranker::AdvanceRound(uint32_t round, std::span<const v1::Item> items) {
   absl::MutexLock lock(&mu_);
-  const uint32_t expected = round_.has_value() ? *round_ + 1 : 0;
-  if (round != expected) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "round: the ranker is at ",
-        round_.has_value() ? absl::StrCat("round ", *round_) : "no round yet",
-        " and can only advance to round ", expected, ", not ", round));
-  }
-  // Check everything before changing anything.
-  absl::flat_hash_set<uint64_t> seen;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const v1::Item& item = items[i];
-    if (item.id() == 0 || item.id() > kMaxItemId) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "items[", i, "].id: must be in [1, 2^63), got ", item.id()));
-    }
-    if (item.round() != round) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "items[", i, "].round: ", item.round(), " is not round ", round));
-    }
-    if (items_.contains(item.id()) || !seen.insert(item.id()).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "items[", i, "].id: item ", item.id(), " is already indexed"));
-    }
-    FEEDLOOP_RETURN_IF_ERROR(CheckEmbedding(
-        AsSpan(item.embedding()), dim_, absl::StrCat("items[", i, "].embedding")));
-  }
-
-  // Expire: an item of round r is live for rounds r .. r + ttl - 1.
   std::vector<uint64_t> expired;
-  const uint32_t ttl = rc_.item_ttl_rounds();
-  for (uint64_t id : live_ids_) {
-    if (items_.at(id).round + ttl <= round) expired.push_back(id);
-  }
-  FEEDLOOP_RETURN_IF_ERROR(index_->Remove(expired));
-  for (uint64_t id : expired) items_.erase(id);
-  if (!expired.empty()) {
-    absl::flat_hash_set<uint64_t> gone(expired.begin(), expired.end());
-    live_ids_.erase(std::remove_if(live_ids_.begin(), live_ids_.end(),
-                                   [&](uint64_t id) { return gone.contains(id); }),
-                    live_ids_.end());
-  }
-  // Popularity decays once per round; iteration order is irrelevant here.
-  for (auto& [id, meta] : items_) meta.popularity *= rc_.popularity_decay();
-
-  std::vector<uint64_t> ids;
-  std::vector<float> vectors;
-  ids.reserve(items.size());
-  vectors.reserve(items.size() * dim_);
-  for (const v1::Item& item : items) {
-    ids.push_back(item.id());
-    vectors.insert(vectors.end(), item.embedding().begin(),
-                   item.embedding().end());
-  }
-  FEEDLOOP_RETURN_IF_ERROR(index_->Add(ids, vectors));
-  for (const v1::Item& item : items) {
-    items_[item.id()] = ItemMeta{round, 0.0};
-    live_ids_.push_back(item.id());
-  }
-  std::sort(live_ids_.begin(), live_ids_.end());
-
-  round_ = round;
-  last_added_ = ids.size();
-  last_expired_ = expired.size();
-
-  // ITEM_MEAN prior: the mean of the live items, summed in id order.
-  std::fill(prior_.begin(), prior_.end(), 0.0f);
-  prior_is_zero_ = true;
-  if (rc_.prior() == v1::RankerConfig::ITEM_MEAN && !live_ids_.empty()) {
-    std::vector<double> sum(dim_, 0.0);
-    for (uint64_t id : live_ids_) {
-      const float* e = index_->Vector(id);
-      for (uint32_t d = 0; d < dim_; ++d) sum[d] += e[d];
-    }
-    for (uint32_t d = 0; d < dim_; ++d) {
-      prior_[d] = static_cast<float>(sum[d] / live_ids_.size());
-      prior_is_zero_ &= prior_[d] == 0.0f;
-    }
-  }
-  RefreshDerivedLocked();
+  FEEDLOOP_RETURN_IF_ERROR(pool_->Advance(round, items, &expired));
+  users_.ForgetExpired(expired);
+  users_.SetPrior(pool_->MeanVector());
   return absl::OkStatus();
-}
-
-void Ranker::RefreshDerivedLocked() {
-  double max_pop = 0;
-  for (uint64_t id : live_ids_) {
-    max_pop = std::max(max_pop, items_.at(id).popularity);
-  }
-  log1p_max_popularity_ = std::log1p(max_pop);
-  // The popular list: by popularity and freshness, ties by id.
-  std::vector<std::pair<double, uint64_t>> scored;
-  scored.reserve(live_ids_.size());
-  for (uint64_t id : live_ids_) scored.emplace_back(NonRelevanceScore(id), id);
-  const size_t k = std::min<size_t>(rc_.candidates(), scored.size());
-  std::partial_sort(scored.begin(), scored.begin() + k, scored.end(),
-                    [](const auto& a, const auto& b) {
-                      return a.first != b.first ? a.first > b.first
-                                                : a.second < b.second;
-                    });
-  popular_.clear();
-  for (size_t i = 0; i < k; ++i) popular_.push_back(scored[i].second);
-}
-
-double Ranker::PopularityScaled(double popularity) const {
-  if (log1p_max_popularity_ <= 0) return 0;
-  return std::log1p(popularity) / log1p_max_popularity_;
-}
-
-double Ranker::Freshness(uint32_t item_round) const {
-  const double age = static_cast<double>(*round_ - item_round);
-  return std::exp2(-age / rc_.freshness_half_life());
-}
-
-double Ranker::NonRelevanceScore(uint64_t id) const {
-  const ItemMeta& meta = items_.at(id);
-  return rc_.weight_popularity() * PopularityScaled(meta.popularity) +
-         rc_.weight_freshness() * Freshness(meta.round);
-}
-
-std::span<const float> Ranker::QueryOf(uint32_t user) const {
-  if (user_known_[user]) {
-    return {user_q_.data() + size_t{user} * dim_, dim_};
-  }
-  if (prior_is_zero_) return {};
-  return prior_;
 }
 
 // ---------------------------------------------------------------- ranking
 
-void Ranker::BuildSlate(uint32_t user, std::span<const uint64_t> candidate_ids,
-                        std::span<const double> scores, uint32_t slate_size,
-                        v1::Slate* slate) const {
-  const size_t n = candidate_ids.size();
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return scores[a] != scores[b] ? scores[a] > scores[b]
-                                  : candidate_ids[a] < candidate_ids[b];
-  });
-  const size_t s = std::min<size_t>(slate_size, n);
-  std::vector<size_t> chosen;  // indices into candidate_ids
-  chosen.reserve(s);
-  const double lambda = rc_.mmr_lambda();
-  if (lambda <= 0) {
-    chosen.assign(order.begin(), order.begin() + s);
+void Ranker::CandidatesOf(uint32_t user, std::span<const float> query,
+                          const Neighbors* retrieved, uint32_t at_round,
+                          std::vector<SlatePolicy::Candidate>* out,
+                          double* floor) const {
+  out->clear();
+  *floor = kNegInf;
+  const size_t k = rc_.candidates();
+  auto wanted = [&](uint64_t id) {
+    return pool_->LiveIn(id, at_round) && !(rc_.seen_filter() && users_.Seen(user, id));
+  };
+  if (!query.empty() && retrieved != nullptr) {
+    for (size_t c = 0; c < retrieved->ids.size() && out->size() < k; ++c) {
+      const uint64_t id = retrieved->ids[c];
+      if (!wanted(id)) continue;
+      out->push_back({id,
+                      rc_.weight_relevance() * retrieved->scores[c] +
+                          pool_->NonRelevanceScore(id, at_round),
+                      pool_->Vector(id)});
+      if (out->size() == k) *floor = retrieved->scores[c];
+    }
   } else {
-    // Greedy MMR; max_sim[c] is c's largest similarity to the chosen items,
-    // updated as each item is chosen.
-    std::vector<const float*> vec(n);
-    for (size_t i = 0; i < n; ++i) vec[i] = index_->Vector(candidate_ids[i]);
-    std::vector<double> max_sim(n, -std::numeric_limits<double>::infinity());
-    std::vector<bool> taken(n, false);
-    for (size_t step = 0; step < s; ++step) {
-      size_t best = n;
-      double best_value = -std::numeric_limits<double>::infinity();
-      for (size_t c : order) {  // score order breaks ties
-        if (taken[c]) continue;
-        const double penalty = chosen.empty() ? 0.0 : max_sim[c];
-        const double value = (1 - lambda) * scores[c] - lambda * penalty;
-        if (value > best_value) {
-          best_value = value;
-          best = c;
-        }
-      }
-      taken[best] = true;
-      chosen.push_back(best);
-      const std::span<const float> picked(vec[best], dim_);
-      for (size_t c = 0; c < n; ++c) {
-        if (!taken[c]) {
-          max_sim[c] = std::max(max_sim[c],
-                                Dot(std::span<const float>(vec[c], dim_), picked));
-        }
-      }
+    for (uint64_t id : pool_->popular()) {
+      if (out->size() >= k) break;
+      if (!wanted(id)) continue;
+      const double score = pool_->NonRelevanceScore(id, at_round);
+      out->push_back({id, score, pool_->Vector(id)});
+      if (out->size() == k) *floor = score;
     }
   }
+}
+
+std::vector<uint64_t> Ranker::RandomUnseen(uint32_t user, size_t count,
+                                           const std::vector<uint64_t>& taken,
+                                           Rng& rng) const {
+  const std::vector<uint64_t>& live = pool_->live_ids();
+  std::vector<uint64_t> out;
+  if (live.empty() || count == 0) return out;
+  const size_t seen = rc_.seen_filter() ? users_.SeenCount(user) : 0;
+  const size_t draw = std::min<size_t>(live.size(), count + seen + taken.size());
+  for (uint64_t pick : rng.SampleWithoutReplacement(live.size(), draw)) {
+    const uint64_t id = live[pick];
+    if (rc_.seen_filter() && users_.Seen(user, id)) continue;
+    if (std::find(taken.begin(), taken.end(), id) != taken.end()) continue;
+    out.push_back(id);
+    if (out.size() == count) break;
+  }
+  return out;
+}
+
+void Ranker::RankOne(const v1::UserQuery& query, const Neighbors* retrieved,
+                     uint32_t slate_size, v1::Slate* slate) const {
+  const uint32_t user = query.user_id();
+  const uint32_t round = *pool_->round();
   slate->set_user_id(user);
-  for (size_t c : chosen) {
-    slate->add_item_ids(candidate_ids[c]);
-    slate->add_scores(static_cast<float>(scores[c]));
+  if (rc_.variant() == v1::RankerConfig::RANDOM) {
+    Rng rng(DeriveSeed(config_.seed(), kRandomStream, round, user));
+    for (uint64_t id : RandomUnseen(user, slate_size, {}, rng)) {
+      slate->add_item_ids(id);
+      slate->add_scores(0.0f);
+    }
+    return;
+  }
+  // Cold start: a user the ranker knows nothing about gets random items at
+  // the top, so that the first slates differ and feedback is informative.
+  std::vector<uint64_t> cold;
+  if (rc_.variant() == v1::RankerConfig::LEARNED && !users_.Known(user)) {
+    Rng rng(DeriveSeed(config_.seed(), kColdStartStream, round, user));
+    cold = RandomUnseen(user, std::min(rc_.cold_start_slots(), slate_size), {}, rng);
+  }
+  const std::span<const float> q =
+      rc_.variant() == v1::RankerConfig::ORACLE ? AsSpan(query.true_interest())
+      : rc_.variant() == v1::RankerConfig::LEARNED ? users_.Query(user)
+                                                    : std::span<const float>();
+  std::vector<SlatePolicy::Candidate> candidates;
+  double floor = 0;
+  CandidatesOf(user, q, retrieved, round, &candidates, &floor);
+  if (!cold.empty()) {
+    candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
+                                    [&](const SlatePolicy::Candidate& c) {
+                                      return std::find(cold.begin(), cold.end(), c.id) !=
+                                             cold.end();
+                                    }),
+                     candidates.end());
+  }
+  for (uint64_t id : cold) {
+    slate->add_item_ids(id);
+    slate->add_scores(static_cast<float>(pool_->NonRelevanceScore(id, round)));
+  }
+  Rng temperature_rng(DeriveSeed(config_.seed(), kTemperatureStream, round, user));
+  const SlatePolicy::Picked picked = policy_.Order(
+      candidates, slate_size - static_cast<uint32_t>(cold.size()), &temperature_rng);
+  for (size_t i : picked.order) {
+    slate->add_item_ids(candidates[i].id);
+    slate->add_scores(static_cast<float>(candidates[i].score));
   }
 
-  // Exploration: each position may be swapped for a random live item.
-  if (rc_.epsilon() > 0 && !live_ids_.empty()) {
-    Rng rng(DeriveSeed(config_.seed(), kExploreStream, *round_, user));
+  // Exploration: each position may be swapped for a random unseen live item.
+  if (rc_.epsilon() > 0 && !pool_->live_ids().empty()) {
+    Rng rng(DeriveSeed(config_.seed(), kExploreStream, round, user));
+    const std::vector<uint64_t>& live = pool_->live_ids();
     absl::flat_hash_set<uint64_t> in_slate(slate->item_ids().begin(),
                                            slate->item_ids().end());
     for (int p = 0; p < slate->item_ids_size(); ++p) {
       if (rng.Uniform() >= rc_.epsilon()) continue;
       for (int attempt = 0; attempt < 8; ++attempt) {
-        const uint64_t id = live_ids_[rng.UniformInt(live_ids_.size())];
-        if (in_slate.contains(id)) continue;
+        const uint64_t id = live[rng.UniformInt(live.size())];
+        if (in_slate.contains(id) || (rc_.seen_filter() && users_.Seen(user, id))) continue;
         in_slate.erase(slate->item_ids(p));
         in_slate.insert(id);
         slate->set_item_ids(p, id);
-        slate->set_scores(p, static_cast<float>(NonRelevanceScore(id)));
+        slate->set_scores(p, static_cast<float>(pool_->NonRelevanceScore(id, round)));
         break;
       }
     }
@@ -319,13 +213,13 @@ absl::Status Ranker::RankBatch(
   }
 
   absl::ReaderMutexLock lock(&mu_);
-  if (!round_.has_value()) {
+  if (!pool_->round().has_value()) {
     return absl::FailedPreconditionError(
         "the run has no items yet: call AdvanceRound first");
   }
   if (!rc_.allow_cold_start() && variant == v1::RankerConfig::LEARNED) {
     for (int i = 0; i < users.size(); ++i) {
-      if (!user_known_[users[i].user_id()]) {
+      if (!users_.Known(users[i].user_id())) {
         return absl::InvalidArgumentError(absl::StrCat(
             "users[", i, "].user_id: user ", users[i].user_id(),
             " has no feedback yet and ranker.allow_cold_start is false"));
@@ -333,54 +227,31 @@ absl::Status Ranker::RankBatch(
     }
   }
 
-  // One batched FAISS search for every user that has a query vector.
+  // One batched FAISS search for every user that has a query vector, deep
+  // enough that the seen filter leaves ranker.candidates of them.
   const size_t n = users.size();
   std::vector<int> row_of(n, -1);
   std::vector<float> queries;
-  if (variant == v1::RankerConfig::LEARNED ||
-      variant == v1::RankerConfig::ORACLE) {
+  size_t most_seen = 0;
+  if (variant == v1::RankerConfig::LEARNED || variant == v1::RankerConfig::ORACLE) {
     for (size_t i = 0; i < n; ++i) {
       std::span<const float> q = variant == v1::RankerConfig::ORACLE
                                      ? AsSpan(users[i].true_interest())
-                                     : QueryOf(users[i].user_id());
+                                     : users_.Query(users[i].user_id());
       if (q.empty()) continue;
       row_of[i] = static_cast<int>(queries.size() / dim_);
       queries.insert(queries.end(), q.begin(), q.end());
+      if (rc_.seen_filter()) most_seen = std::max(most_seen, users_.SeenCount(users[i].user_id()));
     }
   }
   std::vector<Neighbors> neighbors;
-  FEEDLOOP_RETURN_IF_ERROR(index_->Search(queries, rc_.candidates(), &neighbors));
+  FEEDLOOP_RETURN_IF_ERROR(
+      pool_->Search(queries, rc_.candidates() + most_seen, &neighbors));
 
   out->assign(n, v1::Slate());
   auto rank_one = [&](size_t i) {
-    const uint32_t user = users[i].user_id();
-    v1::Slate& slate = (*out)[i];
-    if (variant == v1::RankerConfig::RANDOM) {
-      slate.set_user_id(user);
-      Rng rng(DeriveSeed(config_.seed(), kRandomStream, *round_, user));
-      const size_t s = std::min<size_t>(slate_size, live_ids_.size());
-      for (uint64_t pick : rng.SampleWithoutReplacement(live_ids_.size(), s)) {
-        slate.add_item_ids(live_ids_[pick]);
-        slate.add_scores(0.0f);
-      }
-      return;
-    }
-    std::vector<double> scores;
-    if (row_of[i] >= 0) {
-      const Neighbors& nb = neighbors[row_of[i]];
-      scores.reserve(nb.ids.size());
-      for (size_t c = 0; c < nb.ids.size(); ++c) {
-        scores.push_back(rc_.weight_relevance() * nb.scores[c] +
-                         NonRelevanceScore(nb.ids[c]));
-      }
-      BuildSlate(user, nb.ids, scores, slate_size, &slate);
-    } else {
-      // No query (POPULARITY, or a cold user under a ZERO prior): the
-      // popular list, where relevance contributes nothing.
-      scores.reserve(popular_.size());
-      for (uint64_t id : popular_) scores.push_back(NonRelevanceScore(id));
-      BuildSlate(user, popular_, scores, slate_size, &slate);
-    }
+    RankOne(users[i], row_of[i] >= 0 ? &neighbors[row_of[i]] : nullptr, slate_size,
+            &(*out)[i]);
   };
   if (options_.pool != nullptr) {
     options_.pool->ParallelFor(n, rank_one);
@@ -404,7 +275,7 @@ absl::Status Ranker::Retrieve(std::span<const float> queries, uint32_t k,
                      " rows exceed the limit of ", options_.max_batch_rows));
   }
   absl::ReaderMutexLock lock(&mu_);
-  return index_->Search(queries, k, out);
+  return pool_->Search(queries, k, out);
 }
 
 absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
@@ -442,24 +313,90 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
   }
 
   absl::ReaderMutexLock lock(&mu_);
-  // The users' query vectors, gathered once (zero rows for no query).
-  std::vector<float> q(users.size() * dim_, 0.0f);
-  for (size_t j = 0; j < users.size(); ++j) {
-    std::span<const float> v = QueryOf(users[j]);
-    if (!v.empty()) std::copy(v.begin(), v.end(), q.begin() + j * dim_);
+  // The candidates are items of the next round; the slates they would enter
+  // are the scoring users' next slates, from what is live then.
+  const uint32_t at_round = pool_->round().has_value() ? *pool_->round() + 1 : 0;
+  const auto variant = rc_.variant();
+  const bool by_relevance =
+      variant == v1::RankerConfig::LEARNED || variant == v1::RankerConfig::ORACLE;
+  const uint32_t slate_size = config_.users().slate_size();
+  size_t live_then = 0;
+  for (uint64_t id : pool_->live_ids()) live_then += pool_->LiveIn(id, at_round);
+
+  // Per scoring user: its query (the learned estimate: the ranker has no
+  // true interests here, even as ORACLE), its retrieval, and its slate.
+  const size_t m = users.size();
+  std::vector<float> q(m * dim_, 0.0f);
+  std::vector<bool> has_query(m, false);
+  std::vector<float> queries;
+  std::vector<int> row_of(m, -1);
+  size_t most_seen = 0;
+  for (size_t j = 0; j < m; ++j) {
+    std::span<const float> v = users_.Query(users[j]);
+    if (v.empty()) continue;
+    std::copy(v.begin(), v.end(), q.begin() + j * dim_);
+    has_query[j] = true;
+    if (by_relevance) {
+      row_of[j] = static_cast<int>(queries.size() / dim_);
+      queries.insert(queries.end(), v.begin(), v.end());
+      if (rc_.seen_filter()) most_seen = std::max(most_seen, users_.SeenCount(users[j]));
+    }
   }
+  std::vector<Neighbors> neighbors;
+  const size_t expiring = pool_->live_ids().size() - live_then;
+  FEEDLOOP_RETURN_IF_ERROR(
+      pool_->Search(queries, rc_.candidates() + most_seen + expiring, &neighbors));
+  std::vector<SlatePolicy::View> views(m);
+  std::vector<double> floors(m, kNegInf);
+  auto view_one = [&](size_t j) {
+    std::vector<SlatePolicy::Candidate> cands;
+    const std::span<const float> query =
+        row_of[j] >= 0 ? std::span<const float>(q.data() + j * dim_, dim_)
+                       : std::span<const float>();
+    CandidatesOf(users[j], query, row_of[j] >= 0 ? &neighbors[row_of[j]] : nullptr,
+                 at_round, &cands, &floors[j]);
+    views[j] = policy_.ViewOf(cands, slate_size, live_then);
+  };
+  if (options_.pool != nullptr) {
+    options_.pool->ParallelFor(m, view_one);
+  } else {
+    for (size_t j = 0; j < m; ++j) view_one(j);
+  }
+
   const double slope = rc_.reward_slope();
   const double mid = rc_.reward_midpoint();
+  const double new_score = pool_->NewItemScore();
+  const double random_exam =
+      live_then == 0 ? policy_.MeanExamination(slate_size)
+                     : std::min(1.0, static_cast<double>(slate_size) / (live_then + 1)) *
+                           policy_.MeanExamination(slate_size);
   std::vector<float> out(n);
   auto score_one = [&](size_t c) {
     const std::span<const float> cand = candidates.subspan(c * dim_, dim_);
     double sum = 0;
-    for (size_t j = 0; j < users.size(); ++j) {
+    for (size_t j = 0; j < m; ++j) {
       const double affinity =
-          Dot(std::span<const float>(q.data() + j * dim_, dim_), cand);
-      sum += Sigmoid(slope * (affinity - mid));
+          has_query[j] ? Dot(std::span<const float>(q.data() + j * dim_, dim_), cand) : 0;
+      double exam;
+      if (variant == v1::RankerConfig::RANDOM) {
+        exam = random_exam;
+      } else if (row_of[j] >= 0) {
+        // Retrieval: above the user's last candidate, smoothed as ranks are.
+        const double retrieval =
+            floors[j] == kNegInf ? 1.0 : policy_.Beats(affinity - floors[j]);
+        exam = retrieval < 1e-12 && rc_.epsilon() == 0
+                   ? 0.0  // far below this user's candidates: no walk needed
+                   : policy_.ExpectedExamination(
+                         rc_.weight_relevance() * affinity + new_score, cand, views[j],
+                         retrieval);
+      } else {
+        const double retrieval =
+            floors[j] == kNegInf ? 1.0 : policy_.Beats(new_score - floors[j]);
+        exam = policy_.ExpectedExamination(new_score, cand, views[j], retrieval);
+      }
+      sum += exam * Sigmoid(slope * (affinity - mid));
     }
-    out[c] = static_cast<float>(sum / users.size());
+    out[c] = static_cast<float>(m ? sum / m : 0);
   };
   if (options_.pool != nullptr) {
     options_.pool->ParallelFor(n, score_one);
@@ -474,15 +411,15 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
 absl::Status Ranker::RecordFeedback(
     uint32_t round, std::span<const v1::Interaction> interactions) {
   absl::MutexLock lock(&mu_);
-  if (!round_.has_value() || round != *round_) {
+  const std::optional<uint32_t> at = pool_->round();
+  if (!at.has_value() || round != *at) {
     return absl::FailedPreconditionError(absl::StrCat(
         "round: feedback is for round ", round, " but the ranker is at ",
-        round_.has_value() ? absl::StrCat("round ", *round_) : "no round yet"));
+        at.has_value() ? absl::StrCat("round ", *at) : "no round yet"));
   }
   if (feedback_round_.has_value() && *feedback_round_ == round) {
     return absl::AlreadyExistsError(
-        absl::StrCat("round: feedback of round ", round,
-                     " was already recorded"));
+        absl::StrCat("round: feedback of round ", round, " was already recorded"));
   }
   absl::flat_hash_set<uint64_t> slots;
   for (size_t i = 0; i < interactions.size(); ++i) {
@@ -492,7 +429,7 @@ absl::Status Ranker::RecordFeedback(
           absl::StrCat("interactions[", i, "].user_id: ", x.user_id(),
                        " is not a user of this run (", num_users_, " users)"));
     }
-    if (!items_.contains(x.item_id())) {
+    if (!pool_->Live(x.item_id())) {
       return absl::NotFoundError(
           absl::StrCat("interactions[", i, "].item_id: item ", x.item_id(),
                        " is not live in this run"));
@@ -505,55 +442,37 @@ absl::Status Ranker::RecordFeedback(
   }
   // Canonical order, so that live feedback and a replay from the store
   // (which scans in this order) give bit-identical estimates.
-  std::vector<size_t> order(interactions.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    const auto& x = interactions[a];
-    const auto& y = interactions[b];
+  std::vector<v1::Interaction> sorted(interactions.begin(), interactions.end());
+  std::sort(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) {
     return x.user_id() != y.user_id() ? x.user_id() < y.user_id()
                                       : x.position() < y.position();
   });
-  const float lr = static_cast<float>(rc_.learning_rate());
-  const float skip = static_cast<float>(rc_.skip_rate());
-  for (size_t i : order) {
-    const v1::Interaction& x = interactions[i];
-    if (!x.engaged() && skip == 0) continue;
-    float* q = user_q_.data() + size_t{x.user_id()} * dim_;
-    if (!user_known_[x.user_id()]) {
-      std::copy(prior_.begin(), prior_.end(), q);
-      user_known_[x.user_id()] = true;
-      ++known_users_;
-    }
-    const float* e = index_->Vector(x.item_id());
-    if (x.engaged()) {
-      items_[x.item_id()].popularity += 1.0;
-      for (uint32_t d = 0; d < dim_; ++d) q[d] += lr * (e[d] - q[d]);
-    } else {
-      for (uint32_t d = 0; d < dim_; ++d) q[d] -= skip * e[d];
-    }
+  users_.Learn(sorted, *pool_);
+  for (const v1::Interaction& x : sorted) {
+    if (x.engaged()) pool_->AddEngagement(x.item_id());
   }
+  pool_->Refresh();
   feedback_round_ = round;
-  RefreshDerivedLocked();
   return absl::OkStatus();
 }
 
 Ranker::State Ranker::state() const {
   absl::ReaderMutexLock lock(&mu_);
   State s;
-  s.round = round_;
+  s.round = pool_->round();
   s.feedback_round = feedback_round_;
-  s.live_items = live_ids_.size();
-  s.known_users = known_users_;
-  s.added = last_added_;
-  s.expired = last_expired_;
-  s.index_rebuilds = index_->rebuilds();
+  s.live_items = pool_->live_ids().size();
+  s.known_users = users_.known_users();
+  s.added = pool_->last_added();
+  s.expired = pool_->last_expired();
+  s.index_rebuilds = pool_->rebuilds();
   return s;
 }
 
 std::vector<float> Ranker::UserEstimate(uint32_t user_id) const {
   absl::ReaderMutexLock lock(&mu_);
   if (user_id >= num_users_) return {};
-  std::span<const float> q = QueryOf(user_id);
+  std::span<const float> q = users_.Query(user_id);
   if (q.empty()) return std::vector<float>(dim_, 0.0f);
   return std::vector<float>(q.begin(), q.end());
 }

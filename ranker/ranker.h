@@ -7,13 +7,17 @@
 //   FEEDLOOP_RETURN_IF_ERROR(ranker->RankBatch(users, 0, &slates));
 //   FEEDLOOP_RETURN_IF_ERROR(ranker->RecordFeedback(0, interactions));
 //
-// The model (DESIGN.md section 3): score = w_rel * <q_u, e_i> + w_pop *
+// The model (docs/model.md): score = w_rel * <q_u, e_i> + w_pop *
 // popularity_i + w_fresh * freshness_i, where q_u is the ranker's learned
 // estimate of user u; it never sees true interests (except that the ORACLE
 // variant ranks with the true interest the caller sends). Popularity is a
 // decayed engagement count scaled to [0, 1]; freshness halves every
-// freshness_half_life rounds. MMR (lambda) re-ranks for diversity and
-// epsilon-exploration swaps in random live items.
+// freshness_half_life rounds. Three jobs, one class each: the item pool
+// (ranker/item_pool.h: the index, liveness, popularity, freshness), the
+// user model (ranker/user_model.h: q_u and what each user has seen), and
+// the slate policy (ranker/slate_policy.h: MMR, temperature, and what a
+// new item would earn under them). This class adds the seen filter, cold
+// start, epsilon-exploration, and the locking.
 //
 // The state is a deterministic function of the sequence of AdvanceRound and
 // RecordFeedback calls: replaying the store's items and interactions in
@@ -41,6 +45,10 @@
 #include "feedloop/v1/ranker.pb.h"
 #include "feedloop/v1/types.pb.h"
 #include "google/protobuf/repeated_field.h"
+#include "common/random.h"
+#include "ranker/item_pool.h"
+#include "ranker/slate_policy.h"
+#include "ranker/user_model.h"
 #include "ranker/vector_index.h"
 
 namespace feedloop::ranker {
@@ -100,8 +108,12 @@ class Ranker {
   absl::Status Retrieve(std::span<const float> queries, uint32_t k,
                         std::vector<Neighbors>* out) const;
 
-  // Predicted engagement of each candidate row, averaged over `user_ids`, or
-  // when empty over `sample_users` users drawn with `seed`:
+  // The reward model of the generator: each candidate row's expected
+  // engagements per user, averaged over `user_ids`, or when empty over
+  // `sample_users` users drawn with `seed`, as a new item of the next round
+  // under the current slate policy: the chance the user examines it in the
+  // slate it would enter (SlatePolicy::ExpectedExamination: its retrieval,
+  // position, MMR, temperature, exploration) times the predicted engagement
   // sigmoid(reward_slope * (<q_u, c> - reward_midpoint)).
   absl::StatusOr<std::vector<float>> ScoreItems(
       std::span<const float> candidates, std::span<const uint32_t> user_ids,
@@ -120,27 +132,26 @@ class Ranker {
   std::vector<float> UserEstimate(uint32_t user_id) const;
 
  private:
-  struct ItemMeta {
-    uint32_t round;
-    double popularity;  // decayed engagement count
-  };
-
   Ranker(const v1::ExperimentConfig& config, const Options& options,
-         std::unique_ptr<VectorIndex> index);
+         std::unique_ptr<ItemPool> pool);
 
-  // Recomputes the prior, the popularity scale and the popular list.
-  void RefreshDerivedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  double NonRelevanceScore(uint64_t id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  double Freshness(uint32_t item_round) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  double PopularityScaled(double popularity) const
+  // A user's candidates at `at_round` as the slate policy sees them:
+  // retrieved by `query` (or the popular order when it is empty), without
+  // items the user has seen or that are not live at `at_round`, at most
+  // ranker.candidates of them, scored. `floor` gets what a new item must
+  // reach to be among them: the last candidate's relevance (or score, by
+  // popularity), or -inf when there is room.
+  void CandidatesOf(uint32_t user, std::span<const float> query,
+                    const Neighbors* retrieved, uint32_t at_round,
+                    std::vector<SlatePolicy::Candidate>* out, double* floor) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // The query vector of user `user` (learned, prior, or nothing).
-  std::span<const float> QueryOf(uint32_t user) const
+  // `count` distinct random live items the user has not seen, avoiding
+  // `taken`, drawn with `rng`.
+  std::vector<uint64_t> RandomUnseen(uint32_t user, size_t count,
+                                     const std::vector<uint64_t>& taken, Rng& rng) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Builds one slate from scored candidates.
-  void BuildSlate(uint32_t user, std::span<const uint64_t> candidate_ids,
-                  std::span<const double> scores, uint32_t slate_size,
-                  v1::Slate* slate) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void RankOne(const v1::UserQuery& query, const Neighbors* retrieved,
+               uint32_t slate_size, v1::Slate* slate) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
   const v1::ExperimentConfig config_;
@@ -148,33 +159,13 @@ class Ranker {
   const Options options_;
   const uint32_t dim_;
   const uint32_t num_users_;
-  std::unique_ptr<VectorIndex> index_;
+  const SlatePolicy policy_;
 
   mutable absl::Mutex mu_;
-  std::optional<uint32_t> round_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<ItemPool> pool_ ABSL_GUARDED_BY(mu_);
+  UserModel users_ ABSL_GUARDED_BY(mu_);
   std::optional<uint32_t> feedback_round_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, ItemMeta> items_ ABSL_GUARDED_BY(mu_);
-  // Live item ids in ascending order (= publication order): the seeded
-  // draws of RANDOM and exploration index into it.
-  std::vector<uint64_t> live_ids_ ABSL_GUARDED_BY(mu_);
-  // Learned user estimates, row-major num_users_ x dim_, and which exist.
-  std::vector<float> user_q_ ABSL_GUARDED_BY(mu_);
-  std::vector<bool> user_known_ ABSL_GUARDED_BY(mu_);
-  uint64_t known_users_ ABSL_GUARDED_BY(mu_) = 0;
-  // The cold-start prior (ITEM_MEAN: mean of live items; ZERO: zeros).
-  std::vector<float> prior_ ABSL_GUARDED_BY(mu_);
-  bool prior_is_zero_ ABSL_GUARDED_BY(mu_) = true;
-  double log1p_max_popularity_ ABSL_GUARDED_BY(mu_) = 0;
-  // Live ids by popularity and freshness, best first, `candidates` long:
-  // the candidates of the POPULARITY variant and of users with no query.
-  std::vector<uint64_t> popular_ ABSL_GUARDED_BY(mu_);
-  uint64_t last_added_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t last_expired_ ABSL_GUARDED_BY(mu_) = 0;
 };
-
-// The VectorIndex options a run's config asks for.
-VectorIndex::Options IndexOptionsFor(const v1::ExperimentConfig& config,
-                                     int search_threads);
 
 }  // namespace feedloop::ranker
 

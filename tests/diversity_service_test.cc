@@ -72,7 +72,7 @@ TEST_F(DiversityServiceTest, CompareRunsGroupsASweepByPoint) {
   ASSERT_EQ(resp.groups_size(), 2);
   EXPECT_EQ(resp.groups(0).sweep_value(), "0");
   EXPECT_EQ(resp.groups(0).run_ids_size(), 2);
-  ASSERT_EQ(resp.groups(0).metrics_size(), 4);  // the four content metrics
+  ASSERT_EQ(resp.groups(0).metrics_size(), 5);  // the five content metrics
   for (const auto& m : resp.groups(0).metrics()) {
     EXPECT_EQ(m.n(), 2u);
     EXPECT_LE(m.ci_low(), m.mean());
@@ -166,7 +166,8 @@ TEST_F(DiversityServiceTest, EvaluateMeasuresEmbeddingsAndItems) {
   EXPECT_THAT(FromGrpcStatus(stub_->Evaluate(&c2, req, &resp)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("multiple")));
 
-  // Items of a run, with the run's topics: four content metrics.
+  // Items of a run, with the run's topics and round 0's tail reference:
+  // five content metrics, each a value or absent with its reason.
   ASSERT_OK_AND_ASSIGN(auto started, stack_->experiments()->Start(Config(2)));
   stack_->experiments()->WaitUntilIdle();
   v1::EvaluateRequest items;
@@ -176,8 +177,11 @@ TEST_F(DiversityServiceTest, EvaluateMeasuresEmbeddingsAndItems) {
     grpc::ClientContext ctx;
     ASSERT_OK(FromGrpcStatus(stub_->Evaluate(&ctx, items, &resp)));
   }
-  EXPECT_EQ(resp.values_size(), 4);
+  ASSERT_EQ(resp.values_size(), 5);
   EXPECT_EQ(resp.items(), 20u);
+  for (const auto& v : resp.values()) {
+    EXPECT_TRUE(v.absent().empty()) << v.name() << ": " << v.absent();
+  }
   items.add_item_ids(999);
   grpc::ClientContext c3;
   EXPECT_THAT(FromGrpcStatus(stub_->Evaluate(&c3, items, &resp)),

@@ -143,7 +143,7 @@ TEST_F(LoopTest, ExperimentServiceOverGrpc) {
   while (reader->Read(&rm)) {
     rounds.push_back(rm.round());
     for (const auto& v : rm.values()) EXPECT_EQ(v.name().rfind("content.", 0), 0u);
-    EXPECT_EQ(rm.values_size(), 4);
+    EXPECT_EQ(rm.values_size(), 5);  // the five content metrics
   }
   ASSERT_OK(FromGrpcStatus(reader->Finish()));
   EXPECT_THAT(rounds, ::testing::ElementsAre(0, 1, 2, 3, 4, 5));
