@@ -137,6 +137,7 @@ absl::Status ValidateConfig(const v1::ExperimentConfig& c) {
   k.Range<uint32_t>("creators.items_per_round", cr.items_per_round(), 1, 10000);
   k.Range<double>("creators.spread", cr.spread(), 0, 10);
   k.Range<double>("creators.home_spread", cr.home_spread(), 0, 10);
+  k.Range<uint32_t>("creators.home_topics", cr.home_topics(), 0, s.topics());
 
   const v1::GeneratorConfig& g = c.generator();
   k.Range<double>("generator.alpha", g.alpha(), 0, 1);

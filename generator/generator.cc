@@ -63,7 +63,10 @@ Generator::Generator(std::string run_id, const v1::ExperimentConfig& config,
   homes_.resize(size_t{creators_} * dim_);
   for (uint32_t c = 0; c < creators_; ++c) {
     Rng rng(DeriveSeed(config.seed(), kHomeStream, c));
-    const uint32_t topic = static_cast<uint32_t>(rng.UniformInt(space_.topics()));
+    const uint32_t home_topics = config.creators().home_topics() > 0
+                                     ? config.creators().home_topics()
+                                     : space_.topics();
+    const uint32_t topic = static_cast<uint32_t>(rng.UniformInt(home_topics));
     model::DrawAround(space_.Centre(topic), config.creators().home_spread(), rng,
                       std::span<float>(homes_.data() + size_t{c} * dim_, dim_));
   }
@@ -499,14 +502,14 @@ absl::StatusOr<std::vector<float>> Generator::BestResponse(uint32_t round) const
 }
 
 double Generator::CreatorDriftLocked() const {
+  // 1 - <m, h> as |m - h|^2 / 2 (equal for unit vectors): exactly 0 for a
+  // creator at home, never negative.
   double sum = 0;
-  for (uint32_t c = 0; c < creators_; ++c) {
-    // Never below 0: a centre at home is at distance 0, not -1e-9.
-    sum += std::max(
-        0.0, 1 - Dot(std::span<const float>(centres_.data() + size_t{c} * dim_, dim_),
-                     std::span<const float>(homes_.data() + size_t{c} * dim_, dim_)));
+  for (size_t i = 0; i < centres_.size(); ++i) {
+    const double d = double{centres_[i]} - homes_[i];
+    sum += d * d;
   }
-  return sum / creators_;
+  return sum / 2 / creators_;
 }
 
 double Generator::CreatorDrift() const {

@@ -132,7 +132,7 @@ TEST(Generator, UncoupledOutputDoesNotDependOnTheRanker) {
     ASSERT_OK(gf->Observe(round, Outcomes(iff, UnitVector(3))));
   }
   EXPECT_EQ(a.calls() + b.calls(), 0);
-  EXPECT_LT(ga->CreatorDrift(), 1e-6);  // creators stay home (float rounding aside)
+  EXPECT_EQ(ga->CreatorDrift(), 0.0);  // creators stay home
 }
 
 TEST(Generator, TrendChasingHomogenizesTowardTheFavouredRegion) {
@@ -187,7 +187,32 @@ TEST(Generator, BestResponseClimbsTowardWhatPaysAndStaysHomeUncoupled) {
   EXPECT_GT(after, before + 0.3);
   EXPECT_GT(coupled->CreatorDrift(), 0.1);
   // At alpha 0 a best response is to stay with one's own style.
-  EXPECT_LT(free->CreatorDrift(), 1e-6);
+  EXPECT_EQ(free->CreatorDrift(), 0.0);
+}
+
+TEST(Generator, ImitatorsMoveTowardBetterPaidNeighbours) {
+  // Engagement pays for closeness to `region`: imitating creators drift
+  // toward the neighbours nearer it; uncoupled ones stay home. Imitation
+  // never asks the reward model for adaptation (selection still does).
+  const std::vector<float> region = UnitVector(77);
+  RegionReward reward(region);
+  v1::ExperimentConfig free_config = Config(0), coupled_config = Config(1);
+  for (auto* c : {&free_config, &coupled_config}) {
+    c->mutable_generator()->set_creator_policy(v1::GeneratorConfig::IMITATION);
+    c->mutable_generator()->set_max_candidates(1);  // adaptation alone
+  }
+  auto free = Make(free_config, &reward);
+  auto coupled = Make(coupled_config, &reward);
+  const double before = CentreCloseness(*coupled, 40, region);
+  for (uint32_t round = 0; round < 10; ++round) {
+    ASSERT_OK_AND_ASSIGN(auto fi, free->Generate(round, nullptr));
+    ASSERT_OK_AND_ASSIGN(auto ci, coupled->Generate(round, nullptr));
+    ASSERT_OK(free->Observe(round, Outcomes(fi, region)));
+    ASSERT_OK(coupled->Observe(round, Outcomes(ci, region)));
+  }
+  EXPECT_GT(CentreCloseness(*coupled, 40, region), before + 0.1);
+  EXPECT_EQ(free->CreatorDrift(), 0.0);
+  EXPECT_EQ(reward.calls(), 0);
 }
 
 TEST(Generator, ProductionCostPushesBestRespondersOffGeneralistContent) {

@@ -12,6 +12,7 @@
 #include "common/table.h"
 #include "google/protobuf/util/json_util.h"
 #include "metrics/catalog.h"
+#include "metrics/diversity.h"
 #include "metrics/metric_value.h"
 #include "metrics/summary.h"
 #include "report/report.h"
@@ -34,6 +35,70 @@ absl::Status WriteAtomically(const std::string& path, const std::string& text) {
   if (error) {
     return absl::UnavailableError(
         absl::StrCat("cannot rename ", tmp, " to ", path, ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+// Up to kMapPoints items of `run`'s `round`, every k-th in id order.
+constexpr size_t kMapPoints = 400;
+absl::StatusOr<std::vector<v1::Item>> MapSample(store::StoreClient* store,
+                                                const std::string& run, uint32_t round) {
+  std::vector<v1::Item> items;
+  FEEDLOOP_RETURN_IF_ERROR(store->ScanItems(run, round, round, [&](std::vector<v1::Item> chunk) {
+    for (v1::Item& item : chunk) items.push_back(std::move(item));
+    return absl::OkStatus();
+  }));
+  if (items.size() <= kMapPoints) return items;
+  std::vector<v1::Item> out;
+  const double step = static_cast<double>(items.size()) / kMapPoints;
+  for (size_t i = 0; i < kMapPoints; ++i) {
+    out.push_back(std::move(items[static_cast<size_t>(i * step)]));
+  }
+  return out;
+}
+
+// New items at the first, middle and last round of each sweep point's
+// first finished run, projected on the principal axes of round 0's items of
+// the first one.
+absl::Status BuildMap(store::StoreClient* store, const v1::ExperimentSummary& summary,
+                      report::ContentMap* map) {
+  const uint32_t rounds = summary.config().rounds();
+  std::vector<uint32_t> at = {0};
+  if (rounds > 2) at.push_back(rounds / 2);
+  if (rounds > 1) at.push_back(rounds - 1);
+  const uint32_t dim = summary.config().space().dim();
+  metrics::Axes axes;
+  for (const v1::CompareGroup& g : summary.groups()) {
+    if (g.run_ids().empty()) continue;
+    const std::string& run = g.run_ids(0);
+    if (axes.axes.empty()) {
+      FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::Item> round0, MapSample(store, run, 0));
+      std::vector<float> rows;
+      for (const v1::Item& item : round0) {
+        rows.insert(rows.end(), item.embedding().begin(), item.embedding().end());
+      }
+      axes = metrics::PrincipalAxes(rows, dim, 2, &map->explained);
+      if (axes.axes.empty()) return absl::OkStatus();  // too little to project
+    }
+    for (uint32_t round : at) {
+      FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::Item> items, MapSample(store, run, round));
+      report::ContentMap::Panel& panel = map->panels.emplace_back();
+      panel.group = summary.sweep_parameter().empty()
+                        ? run
+                        : absl::StrCat(summary.sweep_parameter(), " = ", g.sweep_value());
+      panel.round = round;
+      for (const v1::Item& item : items) {
+        for (uint32_t a = 0; a < 2; ++a) {
+          double x = 0;
+          for (uint32_t d = 0; d < dim; ++d) {
+            x += (item.embedding(d) - axes.mean[d]) * axes.axes[a * dim + d];
+          }
+          panel.xy.push_back(static_cast<float>(x));
+        }
+        panel.creator.push_back(item.creator_id());
+        panel.platform.push_back(item.platform_generated());
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -89,6 +154,7 @@ absl::StatusOr<ExperimentResult> CollectResults(
   for (v1::CompareGroup& g : metrics::GroupBySweepPoint(finals)) {
     *summary.add_groups() = std::move(g);
   }
+  FEEDLOOP_RETURN_IF_ERROR(BuildMap(store, summary, &result.map));
   return result;
 }
 
@@ -119,7 +185,7 @@ absl::Status WriteOutputs(const std::string& dir, const ExperimentResult& result
   }
   FEEDLOOP_RETURN_IF_ERROR(WriteAtomically(dir + "/summary.json", json));
   return WriteAtomically(dir + "/report.html",
-                         report::RenderReport(result.summary, result.series));
+                         report::RenderReport(result.summary, result.series, &result.map));
 }
 
 std::string FormatTable(const v1::ExperimentSummary& summary) {

@@ -19,6 +19,7 @@
 #include "feedloop/v1/diversity.pb.h"
 #include "feedloop/v1/experiment.pb.h"
 #include "feedloop/v1/summary.pb.h"
+#include "report/report.h"
 #include "store/store_client.h"
 
 namespace feedloop::loop {
@@ -27,6 +28,8 @@ struct ExperimentResult {
   v1::ExperimentSummary summary;
   // Every series of every run, in run order then metric order.
   std::vector<v1::Series> series;
+  // The report's map of the content (report/report.h).
+  report::ContentMap map;
 };
 
 // Reads the runs' records and series back from the store.

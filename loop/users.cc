@@ -107,12 +107,14 @@ void Users::Absorb(
 }
 
 double Users::MeanInterestDrift() const {
+  // 1 - <a, b> for unit vectors, computed as |a - b|^2 / 2: exactly 0 for
+  // an interest that never moved, and never negative.
   double sum = 0;
-  for (uint32_t u = 0; u < count_; ++u) {
-    sum += std::max(0.0, 1 - Dot(Interest(u), std::span<const float>(
-                                                  initial_.data() + size_t{u} * dim_, dim_)));
+  for (size_t i = 0; i < interest_.size(); ++i) {
+    const double d = double{interest_[i]} - initial_[i];
+    sum += d * d;
   }
-  return count_ ? sum / count_ : 0;
+  return count_ ? sum / 2 / count_ : 0;
 }
 
 }  // namespace feedloop::loop

@@ -57,8 +57,8 @@ class Users {
   // then adds consumed[u].
   void Absorb(const std::vector<std::vector<std::span<const float>>>& consumed);
 
-  // Mean cosine distance of p_u from its initial value (in double, and
-  // never below 0: a vector's distance from itself is 0, not -1e-9).
+  // Mean cosine distance of p_u from its initial value, as |p - p0|^2 / 2
+  // (equal for unit vectors): exactly 0 when nothing moved, never below.
   double MeanInterestDrift() const;
 
  private:

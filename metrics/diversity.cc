@@ -161,3 +161,56 @@ std::optional<double> WeightedQuantile(std::span<const double> values,
 }
 
 }  // namespace feedloop::metrics
+
+namespace feedloop::metrics {
+
+Axes PrincipalAxes(std::span<const float> rows, uint32_t dim, uint32_t k,
+                   double* explained) {
+  Axes out;
+  const size_t n = dim == 0 ? 0 : rows.size() / dim;
+  if (n < 2 || k > dim || k == 0) return out;
+  const int d = static_cast<int>(dim);
+  out.mean.assign(dim, 0.0);
+  for (size_t r = 0; r < n; ++r) {
+    for (uint32_t i = 0; i < dim; ++i) out.mean[i] += rows[r * dim + i];
+  }
+  for (double& m : out.mean) m /= static_cast<double>(n);
+  std::vector<double> c(size_t{dim} * dim, 0.0);
+  for (size_t r = 0; r < n; ++r) {
+    for (int i = 0; i < d; ++i) {
+      const double xi = rows[r * dim + i] - out.mean[i];
+      for (int j = 0; j <= i; ++j) c[i * d + j] += xi * (rows[r * dim + j] - out.mean[j]);
+    }
+  }
+  for (int i = 0; i < d; ++i) {
+    for (int j = 0; j <= i; ++j) c[j * d + i] = c[i * d + j] /= static_cast<double>(n - 1);
+  }
+  std::vector<double> eigen(dim);
+  int info = 0, lwork = -1;
+  double query = 0;
+  const char jobz = 'V', uplo = 'U';
+  dsyev_(&jobz, &uplo, &d, c.data(), &d, eigen.data(), &query, &lwork, &info);
+  lwork = static_cast<int>(query);
+  std::vector<double> work(std::max(1, lwork));
+  dsyev_(&jobz, &uplo, &d, c.data(), &d, eigen.data(), work.data(), &lwork, &info);
+  if (info != 0) return {};
+  // Eigenvalues ascend; column j of the (column-major) result is vector j.
+  double total = 0, kept = 0;
+  for (double e : eigen) total += std::max(0.0, e);
+  for (uint32_t a = 0; a < k; ++a) {
+    const int j = d - 1 - static_cast<int>(a);
+    kept += std::max(0.0, eigen[j]);
+    std::vector<double> v(c.begin() + j * d, c.begin() + (j + 1) * d);
+    const auto big = std::max_element(v.begin(), v.end(), [](double x, double y) {
+      return std::abs(x) < std::abs(y);
+    });
+    if (*big < 0) {
+      for (double& x : v) x = -x;
+    }
+    out.axes.insert(out.axes.end(), v.begin(), v.end());
+  }
+  if (explained != nullptr) *explained = total > 0 ? kept / total : 0;
+  return out;
+}
+
+}  // namespace feedloop::metrics

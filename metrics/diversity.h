@@ -56,6 +56,18 @@ double Quantile(std::vector<double> values, double q);
 std::optional<double> WeightedQuantile(std::span<const double> values,
                                        std::span<const double> weights, double q);
 
+// The principal axes of `rows`: their mean, and the `k` unit eigenvectors
+// of their covariance with the largest eigenvalues (row-major, k x dim),
+// largest first, each signed so that its largest coordinate is positive.
+// `explained` (may be null) gets the share of variance they hold. Empty
+// when there are fewer than 2 rows or k > dim.
+struct Axes {
+  std::vector<double> mean;
+  std::vector<double> axes;
+};
+Axes PrincipalAxes(std::span<const float> rows, uint32_t dim, uint32_t k,
+                   double* explained);
+
 }  // namespace feedloop::metrics
 
 #endif  // FEEDLOOP_METRICS_DIVERSITY_H_

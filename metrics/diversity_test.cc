@@ -95,5 +95,20 @@ TEST(Diversity, TopShareAndQuantile) {
   EXPECT_EQ(Quantile({}, 0.5), 0);
 }
 
+TEST(Diversity, PrincipalAxesFindTheSpreadDirections) {
+  // Points spread 3 units along axis 2 and 1 along axis 0, none on 1 or 3.
+  std::vector<float> rows;
+  for (int i = -5; i <= 5; ++i) {
+    rows.insert(rows.end(), {0.2f * (i % 2 ? 1 : -1), 0, 0.6f * i, 0});
+  }
+  double explained = 0;
+  const Axes a = PrincipalAxes(rows, 4, 2, &explained);
+  ASSERT_EQ(a.axes.size(), 8u);
+  EXPECT_NEAR(std::abs(a.axes[2]), 1.0, 1e-9);  // first axis: dimension 2
+  EXPECT_NEAR(std::abs(a.axes[4]), 1.0, 1e-9);  // second: dimension 0
+  EXPECT_NEAR(explained, 1.0, 1e-9);
+  EXPECT_TRUE(PrincipalAxes(std::vector<float>{1, 0, 0, 0}, 4, 2, nullptr).axes.empty());
+}
+
 }  // namespace
 }  // namespace feedloop::metrics

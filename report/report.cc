@@ -144,6 +144,7 @@ figcaption span { display: block; font-weight: 400; color: var(--muted); font-si
 pre { background: #fff; border: 1px solid var(--line); padding: 12px; overflow-x: auto;
       font-size: 12.5px; }
 footer { color: var(--muted); font-size: 12px; padding: 24px; text-align: center; }
+.maps { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 12px; }
 )css";
 
 // Draws one chart per metric from the JSON in #feedloop-data, then marks on
@@ -247,13 +248,53 @@ constexpr char kScript[] = R"js(
     if (painted > 0) ++rendered;
   });
   document.body.setAttribute('data-charts-rendered', rendered);
+
+  // The content map: one scatter per (sweep point, round), shared axes.
+  let maps = 0;
+  const mapGrid = document.getElementById('maps');
+  if (data.map && mapGrid) {
+    let lo = [Infinity, Infinity], hi = [-Infinity, -Infinity];
+    data.map.forEach((panel) => panel.points.forEach((p) => {
+      for (let k = 0; k < 2; ++k) { lo[k] = Math.min(lo[k], p[k]); hi[k] = Math.max(hi[k], p[k]); }
+    }));
+    const colour = (c) => c < 0 ? '#000000' : 'hsl(' + ((c * 137) % 360) + ', 65%, 45%)';
+    data.map.forEach((panel) => {
+      const figure = document.createElement('figure');
+      const caption = document.createElement('figcaption');
+      caption.textContent = panel.group + ', round ' + panel.round;
+      const canvas = document.createElement('canvas');
+      canvas.className = 'map';
+      canvas.setAttribute('data-points-expected', panel.points.length);
+      figure.appendChild(caption);
+      figure.appendChild(canvas);
+      mapGrid.appendChild(figure);
+      const chart = new Chart(canvas, {
+        type: 'scatter',
+        data: {datasets: [{data: panel.points.map((p) => ({x: p[0], y: p[1]})),
+                           pointRadius: 2, pointBorderWidth: 0,
+                           pointBackgroundColor: panel.points.map((p) => colour(p[2]))}]},
+        options: {animation: false, aspectRatio: 1,
+                  plugins: {legend: {display: false}, tooltip: {enabled: false}},
+                  scales: {x: {min: lo[0], max: hi[0], title: {display: true, text: 'PC1'}},
+                           y: {min: lo[1], max: hi[1], title: {display: true, text: 'PC2'}}}}
+      });
+      const area = chart.chartArea;
+      const px = canvas.getContext('2d').getImageData(
+          area.left, area.top, area.right - area.left, area.bottom - area.top).data;
+      let painted = 0;
+      for (let i = 3; i < px.length; i += 4) painted += px[i] > 0;
+      canvas.setAttribute('data-painted-pixels', painted);
+      if (painted > 0) ++maps;
+    });
+  }
+  document.body.setAttribute('data-maps-rendered', maps);
 })();
 )js";
 
 }  // namespace
 
 std::string RenderReport(const v1::ExperimentSummary& summary,
-                         const std::vector<v1::Series>& series) {
+                         const std::vector<v1::Series>& series, const ContentMap* map) {
   std::map<std::string, std::map<std::string, const v1::Series*>> by_run;
   std::set<std::string> names;
   for (const v1::Series& s : series) {
@@ -351,6 +392,30 @@ std::string RenderReport(const v1::ExperimentSummary& summary,
                   replicates > 1 ? ", with its 95% confidence interval shaded" : "",
                   ".</p>\n<div class=\"charts\" id=\"charts\"></div>\n");
 
+  // ---- the content itself
+  std::string map_json = "null";
+  if (map != nullptr && !map->panels.empty()) {
+    absl::StrAppend(
+        &html, "<h2>The content</h2>\n<p class=\"note\">New items at a few rounds of one "
+               "run per sweep point, on the two principal axes of round 0's items (",
+        absl::StrFormat("%.0f%%", 100 * map->explained),
+        " of its variance; the same axes everywhere). Colour: creator; black: the "
+        "platform's own items. Converging content gathers; specializing content "
+        "spreads.</p>\n<div class=\"maps\" id=\"maps\"></div>\n");
+    std::vector<std::string> panels;
+    for (const ContentMap::Panel& p : map->panels) {
+      std::vector<std::string> points;
+      for (size_t i = 0; i < p.creator.size(); ++i) {
+        points.push_back(absl::StrCat("[", Number(p.xy[2 * i]), ",", Number(p.xy[2 * i + 1]),
+                                      ",", p.platform[i] ? -1 : static_cast<int64_t>(p.creator[i]),
+                                      "]"));
+      }
+      panels.push_back(absl::StrCat("{\"group\":", Json(p.group), ",\"round\":", p.round,
+                                    ",\"points\":[", absl::StrJoin(points, ","), "]}"));
+    }
+    map_json = absl::StrCat("[", absl::StrJoin(panels, ","), "]");
+  }
+
   // ---- runs
   absl::StrAppend(&html,
                   "<h2>Runs</h2>\n<div class=\"scroll\"><table id=\"runs\">\n<thead><tr>"
@@ -390,7 +455,8 @@ std::string RenderReport(const v1::ExperimentSummary& summary,
   }
   absl::StrAppend(&html, "<script type=\"application/json\" id=\"feedloop-data\">",
                   "{\"metrics\":[", absl::StrJoin(metric_json, ","), "],\"groups\":[",
-                  absl::StrJoin(group_json, ","), "]}</script>\n<script>", Sv(ChartJs()),
+                  absl::StrJoin(group_json, ","), "],\"map\":", map_json,
+                  "}</script>\n<script>", Sv(ChartJs()),
                   "</script>\n<script>", kScript, "</script>\n</body>\n</html>\n");
   return html;
 }

@@ -6,6 +6,10 @@
 //     point, mean ± half the 95% interval over replicates;
 //   - a chart per metric over rounds, one line per sweep point (the mean)
 //     with a band for the 95% interval when there are replicates;
+//   - a map of the content itself: new items at a few rounds per sweep
+//     point, projected on the two principal axes of round 0's items (one
+//     projection for the whole experiment), coloured by creator, platform
+//     items in black, so a reader sees content converge or spread;
 //   - the runs with their status, and the config in text format.
 //
 //   std::string html = RenderReport(result.summary, result.series);
@@ -16,7 +20,9 @@
 // data-lines-expected (sweep points with data), data-lines-drawn (points
 // whose line colour shows in the plot area; lines that coincide hide each
 // other), data-bands-expected and data-bands-drawn (the same for the
-// interval bands), and <body> gets data-charts-rendered.
+// interval bands), and <body> gets data-charts-rendered. Each map's
+// <canvas class="map"> gets data-points-expected and data-painted-pixels,
+// and <body> data-maps-rendered.
 
 #ifndef FEEDLOOP_REPORT_REPORT_H_
 #define FEEDLOOP_REPORT_REPORT_H_
@@ -29,11 +35,27 @@
 
 namespace feedloop::report {
 
+// The content map: 2-D coordinates of sampled new items.
+struct ContentMap {
+  struct Panel {
+    std::string group;      // the sweep point's label
+    uint32_t round = 0;
+    std::vector<float> xy;  // x0, y0, x1, y1, ...
+    std::vector<uint32_t> creator;  // per point
+    std::vector<bool> platform;     // per point
+  };
+  std::vector<Panel> panels;  // group by group, rounds ascending
+  // The share of round 0's variance the two axes hold.
+  double explained = 0;
+};
+
 // Renders the page. Lines are drawn for the summary's groups (the runs that
 // finished); `series` holds every run's series, as CollectResults reads
-// them. Series of runs outside the groups are ignored.
+// them. Series of runs outside the groups are ignored. `map` may be null
+// (no map section).
 std::string RenderReport(const v1::ExperimentSummary& summary,
-                         const std::vector<v1::Series>& series);
+                         const std::vector<v1::Series>& series,
+                         const ContentMap* map = nullptr);
 
 }  // namespace feedloop::report
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -179,9 +180,24 @@ TEST(Report, EveryChartRendersInHeadlessChromium) {
   std::filesystem::create_directories(dir);
   const std::string page = dir + "/report.html";
   const Fixture f = MakeFixture();
+  // Two map panels: a spread cloud and a collapsed one, a platform point.
+  ContentMap map;
+  map.explained = 0.42;
+  for (int p = 0; p < 2; ++p) {
+    ContentMap::Panel& panel = map.panels.emplace_back();
+    panel.group = "generator.alpha = " + std::to_string(p);
+    panel.round = 4;
+    for (int i = 0; i < 50; ++i) {
+      const float spread = p == 0 ? 1.0f : 0.05f;
+      panel.xy.push_back(spread * std::cos(i * 0.7f));
+      panel.xy.push_back(spread * std::sin(i * 1.3f));
+      panel.creator.push_back(i % 7);
+      panel.platform.push_back(i == 0);
+    }
+  }
   {
     std::ofstream out(page);
-    out << RenderReport(f.summary, f.series);
+    out << RenderReport(f.summary, f.series, &map);
   }
   ASSERT_OK_AND_ASSIGN(
       auto browser,
@@ -194,9 +210,20 @@ TEST(Report, EveryChartRendersInHeadlessChromium) {
   EXPECT_EQ(browser->Wait(), 0);
 
   EXPECT_THAT(dom, HasSubstr("data-charts-rendered=\"3\""));
+  EXPECT_THAT(dom, HasSubstr("data-maps-rendered=\"2\""));
+  EXPECT_THAT(dom, HasSubstr("42% of its variance"));
+  size_t maps = 0;
+  for (size_t at = dom.find("<canvas class=\"map\""); at != std::string::npos;
+       at = dom.find("<canvas class=\"map\"", at + 1)) {
+    const std::string tag = dom.substr(at, dom.find('>', at) - at);
+    EXPECT_EQ(Attribute(tag, "data-points-expected"), "50");
+    EXPECT_GT(std::stoi("0" + Attribute(tag, "data-painted-pixels")), 100);
+    ++maps;
+  }
+  EXPECT_EQ(maps, 2u);
   std::vector<std::string> charted;
-  for (size_t at = dom.find("<canvas "); at != std::string::npos;
-       at = dom.find("<canvas ", at + 1)) {
+  for (size_t at = dom.find("<canvas data-metric"); at != std::string::npos;
+       at = dom.find("<canvas data-metric", at + 1)) {
     const std::string tag = dom.substr(at, dom.find('>', at) - at);
     const std::string metric = Attribute(tag, "data-metric");
     charted.push_back(metric);
