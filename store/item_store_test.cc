@@ -1,5 +1,6 @@
 #include "store/item_store.h"
 
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -379,7 +380,7 @@ TEST_F(ItemStoreTest, AbsentValuesKeepTheirReasonAndNeverReadAsNumbers) {
 }
 
 TEST(ItemStore, OpenFailsClearlyWhenLocked) {
-  const std::string path = absl::StrCat(::testing::TempDir(), "/locked_store");
+  const std::string path = absl::StrCat(::testing::TempDir(), "/locked_store_", getpid());
   std::filesystem::remove_all(path);
   ItemStore::Options options;
   options.path = path;

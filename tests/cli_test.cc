@@ -43,7 +43,7 @@ Result RunFeedloop(const std::string& args) {
 }
 
 std::string Capture(const std::string& args, int* exit_code) {
-  const std::string out = absl::StrCat(::testing::TempDir(), "/cli_out.txt");
+  const std::string out = absl::StrCat(::testing::TempDir(), "/cli_out_", getpid(), ".txt");
   Result r = RunFeedloop(absl::StrCat(args, " > ", out));
   *exit_code = r.exit_code;
   std::ifstream in(out);
@@ -53,7 +53,7 @@ std::string Capture(const std::string& args, int* exit_code) {
 }
 
 std::string WriteFile(const std::string& name, const std::string& text) {
-  const std::string path = absl::StrCat(::testing::TempDir(), "/", name);
+  const std::string path = absl::StrCat(::testing::TempDir(), "/", getpid(), "_", name);
   std::ofstream(path) << text;
   return path;
 }
@@ -82,7 +82,7 @@ TEST(Cli, BadConfigsExitWithCodeTwoAndNameTheField) {
 }
 
 TEST(Cli, RunWritesMetricsAndSummary) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_runs");
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_runs_", getpid());
   std::filesystem::remove_all(dir);
   const std::string config = WriteFile("tiny.pbtxt", R"(
       name: "clitest" rounds: 4
@@ -148,7 +148,7 @@ TEST(Cli, RunWritesMetricsAndSummary) {
 // `feedloop serve --metrics_listen` serves Prometheus metrics that count
 // the calls it answered.
 TEST(Cli, ServeExposesPrometheusMetrics) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_metrics");
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_metrics_", getpid());
   std::filesystem::remove_all(dir);
   ASSERT_OK_AND_ASSIGN(auto store,
                        ::feedloop::testing::Subprocess::Start({FEEDLOOP_BINARY, "serve", "store", "--listen",
@@ -185,7 +185,7 @@ std::vector<std::string> ValuesOf(const std::string& dir) {
 }
 
 TEST(Cli, HealthAndRunsOnDeployedServices) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_deployed");
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_deployed_", getpid());
   std::filesystem::remove_all(dir);
   auto serve = [](std::vector<std::string> args) {
     args.insert(args.begin(), {FEEDLOOP_BINARY, "serve"});
@@ -247,7 +247,7 @@ TEST(Cli, HealthAndRunsOnDeployedServices) {
 }
 
 TEST(Cli, InterruptStopsTheRunsAndKeepsTheirRounds) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_interrupt");
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_interrupt_", getpid());
   std::filesystem::remove_all(dir);
   const std::string config = WriteFile("long.pbtxt", R"(
       name: "long" seed: 2 rounds: 100000
@@ -277,7 +277,7 @@ TEST(Cli, InterruptStopsTheRunsAndKeepsTheirRounds) {
 }
 
 TEST(Cli, RunServeThenQuery) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_serve");
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_serve_", getpid());
   std::filesystem::remove_all(dir);
   const std::string config = WriteFile("serve.pbtxt", R"(
       name: "served" rounds: 3

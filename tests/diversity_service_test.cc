@@ -1,6 +1,7 @@
 // DiversityService over gRPC on the store of a real (small) experiment:
 // CompareRuns, WatchRun of a finished and of a live run, Evaluate.
 
+#include <unistd.h>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -34,7 +35,7 @@ v1::ExperimentConfig Config(uint32_t rounds) {
 class DiversityServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/diversity_service");
+    dir_ = absl::StrCat(::testing::TempDir(), "/diversity_service_", getpid());
     std::filesystem::remove_all(dir_);
     loop::EmbeddedStack::Options options;
     options.data_dir = dir_;

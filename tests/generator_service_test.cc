@@ -1,6 +1,7 @@
 // The generator service over gRPC, coupled to a real ranker (in-process),
 // and as its own process.
 
+#include <unistd.h>
 #include <filesystem>
 #include <set>
 
@@ -67,7 +68,7 @@ absl::StatusOr<v1::GenerateResponse> Generate(v1::GeneratorService::Stub* stub,
 }
 
 TEST(GeneratorService, CoupledGenerationScoresThroughTheRanker) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/gen_service");
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/gen_service_", getpid());
   std::filesystem::remove_all(dir);
   store::StoreServer::Options so;
   so.data_dir = dir;

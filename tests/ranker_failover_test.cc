@@ -3,6 +3,7 @@
 // the new ranker rebuilds it from the store, and the run completes with the
 // same metrics as a run that never lost its ranker.
 
+#include <unistd.h>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -72,7 +73,7 @@ std::map<std::pair<std::string, uint32_t>, double> Values(loop::LoopServer* loop
 }
 
 TEST(RankerFailover, RunCompletesWithTheSameMetricsAfterTheRankerRestarts) {
-  const std::string base = absl::StrCat(::testing::TempDir(), "/failover");
+  const std::string base = absl::StrCat(::testing::TempDir(), "/failover_", getpid());
   std::filesystem::remove_all(base);
 
   // Reference: no failure.

@@ -4,6 +4,7 @@
 // RecordFeedback calls, catches up from the store to the round a request
 // names, and the run's metrics are bit-identical to a run on one ranker.
 
+#include <unistd.h>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -68,7 +69,7 @@ int OkCalls(Telemetry* telemetry, const std::string& method) {
 }
 
 TEST(RankerReplicas, TwoReplicasGiveTheSameRunAsOneRanker) {
-  const std::string base = absl::StrCat(::testing::TempDir(), "/replicas");
+  const std::string base = absl::StrCat(::testing::TempDir(), "/replicas_", getpid());
   std::filesystem::remove_all(base);
 
   loop::EmbeddedStack::Options one;
@@ -114,7 +115,7 @@ TEST(RankerReplicas, TwoReplicasGiveTheSameRunAsOneRanker) {
 // that long, so a client re-resolves the name (and finds replicas added
 // since); calls keep working. Without it the connection stays up.
 TEST(RankerReplicas, MaxConnectionAgeRecyclesClientConnections) {
-  const std::string base = absl::StrCat(::testing::TempDir(), "/replicas_age");
+  const std::string base = absl::StrCat(::testing::TempDir(), "/replicas_age_", getpid());
   std::filesystem::remove_all(base);
   store::StoreServer::Options so;
   so.data_dir = base;

@@ -4,6 +4,7 @@
 // byte-identical, and the one batch in flight at the kill must be either
 // wholly present or wholly absent.
 
+#include <unistd.h>
 #include <signal.h>
 
 #include <atomic>
@@ -84,7 +85,7 @@ class Writer {
 class StoreCrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/store_crash");
+    dir_ = absl::StrCat(::testing::TempDir(), "/store_crash_", getpid());
     std::filesystem::remove_all(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }

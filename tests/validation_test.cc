@@ -8,6 +8,8 @@
 // effect is gone, so that each test can be seen to fail for the right
 // reason.
 
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -45,7 +47,7 @@ void RunValidationWindows(
                        config::LoadConfigFile(path));
   if (edit) edit(&config);
   const std::string dir =
-      absl::StrCat(::testing::TempDir(), "/validation_", name);
+      absl::StrCat(::testing::TempDir(), "/validation_", name, "_", getpid());
   std::filesystem::remove_all(dir);
   loop::EmbeddedStack::Options options;
   options.data_dir = dir;
