@@ -95,10 +95,15 @@ int ServeGenerator(const Transport& transport, Telemetry* telemetry) {
   options.telemetry = telemetry;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.ranker_address = AddressesFromFlags().ranker;
+  options.store_address = AddressesFromFlags().store;
   options.threads = absl::GetFlag(FLAGS_threads);
   if (options.ranker_address.empty()) {
     LOG(WARNING) << "no --ranker: only uncoupled runs (generator.alpha = 0) "
                     "can be served";
+  }
+  if (options.store_address.empty()) {
+    LOG(WARNING) << "no --store: runs open at round 0 only, and a run is lost "
+                    "if this generator restarts";
   }
   auto server = generator::GeneratorServer::Start(options);
   if (!server.ok()) {

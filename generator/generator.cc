@@ -130,8 +130,72 @@ absl::StatusOr<std::vector<v1::Item>> Generator::Generate(
   for (uint32_t i = 0; i < items.size(); ++i) last_index_[items[i].id()] = i;
   awaiting_observe_ = true;
   ++next_round_;
+  v1::GeneratorCheckpoint& checkpoint = checkpoint_.emplace();
+  checkpoint.set_round(round);
+  checkpoint.mutable_centres()->Add(centres_.begin(), centres_.end());
+  for (size_t k = 0; k < platform_.components(); ++k) {
+    const std::span<const float> mean = platform_.mean(k);
+    checkpoint.mutable_platform_means()->Add(mean.begin(), mean.end());
+    checkpoint.add_platform_weights(platform_.weight(k));
+    checkpoint.add_platform_spreads(platform_.spread(k));
+  }
+  checkpoint.set_candidates_drawn(drawn);
   if (candidates_drawn) *candidates_drawn = drawn;
   return items;
+}
+
+absl::StatusOr<v1::GeneratorCheckpoint> Generator::Checkpoint() const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (!checkpoint_.has_value()) {
+    return absl::FailedPreconditionError("no round has been generated yet");
+  }
+  return *checkpoint_;
+}
+
+absl::Status Generator::Restore(const v1::GeneratorCheckpoint& checkpoint,
+                                std::vector<v1::Item> items) {
+  absl::MutexLock lock(&mu_);
+  if (next_round_ != 0 || awaiting_observe_) {
+    return absl::FailedPreconditionError(
+        "a generator is restored before it generates anything");
+  }
+  const size_t centres = size_t{creators_} * dim_;
+  if (static_cast<size_t>(checkpoint.centres_size()) != centres) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint.centres: ", checkpoint.centres_size(), " values, but the run has ",
+        creators_, " creators of dimension ", dim_));
+  }
+  FEEDLOOP_ASSIGN_OR_RETURN(
+      PlatformModel platform,
+      PlatformModel::FromState(
+          dim_, AsSpan(checkpoint.platform_means()),
+          std::span<const double>(checkpoint.platform_weights().data(),
+                                  checkpoint.platform_weights_size()),
+          std::span<const double>(checkpoint.platform_spreads().data(),
+                                  checkpoint.platform_spreads_size())));
+  if (items.size() != ItemsInRound(checkpoint.round())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "items: round ", checkpoint.round(), " holds ", ItemsInRound(checkpoint.round()),
+        " items, but ", items.size(), " were given"));
+  }
+  absl::flat_hash_map<uint64_t, uint32_t> index;
+  for (uint32_t i = 0; i < items.size(); ++i) {
+    if (items[i].round() != checkpoint.round()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "items[", i, "]: item ", items[i].id(), " is of round ", items[i].round(),
+          ", not ", checkpoint.round()));
+    }
+    index[items[i].id()] = i;
+  }
+  centres_.assign(checkpoint.centres().begin(), checkpoint.centres().end());
+  platform_ = std::move(platform);
+  last_items_ = std::move(items);
+  last_index_ = std::move(index);
+  last_drawn_ = checkpoint.candidates_drawn();
+  awaiting_observe_ = true;
+  next_round_ = checkpoint.round() + 1;
+  checkpoint_ = checkpoint;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<v1::Item>> Generator::GenerateLocked(
@@ -522,6 +586,7 @@ v1::GeneratorRunState Generator::state() const {
   v1::GeneratorRunState s;
   s.set_run_id(run_id_);
   s.set_next_round(next_round_);
+  s.set_generated(awaiting_observe_);
   s.set_creators(creators_);
   s.set_creator_drift(CreatorDriftLocked());
   return s;

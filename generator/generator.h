@@ -34,7 +34,8 @@
 //
 // Rounds go 0, 1, 2, ...: Generate(r), then Observe(r). Generate(r) again
 // before Observe(r) returns the same items (a retry). A rejected call changes
-// nothing.
+// nothing. Checkpoint() after Generate(r), and Restore() then Observe(r) on a
+// new generator, give back the same generator (the service's resume path).
 //
 // Thread-safe (one call at a time per run; calls are serialized).
 
@@ -98,6 +99,18 @@ class Generator {
   // Nothing changes on an error.
   absl::Status Observe(uint32_t round, std::span<const v1::ItemOutcome> outcomes);
 
+  // The state as the last round was generated (what OpenRun resumes from,
+  // with the round's items and outcomes); FAILED_PRECONDITION before the
+  // first Generate.
+  absl::StatusOr<v1::GeneratorCheckpoint> Checkpoint() const;
+  // Puts a generator that has generated nothing yet back where `checkpoint`
+  // was taken, holding `items` (the round's items, as the store gives them
+  // back): the round's Observe comes next, as after its Generate.
+  // INVALID_ARGUMENT when the checkpoint does not fit the run's config or
+  // an item is not of the round.
+  absl::Status Restore(const v1::GeneratorCheckpoint& checkpoint,
+                       std::vector<v1::Item> items);
+
   v1::GeneratorRunState state() const;
   // Items the round will hold (creators' and platform's).
   uint32_t ItemsInRound(uint32_t round) const;
@@ -155,6 +168,8 @@ class Generator {
   bool awaiting_observe_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<v1::Item> last_items_ ABSL_GUARDED_BY(mu_);
   uint64_t last_drawn_ ABSL_GUARDED_BY(mu_) = 0;
+  // The state as the last round was generated.
+  std::optional<v1::GeneratorCheckpoint> checkpoint_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, uint32_t> last_index_ ABSL_GUARDED_BY(mu_);
   // The last observed round's items and their engagements, which the
   // creators adapt to when the next round is generated.

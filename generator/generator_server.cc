@@ -11,12 +11,16 @@ absl::StatusOr<std::unique_ptr<GeneratorServer>> GeneratorServer::Start(
     s->reward_ = std::make_unique<RankerRewardModel>(
         CreateChannel(options.ranker_address, options.transport));
   }
+  if (!options.store_address.empty()) {
+    s->store_ = std::make_unique<store::StoreClient>(
+        CreateChannel(options.store_address, options.transport));
+  }
   const int threads =
       options.threads > 0 ? options.threads : DefaultThreadCount();
   s->pool_ = std::make_unique<ThreadPool>(threads, options.max_queued_requests);
   s->compute_pool_ = std::make_unique<ThreadPool>(threads, 0);
   s->service_ = std::make_unique<GeneratorServiceImpl>(
-      s->reward_.get(), s->pool_.get(), s->compute_pool_.get());
+      s->reward_.get(), s->store_.get(), s->pool_.get(), s->compute_pool_.get());
   GrpcServer::Options server_options;
   server_options.listen = options.listen;
   server_options.transport = options.transport;

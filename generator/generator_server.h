@@ -30,6 +30,9 @@ class GeneratorServer {
     // The ranker's address, for coupled runs. Default: "" (only runs with
     // alpha = 0 can open).
     std::string ranker_address;
+    // The store's address, to resume runs past round 0 from. Default: ""
+    // (runs open at round 0 only).
+    std::string store_address;
     // Worker threads; 0 means one per core. Default: 0.
     int threads = 0;
     // Requests that may wait before RESOURCE_EXHAUSTED. Default: 256.
@@ -55,6 +58,7 @@ class GeneratorServer {
   GeneratorServer() = default;
 
   std::unique_ptr<RankerRewardModel> reward_;
+  std::unique_ptr<store::StoreClient> store_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ThreadPool> compute_pool_;
   std::unique_ptr<GeneratorServiceImpl> service_;

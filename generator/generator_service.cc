@@ -7,12 +7,15 @@
 #include "common/reactors.h"
 #include "common/status.h"
 #include "config/config.h"
+#include "generator/outcomes.h"
+#include "store/round_log.h"
 
 namespace feedloop::generator {
 
-GeneratorServiceImpl::GeneratorServiceImpl(RewardModel* reward, ThreadPool* pool,
-                                           ThreadPool* compute_pool)
-    : reward_(reward), pool_(pool), compute_pool_(compute_pool) {}
+GeneratorServiceImpl::GeneratorServiceImpl(RewardModel* reward,
+                                           store::StoreClient* store,
+                                           ThreadPool* pool, ThreadPool* compute_pool)
+    : reward_(reward), store_(store), pool_(pool), compute_pool_(compute_pool) {}
 
 absl::StatusOr<std::shared_ptr<Generator>> GeneratorServiceImpl::Find(
     const std::string& run_id) const {
@@ -31,28 +34,63 @@ absl::StatusOr<v1::GeneratorRunState> GeneratorServiceImpl::Open(
   const std::string config_bytes = request.config().SerializeAsString();
   absl::MutexLock lock(&mu_);
   auto it = runs_.find(request.run_id());
+  if (it != runs_.end() && it->second.config_bytes != config_bytes) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "run_id: run '", request.run_id(), "' is already open with a different config"));
+  }
   if (it != runs_.end()) {
-    if (it->second.config_bytes != config_bytes) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "run_id: run '", request.run_id(),
-          "' is already open with a different config"));
+    // Ready for the round, or holding its items: nothing to do. Anywhere
+    // else (the round is being redone after a failure): resume it anew.
+    const v1::GeneratorRunState state = it->second.generator->state();
+    if (state.next_round() == request.round() + (state.generated() ? 1 : 0)) {
+      return state;
     }
-    return it->second.generator->state();
   }
-  if (request.round() != 0) {
+  std::unique_ptr<Generator> generator;
+  if (request.round() == 0) {
+    Generator::Options options;
+    options.pool = compute_pool_;
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        generator, Generator::Create(request.run_id(), request.config(), reward_, options));
+  } else {
+    FEEDLOOP_ASSIGN_OR_RETURN(generator, Resume(request));
+  }
+  std::shared_ptr<Generator> shared(std::move(generator));
+  runs_[request.run_id()] = OpenedRun{config_bytes, shared};
+  return shared->state();
+}
+
+absl::StatusOr<std::unique_ptr<Generator>> GeneratorServiceImpl::Resume(
+    const v1::OpenRunRequest& request) {
+  const std::string& run_id = request.run_id();
+  const uint32_t last = request.round() - 1;
+  if (store_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "round: run '", request.run_id(), "' is at round ", request.round(),
-        ", but a generator keeps its creators in memory and can only open a "
-        "run at round 0"));
+        "round: run '", run_id, "' is at round ", request.round(),
+        ", but this generator has no store to resume it from (--store)"));
   }
+  const std::string context =
+      absl::StrCat("generator: resuming run '", run_id, "' at round ", request.round());
+  absl::StatusOr<v1::RoundCheckpoint> committed = store_->GetCheckpoint(run_id, last);
+  if (!committed.ok()) return Annotate(committed.status(), context);
+  v1::GeneratorCheckpoint checkpoint;
+  if (!checkpoint.ParseFromString(committed->generator()) || checkpoint.round() != last) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        context, ": the checkpoint of round ", last, " is not this generator's"));
+  }
+  FEEDLOOP_ASSIGN_OR_RETURN(
+      store::StoredRound round,
+      store::ReadRound(*store_, run_id, last, store::kRoundItems | store::kRoundInteractions));
   Generator::Options options;
   options.pool = compute_pool_;
   FEEDLOOP_ASSIGN_OR_RETURN(
       std::unique_ptr<Generator> generator,
-      Generator::Create(request.run_id(), request.config(), reward_, options));
-  std::shared_ptr<Generator> shared(std::move(generator));
-  runs_[request.run_id()] = OpenedRun{config_bytes, shared};
-  return shared->state();
+      Generator::Create(run_id, request.config(), reward_, options));
+  FEEDLOOP_RETURN_IF_ERROR(
+      Annotate(generator->Restore(checkpoint, std::move(round.items)), context));
+  FEEDLOOP_RETURN_IF_ERROR(
+      Annotate(generator->Observe(last, OutcomesOf(last, round.interactions)), context));
+  return generator;
 }
 
 grpc::ServerUnaryReactor* GeneratorServiceImpl::OpenRun(
@@ -118,6 +156,8 @@ grpc::ServerUnaryReactor* GeneratorServiceImpl::Observe(
                                           request->outcomes().end());
     FEEDLOOP_RETURN_IF_ERROR(generator->Observe(request->round(), outcomes));
     *response->mutable_state() = generator->state();
+    FEEDLOOP_ASSIGN_OR_RETURN(v1::GeneratorCheckpoint checkpoint, generator->Checkpoint());
+    response->set_checkpoint(checkpoint.SerializeAsString());
     return absl::OkStatus();
   });
 }

@@ -1,9 +1,11 @@
 // GeneratorService over gRPC: one Generator per open run, coupled to the
 // ranker through a RewardModel (ScoreItems over gRPC).
 //
-// A generator's creators live in memory: a run opens at round 0 only. A
-// generator that restarts mid-run cannot rebuild them (FAILED_PRECONDITION);
-// the ranker and the store can.
+// A run opens at round 0 from its config, or at any later round from the
+// store: the checkpoint committed with the round before, then that round's
+// outcomes observed again from its stored items and interactions, through
+// the same Observe the live path runs. A generator restarted mid-run is
+// therefore the one that was lost.
 //
 // Handlers run on `pool`, never on reactor threads. Thread-safe.
 
@@ -21,15 +23,17 @@
 #include "feedloop/v1/generator.grpc.pb.h"
 #include "generator/generator.h"
 #include "generator/reward_model.h"
+#include "store/store_client.h"
 
 namespace feedloop::generator {
 
 class GeneratorServiceImpl final : public v1::GeneratorService::CallbackService {
  public:
-  // Borrows `reward` (may be null: then only uncoupled runs open), `pool`
-  // and `compute_pool` (may be null).
-  GeneratorServiceImpl(RewardModel* reward, ThreadPool* pool,
-                       ThreadPool* compute_pool);
+  // Borrows `reward` (may be null: then only uncoupled runs open), `store`
+  // (may be null: then runs open at round 0 only), `pool` and
+  // `compute_pool` (may be null).
+  GeneratorServiceImpl(RewardModel* reward, store::StoreClient* store,
+                       ThreadPool* pool, ThreadPool* compute_pool);
 
   grpc::ServerUnaryReactor* OpenRun(grpc::CallbackServerContext* ctx,
                                     const v1::OpenRunRequest* request,
@@ -52,9 +56,13 @@ class GeneratorServiceImpl final : public v1::GeneratorService::CallbackService 
     std::shared_ptr<Generator> generator;
   };
   absl::StatusOr<v1::GeneratorRunState> Open(const v1::OpenRunRequest& request);
+  // A generator for the run standing at the start of `round` (> 0), from
+  // the store.
+  absl::StatusOr<std::unique_ptr<Generator>> Resume(const v1::OpenRunRequest& request);
   absl::StatusOr<std::shared_ptr<Generator>> Find(const std::string& run_id) const;
 
   RewardModel* const reward_;
+  store::StoreClient* const store_;
   ThreadPool* const pool_;
   ThreadPool* const compute_pool_;
   mutable absl::Mutex mu_;

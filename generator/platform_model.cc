@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "common/vectors.h"
 #include "model/topic_space.h"
 
@@ -15,6 +16,34 @@ PlatformModel::PlatformModel(uint32_t dim, std::span<const float> means,
   weights_.assign(k, 1.0 / static_cast<double>(k));
   spreads_.assign(k, spread);
   RefreshCumulative();
+}
+
+absl::StatusOr<PlatformModel> PlatformModel::FromState(
+    uint32_t dim, std::span<const float> means, std::span<const double> weights,
+    std::span<const double> spreads) {
+  const size_t k = weights.size();
+  if (dim == 0 || k == 0 || means.size() != k * dim || spreads.size() != k) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "platform model: ", means.size(), " mean values, ", k, " weights and ",
+        spreads.size(), " spreads do not make components of dimension ", dim));
+  }
+  double total = 0;
+  for (size_t i = 0; i < k; ++i) {
+    if (!std::isfinite(weights[i]) || weights[i] < 0 || !std::isfinite(spreads[i]) ||
+        spreads[i] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "platform model: component ", i, " has a negative or non-finite weight or spread"));
+    }
+    total += weights[i];
+  }
+  if (!(total > 0)) {
+    return absl::InvalidArgumentError("platform model: the weights sum to 0");
+  }
+  PlatformModel m(dim, means, 0);
+  m.weights_.assign(weights.begin(), weights.end());
+  m.spreads_.assign(spreads.begin(), spreads.end());
+  m.RefreshCumulative();
+  return m;
 }
 
 void PlatformModel::RefreshCumulative() {

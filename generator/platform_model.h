@@ -17,6 +17,7 @@
 #include <span>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "common/random.h"
 
 namespace feedloop::generator {
@@ -26,6 +27,14 @@ class PlatformModel {
   // One component per row of `means` (unit rows of `dim`), equal weights,
   // all with spread `spread`.
   PlatformModel(uint32_t dim, std::span<const float> means, double spread);
+
+  // A model as it stood: `means` (components x dim), one weight and one
+  // spread per component. INVALID_ARGUMENT when the sizes disagree or a
+  // weight or spread is negative or not finite.
+  static absl::StatusOr<PlatformModel> FromState(uint32_t dim,
+                                                 std::span<const float> means,
+                                                 std::span<const double> weights,
+                                                 std::span<const double> spreads);
 
   // Writes one sample to `out` (dim floats).
   void Sample(Rng& rng, std::span<float> out) const;

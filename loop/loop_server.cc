@@ -85,6 +85,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
   if (generator_address.empty()) {
     generator::GeneratorServer::Options go;
     go.ranker_address = s->ranker_address_;
+    go.store_address = s->store_address_;
     go.threads = options.threads;
     go.transport = options.transport;
     FEEDLOOP_ASSIGN_OR_RETURN(s->generator_,

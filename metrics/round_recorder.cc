@@ -67,7 +67,7 @@ std::span<const float> RoundRecorder::Embedding(uint64_t id) const {
 }
 
 void RoundRecorder::MeasureContent(uint32_t round,
-                                   std::vector<v1::MetricValue>* out) {
+                                   std::vector<v1::MetricValue>* out) const {
   std::vector<float> rows;
   rows.reserve(new_ids_.size() * dim_);
   for (uint64_t id : new_ids_) {
@@ -85,7 +85,41 @@ void RoundRecorder::MeasureContent(uint32_t round,
   }
 }
 
-std::vector<v1::MetricValue> RoundRecorder::Measure(const Observed& in) {
+void RoundRecorder::Record(uint32_t round,
+                           std::span<const v1::Interaction> interactions) {
+  const v1::MetricsConfig& mc = config_.metrics();
+  absl::flat_hash_map<uint64_t, uint64_t> shown;
+  std::vector<std::vector<uint64_t>> engaged(config_.users().count());
+  for (const v1::Interaction& x : interactions) {
+    const uint64_t id = x.item_id();
+    ++shown[id];
+    if (!x.engaged()) continue;
+    if (x.user_id() < engaged.size()) engaged[x.user_id()].push_back(id);
+    WindowItem& w = window_items_[id];
+    if (w.embedding.empty()) w.embedding = items_.at(id).embedding;
+    w.last_engaged = round;
+  }
+  for (std::vector<uint64_t>& set : engaged) {
+    std::sort(set.begin(), set.end());
+    set.erase(std::unique(set.begin(), set.end()), set.end());
+  }
+  window_.push_back(std::move(engaged));
+  while (window_.size() > mc.jaccard_window()) window_.pop_front();
+  // Items engaged only before this round's window are no longer needed.
+  const int64_t first = static_cast<int64_t>(round) + 1 - mc.jaccard_window();
+  absl::erase_if(window_items_, [&](const auto& entry) {
+    return static_cast<int64_t>(entry.second.last_engaged) < first;
+  });
+  for (const auto& [id, n] : shown) {
+    ItemState& s = items_.at(id);
+    s.impressions += n;
+    if (s.first_seen < 0) s.first_seen = round;
+    s.last_seen = round;
+    s.by_age.emplace_back(round - s.round, n);
+  }
+}
+
+std::vector<v1::MetricValue> RoundRecorder::Measure(const Observed& in) const {
   const uint32_t round = in.round;
   const v1::MetricsConfig& mc = config_.metrics();
   std::vector<v1::MetricValue> out;
@@ -98,16 +132,30 @@ std::vector<v1::MetricValue> RoundRecorder::Measure(const Observed& in) {
   absl::flat_hash_map<uint64_t, uint64_t> shown;  // impressions this round
   std::vector<double> creator_impressions(creators, 0.0);
   double impressions = 0, engagements = 0, platform_impressions = 0;
+  // Per user: the affinity summed over what it engaged, and how many.
+  absl::flat_hash_map<uint32_t, std::pair<double, size_t>> by_user;
+  for (const v1::Interaction& x : in.interactions) {
+    const ItemState& s = items_.at(x.item_id());
+    ++shown[x.item_id()];
+    impressions += 1;
+    if (s.platform) {
+      platform_impressions += 1;
+    } else if (s.creator < creators) {
+      creator_impressions[s.creator] += 1;
+    }
+    if (x.engaged()) {
+      engagements += 1;
+      const std::span<const float> p =
+          in.interests.subspan(size_t{x.user_id()} * dim_, dim_);
+      auto& [affinity, count] = by_user[x.user_id()];
+      affinity += Dot(p, s.embedding);
+      ++count;
+    }
+  }
   double affinity_sum = 0, welfare_sum = 0, ild_sum = 0;
   size_t underserved = 0, ild_n = 0;
-  std::vector<std::vector<uint64_t>> engaged_by_user;
-  std::vector<uint32_t> user_of;  // engaged_by_user[i] belongs to user_of[i]
   const size_t users = in.slates.size();
-  for (size_t i = 0; i < users; ++i) {
-    const v1::Slate& slate = in.slates[i];
-    const model::Consumption& c = in.consumption[i];
-    const uint32_t user = slate.user_id();
-    const std::span<const float> p = in.interests.subspan(size_t{user} * dim_, dim_);
+  for (const v1::Slate& slate : in.slates) {
     double pair_sum = 0;
     size_t pairs = 0;
     for (int a = 0; a < slate.item_ids_size(); ++a) {
@@ -120,38 +168,13 @@ std::vector<v1::MetricValue> RoundRecorder::Measure(const Observed& in) {
       ild_sum += pair_sum / pairs;
       ++ild_n;
     }
-    double user_affinity = 0;
-    size_t user_engaged = 0;
-    std::vector<uint64_t> engaged;
-    for (size_t k = 0; k < c.positions.size(); ++k) {
-      const uint64_t id = slate.item_ids(c.positions[k]);
-      const ItemState& s = items_.at(id);
-      ++shown[id];
-      impressions += 1;
-      if (s.platform) {
-        platform_impressions += 1;
-      } else if (s.creator < creators) {
-        creator_impressions[s.creator] += 1;
-      }
-      if (c.engaged[k]) {
-        engagements += 1;
-        const double a = Dot(p, s.embedding);
-        user_affinity += a;
-        ++user_engaged;
-        engaged.push_back(id);
-        WindowItem& w = window_items_[id];
-        if (w.embedding.empty()) w.embedding = s.embedding;
-        w.last_engaged = round;
-      }
-    }
+    auto it = by_user.find(slate.user_id());
+    const double user_affinity = it == by_user.end() ? 0 : it->second.first;
+    const size_t user_engaged = it == by_user.end() ? 0 : it->second.second;
     affinity_sum += user_affinity;
     welfare_sum += user_affinity / attention;
     underserved += user_engaged == 0 ||
                    user_affinity / user_engaged < mc.underserved_threshold();
-    std::sort(engaged.begin(), engaged.end());
-    engaged.erase(std::unique(engaged.begin(), engaged.end()), engaged.end());
-    engaged_by_user.push_back(std::move(engaged));
-    user_of.push_back(user);
   }
 
   std::vector<double> live_impressions, shown_impressions;
@@ -160,14 +183,7 @@ std::vector<v1::MetricValue> RoundRecorder::Measure(const Observed& in) {
     auto it = shown.find(id);
     const double n = it == shown.end() ? 0 : static_cast<double>(it->second);
     live_impressions.push_back(n);
-    if (n > 0) {
-      shown_impressions.push_back(n);
-      ItemState& s = items_.at(id);
-      s.impressions += static_cast<uint64_t>(n);
-      if (s.first_seen < 0) s.first_seen = round;
-      s.last_seen = round;
-      s.by_age.emplace_back(round - s.round, static_cast<uint64_t>(n));
-    }
+    if (n > 0) shown_impressions.push_back(n);
   }
   constexpr const char* kNoneShown = "no item was shown this round";
   AddValueOr(&out, "exposure.coverage",
@@ -217,13 +233,6 @@ std::vector<v1::MetricValue> RoundRecorder::Measure(const Observed& in) {
                        : std::nullopt,
              "no user was served");
 
-  // The window is indexed by user id.
-  std::vector<std::vector<uint64_t>> by_id(config_.users().count());
-  for (size_t i = 0; i < user_of.size(); ++i) {
-    if (user_of[i] < by_id.size()) by_id[user_of[i]] = std::move(engaged_by_user[i]);
-  }
-  window_.push_back(std::move(by_id));
-  while (window_.size() > mc.jaccard_window()) window_.pop_front();
   MeasureWindow(round, config_.users().count(), &out);
 
   AddValue(&out, "users.interest_drift", in.interest_drift);
@@ -232,7 +241,7 @@ std::vector<v1::MetricValue> RoundRecorder::Measure(const Observed& in) {
 }
 
 void RoundRecorder::MeasureWindow(uint32_t round, size_t users,
-                                  std::vector<v1::MetricValue>* out) {
+                                  std::vector<v1::MetricValue>* out) const {
   const v1::MetricsConfig& mc = config_.metrics();
   // What each user engaged over the window, as one sorted set.
   auto pooled = [&](size_t u) {
@@ -285,11 +294,6 @@ void RoundRecorder::MeasureWindow(uint32_t round, size_t users,
                                                          static_cast<double>(users))
                        : std::nullopt,
              "the run has no users");
-  // Items engaged only before the window's first round are no longer needed.
-  const int64_t first = static_cast<int64_t>(round) + 2 - mc.jaccard_window();
-  absl::erase_if(window_items_, [&](const auto& entry) {
-    return static_cast<int64_t>(entry.second.last_engaged) < first;
-  });
 }
 
 namespace {

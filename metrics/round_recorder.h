@@ -7,8 +7,14 @@
 //   RoundRecorder recorder(config);
 //   recorder.AddItems(round, new_items);
 //   ... rank, consume ...
+//   recorder.Record(round, interactions);
 //   std::vector<v1::MetricValue> values = recorder.Measure(observed);
 //   recorder.RetireExpired(round);
+//
+// AddItems, Record and RetireExpired are the state that spans rounds, and
+// take only what the store keeps (a round's items and interactions), so a
+// resumed loop rebuilds the recorder by replaying them; Measure changes
+// nothing.
 //
 // A metric with nothing to measure in a round (no item expires yet, nobody
 // engaged) is reported absent with its reason, never as a number that
@@ -56,10 +62,10 @@ class RoundRecorder {
   // What the loop saw in one round.
   struct Observed {
     uint32_t round = 0;
-    // In the same order: slates[i] is user slates[i].user_id()'s slate and
-    // consumption[i] what that user did with it. Every slate item is live.
+    // Every user's slate (every slate item is live), and the round's
+    // interactions as Record was given them.
     std::span<const v1::Slate> slates;
-    std::span<const model::Consumption> consumption;
+    std::span<const v1::Interaction> interactions;
     // True interests p_u as the users read their slates: users x dim,
     // row u for user u.
     std::span<const float> interests;
@@ -69,9 +75,11 @@ class RoundRecorder {
     double interest_drift = 0;
   };
 
-  // Records the round (impressions, lifetimes, the consumption window) and
-  // returns its metrics, in catalog order.
-  std::vector<v1::MetricValue> Measure(const Observed& observed);
+  // Records what users examined and engaged in the round (impressions,
+  // lifetimes, the consumption window). Every item must be live.
+  void Record(uint32_t round, std::span<const v1::Interaction> interactions);
+  // The metrics of the round just recorded, in catalog order.
+  std::vector<v1::MetricValue> Measure(const Observed& observed) const;
   // Forgets the items whose last live round is `round`. Call after
   // Measure (and after anything else that reads their embeddings).
   void RetireExpired(uint32_t round);
@@ -97,9 +105,9 @@ class RoundRecorder {
     uint32_t last_engaged;
   };
 
-  void MeasureContent(uint32_t round, std::vector<v1::MetricValue>* out);
+  void MeasureContent(uint32_t round, std::vector<v1::MetricValue>* out) const;
   void MeasureWindow(uint32_t round, size_t users,
-                     std::vector<v1::MetricValue>* out);
+                     std::vector<v1::MetricValue>* out) const;
   void MeasureLifecycle(uint32_t round, double engagements,
                         std::vector<v1::MetricValue>* out) const;
 

@@ -85,10 +85,13 @@ class Scenario {
         consumption[r.user].engaged.push_back(r.engaged[k]);
       }
     }
+    const std::vector<v1::Interaction> interactions =
+        model::InteractionsOf(slates, consumption);
+    recorder_.Record(round, interactions);
     RoundRecorder::Observed o;
     o.round = round;
     o.slates = slates;
-    o.consumption = consumption;
+    o.interactions = interactions;
     o.interests = interests_;
     o.creator_drift = 0.25;
     o.interest_drift = 0.125;

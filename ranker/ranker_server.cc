@@ -33,11 +33,9 @@ absl::StatusOr<std::unique_ptr<RankerServer>> RankerServer::Start(
   server_options.max_connection_age = options.max_connection_age;
   FEEDLOOP_ASSIGN_OR_RETURN(s->server_,
                             GrpcServer::Start(server_options, {s->service_.get()}));
-  // Serving only once every running run's index is rebuilt.
-  const absl::Time start = absl::Now();
-  FEEDLOOP_RETURN_IF_ERROR(
-      Annotate(s->service_->RecoverRuns(), "ranker: recovering runs"));
-  LOG(INFO) << "ranker: recovered running runs in " << absl::Now() - start;
+  // Serving at once: a run is opened from the store when a call first
+  // names it, so a replay nobody asked for never delays the others, and
+  // one that fails fails only that run's calls.
   s->server_->SetServing(true);
   return s;
 }

@@ -6,6 +6,7 @@
 #include "common/vectors.h"
 #include "config/config.h"
 #include "glog/logging.h"
+#include "store/round_log.h"
 
 namespace feedloop::ranker {
 namespace {
@@ -78,13 +79,13 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Find(
 
 absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Replay(
     const std::string& run_id, const v1::ExperimentConfig& config,
-    uint32_t rounds_done) {
+    uint64_t position) {
   Ranker::Options ranker_options;
   ranker_options.pool = options_.compute_pool;
   ranker_options.search_threads = options_.search_threads;
   FEEDLOOP_ASSIGN_OR_RETURN(std::unique_ptr<Ranker> ranker,
                             Ranker::Create(config, ranker_options));
-  FEEDLOOP_RETURN_IF_ERROR(CatchUp(run_id, *ranker, 2 * uint64_t{rounds_done}));
+  FEEDLOOP_RETURN_IF_ERROR(CatchUp(run_id, *ranker, position));
   return std::shared_ptr<Ranker>(std::move(ranker));
 }
 
@@ -93,29 +94,16 @@ absl::Status RankerServiceImpl::CatchUp(const std::string& run_id,
   for (uint64_t at = Position(ranker.state()); at < want;
        at = Position(ranker.state())) {
     const uint32_t r = static_cast<uint32_t>(at / 2);
-    if (at % 2 == 1) {  // round r indexed; its feedback next
-      std::vector<v1::Interaction> xs;
-      FEEDLOOP_RETURN_IF_ERROR(store_->ScanInteractions(
-          run_id, r, r, [&](uint32_t, std::vector<v1::Interaction> chunk) {
-            xs.insert(xs.end(), std::make_move_iterator(chunk.begin()),
-                      std::make_move_iterator(chunk.end()));
-            return absl::OkStatus();
-          }));
-      FEEDLOOP_RETURN_IF_ERROR(Annotate(
-          ranker.RecordFeedback(r, xs),
-          absl::StrCat("replaying feedback of round ", r, " of run '", run_id, "'")));
-    } else {  // round r's items next
-      std::vector<v1::Item> items;
-      FEEDLOOP_RETURN_IF_ERROR(store_->ScanItems(
-          run_id, r, r, [&](std::vector<v1::Item> chunk) {
-            items.insert(items.end(), std::make_move_iterator(chunk.begin()),
-                         std::make_move_iterator(chunk.end()));
-            return absl::OkStatus();
-          }));
-      FEEDLOOP_RETURN_IF_ERROR(Annotate(
-          ranker.AdvanceRound(r, items),
-          absl::StrCat("replaying round ", r, " of run '", run_id, "'")));
-    }
+    const bool feedback_next = at % 2 == 1;  // round r indexed already
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        store::StoredRound round,
+        store::ReadRound(*store_, run_id, r,
+                         feedback_next ? store::kRoundInteractions : store::kRoundItems));
+    FEEDLOOP_RETURN_IF_ERROR(Annotate(
+        feedback_next ? ranker.RecordFeedback(r, round.interactions)
+                      : ranker.AdvanceRound(r, round.items),
+        absl::StrCat("replaying ", feedback_next ? "the feedback of " : "",
+                     "round ", r, " of run '", run_id, "'")));
   }
   return absl::OkStatus();
 }
@@ -130,23 +118,32 @@ absl::StatusOr<v1::RankerRunState> RankerServiceImpl::OpenRunLocked(
     const v1::OpenRunRequest& request) {
   FEEDLOOP_RETURN_IF_ERROR(config::ValidateConfig(request.config()));
   const std::string config_bytes = request.config().SerializeAsString();
+  const uint64_t start_of_round = 2 * uint64_t{request.round()};
+  std::shared_ptr<Ranker> ranker;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
+    failed_.erase(request.run_id());  // an explicit open tries again
     auto it = runs_.find(request.run_id());
     if (it != runs_.end() && it->second.config_bytes == config_bytes) {
-      const Ranker::State s = it->second.ranker->state();
-      const uint32_t done = s.round.has_value() ? *s.round + 1 : 0;
-      // Open at the asked round, or mid-way through it (its items indexed):
-      // nothing to do.
-      if (done == request.round() || done == request.round() + 1) {
-        return StateOf(request.run_id(), *it->second.ranker);
-      }
+      ranker = it->second.ranker;
+    }
+  }
+  // At the start of the round, or with its items indexed (an AdvanceRound
+  // of it again is then a no-op): nothing to do. Behind: catch up. Ahead
+  // (the round is being redone after a failure): rebuild.
+  if (ranker != nullptr) {
+    const uint64_t at = Position(ranker->state());
+    if (at == start_of_round || at == start_of_round + 1) {
+      return StateOf(request.run_id(), *ranker);
+    }
+    if (at < start_of_round) {
+      FEEDLOOP_RETURN_IF_ERROR(CatchUp(request.run_id(), *ranker, start_of_round));
+      return StateOf(request.run_id(), *ranker);
     }
   }
   const absl::Time start = absl::Now();
   FEEDLOOP_ASSIGN_OR_RETURN(
-      std::shared_ptr<Ranker> ranker,
-      Replay(request.run_id(), request.config(), request.round()));
+      ranker, Replay(request.run_id(), request.config(), start_of_round));
   LOG(INFO) << "ranker: opened run " << request.run_id() << " at round "
             << request.round() << " (" << ranker->state().live_items
             << " live items) in " << absl::Now() - start;
@@ -156,76 +153,91 @@ absl::StatusOr<v1::RankerRunState> RankerServiceImpl::OpenRunLocked(
 }
 
 absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::At(
-    const std::string& run_id, std::optional<uint32_t> round, bool indexed) {
+    const std::string& run_id, std::optional<uint32_t> round, Need need) {
+  const bool indexed = need == Need::kIndexed || need == Need::kIndexedOrLater;
+  const bool exact = need == Need::kStartOfRound || need == Need::kIndexed;
+  const uint64_t want = round.has_value() ? 2 * uint64_t{*round} + (indexed ? 1 : 0) : 0;
+  // Reads see exactly the state their round names; a write may find its
+  // step applied already (a retry).
+  auto ready = [&](const Ranker& r) {
+    if (!round.has_value()) return true;
+    const uint64_t at = Position(r.state());
+    return exact ? at == want : at >= want;
+  };
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto failed = failed_.find(run_id);
+    if (failed != failed_.end()) return failed->second;
+  }
   absl::StatusOr<std::shared_ptr<Ranker>> found = Find(run_id);
-  const uint64_t want =
-      round.has_value() ? 2 * uint64_t{*round} + (indexed ? 1 : 0) : 0;
-  if (found.ok() && Position((*found)->state()) >= want) return found;
+  if (found.ok() && ready(**found)) return found;
   if (!found.ok() && !absl::IsNotFound(found.status())) return found.status();
 
   absl::MutexLock open_lock(&open_mu_);
   found = Find(run_id);
-  if (!found.ok()) {
-    // Never opened here: open it from the store's record, at the rounds the
-    // store has finished (no round named) or the rounds before `round`.
-    absl::StatusOr<v1::RunRecord> record = store_->GetRun(run_id);
-    if (absl::IsNotFound(record.status())) return found.status();
-    FEEDLOOP_RETURN_IF_ERROR(record.status());
-    v1::OpenRunRequest open;
-    open.set_run_id(run_id);
-    *open.mutable_config() = record->config();
-    open.set_round(round.has_value() ? *round : record->rounds_done());
-    FEEDLOOP_RETURN_IF_ERROR(OpenRunLocked(open).status());
-    LOG(INFO) << "ranker: opened run " << run_id << " from the store for a "
-              << (round.has_value() ? absl::StrCat("round ", *round, " ") : "")
-              << "request that reached this replica first";
-    FEEDLOOP_ASSIGN_OR_RETURN(found, Find(run_id));
-  }
-  std::shared_ptr<Ranker> ranker = *found;
-  if (Position(ranker->state()) >= want) return ranker;
+  if (found.ok() && ready(**found)) return found;
+  absl::StatusOr<v1::RunRecord> record = store_->GetRun(run_id);
+  if (absl::IsNotFound(record.status())) return found;
+  FEEDLOOP_RETURN_IF_ERROR(record.status());
   // Only what the loop has done: the rounds the store has finished, and the
   // items of the one in progress. A request beyond that is not caught up
   // to; the call itself then says what is wrong with it.
-  FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord record, store_->GetRun(run_id));
-  if (want > 2 * uint64_t{record.rounds_done()} + 1) return ranker;
-  // Apply, one step at a time, what other replicas were told.
-  FEEDLOOP_RETURN_IF_ERROR(CatchUp(run_id, *ranker, want));
-  Publish(run_id);
-  return ranker;
-}
-
-absl::Status RankerServiceImpl::RecoverRuns() {
-  const v1::RunStatus running[] = {v1::RUNNING};
-  FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::RunRecord> runs,
-                            store_->ListRuns(running));
-  for (const v1::RunRecord& run : runs) {
-    v1::OpenRunRequest request;
-    request.set_run_id(run.run_id());
-    *request.mutable_config() = run.config();
-    request.set_round(run.rounds_done());
-    FEEDLOOP_RETURN_IF_ERROR(OpenRun(request).status());
+  const uint64_t reachable = 2 * uint64_t{record->rounds_done()} + 1;
+  if (found.ok()) {
+    std::shared_ptr<Ranker> ranker = *found;
+    if (want > reachable) return ranker;
+    if (Position(ranker->state()) < want) {
+      // Apply, one step at a time, what other replicas were told.
+      FEEDLOOP_RETURN_IF_ERROR(CatchUp(run_id, *ranker, want));
+      Publish(run_id);
+      return ranker;
+    }
   }
-  return absl::OkStatus();
+  // Never opened here, or ahead of a round being redone: build the run
+  // from the store's record at the position asked (no round named: the
+  // rounds the store has finished).
+  const uint64_t position = round.has_value()
+                                ? std::min(want, reachable)
+                                : 2 * uint64_t{record->rounds_done()};
+  absl::Status config_ok = config::ValidateConfig(record->config());
+  absl::StatusOr<std::shared_ptr<Ranker>> built =
+      config_ok.ok() ? Replay(run_id, record->config(), position)
+                     : absl::StatusOr<std::shared_ptr<Ranker>>(config_ok);
+  if (!built.ok()) {
+    absl::Status s = Annotate(
+        built.status(), absl::StrCat("ranker: cannot open run '", run_id, "' from the store"));
+    // What will not change by trying again fails the run's calls at once,
+    // until an OpenRun of it tries again.
+    if (!absl::IsUnavailable(s) && !absl::IsDeadlineExceeded(s) && !absl::IsCancelled(s)) {
+      absl::MutexLock lock(&mu_);
+      failed_[run_id] = s;
+    }
+    LOG(WARNING) << s;
+    return s;
+  }
+  LOG(INFO) << "ranker: opened run " << run_id << " from the store at round "
+            << position / 2 << (position % 2 ? " (indexed)" : "") << " for a request";
+  {
+    absl::MutexLock lock(&mu_);
+    runs_[run_id] = OpenedRun{record->config().SerializeAsString(), *built};
+  }
+  Publish(run_id);
+  return *built;
 }
 
 absl::StatusOr<v1::RankerRunState> RankerServiceImpl::AdvanceRoundImpl(
     const v1::AdvanceRoundRequest& request) {
   FEEDLOOP_ASSIGN_OR_RETURN(
       std::shared_ptr<Ranker> ranker,
-      At(request.run_id(), request.round(), /*indexed=*/false));
+      At(request.run_id(), request.round(), Need::kStartOfRoundOrLater));
   const Ranker::State s = ranker->state();
-  if (s.round.has_value() && *s.round == request.round()) {
+  if (s.round.has_value() && *s.round >= request.round()) {
     return StateOf(request.run_id(), *ranker);  // a retried call
   }
-  std::vector<v1::Item> items;
-  FEEDLOOP_RETURN_IF_ERROR(store_->ScanItems(
-      request.run_id(), request.round(), request.round(),
-      [&](std::vector<v1::Item> chunk) {
-        items.insert(items.end(), std::make_move_iterator(chunk.begin()),
-                     std::make_move_iterator(chunk.end()));
-        return absl::OkStatus();
-      }));
-  FEEDLOOP_RETURN_IF_ERROR(ranker->AdvanceRound(request.round(), items));
+  FEEDLOOP_ASSIGN_OR_RETURN(
+      store::StoredRound round,
+      store::ReadRound(*store_, request.run_id(), request.round(), store::kRoundItems));
+  FEEDLOOP_RETURN_IF_ERROR(ranker->AdvanceRound(request.round(), round.items));
   return StateOf(request.run_id(), *ranker);
 }
 
@@ -285,7 +297,7 @@ grpc::ServerUnaryReactor* RankerServiceImpl::Retrieve(
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::shared_ptr<Ranker> ranker,
-        At(request->run_id(), RoundOf(*request), /*indexed=*/true));
+        At(request->run_id(), RoundOf(*request), Need::kIndexed));
     std::vector<Neighbors> out;
     FEEDLOOP_RETURN_IF_ERROR(
         ranker->Retrieve(AsSpan(request->queries()), request->k(), &out));
@@ -300,7 +312,7 @@ grpc::ServerUnaryReactor* RankerServiceImpl::Rank(
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::shared_ptr<Ranker> ranker,
-        At(request->run_id(), RoundOf(*request), /*indexed=*/true));
+        At(request->run_id(), RoundOf(*request), Need::kIndexed));
     google::protobuf::RepeatedPtrField<v1::UserQuery> users;
     *users.Add() = request->user();
     std::vector<v1::Slate> slates;
@@ -317,7 +329,7 @@ grpc::ServerUnaryReactor* RankerServiceImpl::RankBatch(
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::shared_ptr<Ranker> ranker,
-        At(request->run_id(), RoundOf(*request), /*indexed=*/true));
+        At(request->run_id(), RoundOf(*request), Need::kIndexed));
     std::vector<v1::Slate> slates;
     FEEDLOOP_RETURN_IF_ERROR(
         ranker->RankBatch(request->users(), request->slate_size(), &slates));
@@ -333,7 +345,7 @@ grpc::ServerUnaryReactor* RankerServiceImpl::ScoreItems(
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::shared_ptr<Ranker> ranker,
-        At(request->run_id(), RoundOf(*request), /*indexed=*/false));
+        At(request->run_id(), RoundOf(*request), Need::kStartOfRound));
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::vector<float> scores,
         ranker->ScoreItems(
@@ -352,7 +364,7 @@ grpc::ServerUnaryReactor* RankerServiceImpl::RecordFeedback(
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::shared_ptr<Ranker> ranker,
-        At(request->run_id(), request->round(), /*indexed=*/true));
+        At(request->run_id(), request->round(), Need::kIndexedOrLater));
     std::vector<v1::Interaction> xs(request->interactions().begin(),
                                     request->interactions().end());
     FEEDLOOP_RETURN_IF_ERROR(ranker->RecordFeedback(request->round(), xs));

@@ -2,13 +2,15 @@
 //
 //   StoreClient store(CreateChannel(store_address));
 //   RankerServiceImpl service(&store, &request_pool, options);
-//   FEEDLOOP_RETURN_IF_ERROR(service.RecoverRuns());  // runs RUNNING in the store
 //   GrpcServer::Start(server_options, {&service});
 //
-// A run is opened with OpenRun, which replays its completed rounds from the
-// store; AdvanceRound pulls the round's items from the store, so the store
-// stays the one source of truth and a restarted ranker reaches the same
-// state by the same path. Calls for a run that is not open are NOT_FOUND.
+// A run is opened with OpenRun, or when a call first names it, by replaying
+// its completed rounds from the store (store/round_log.h); AdvanceRound
+// pulls the round's items from the store, so the store stays the one
+// source of truth and a restarted ranker reaches the same state by the
+// same path. A run that cannot be opened (its config no longer validates,
+// its data is missing) fails that run's calls with the reason, and only
+// those. Calls for a run the store does not know are NOT_FOUND.
 //
 // Handlers run on `pool`, never on reactor threads. Thread-safe.
 
@@ -48,10 +50,6 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
   // Borrows `store` and `pool`; both must outlive the service.
   RankerServiceImpl(store::StoreClient* store, ThreadPool* pool,
                     const Options& options);
-
-  // Opens every run the store lists as RUNNING, at its completed rounds.
-  // Call before serving; health should report NOT_SERVING until it returns.
-  absl::Status RecoverRuns();
 
   // In-process access, for the embedded form and tests.
   absl::StatusOr<v1::RankerRunState> OpenRun(const v1::OpenRunRequest& request);
@@ -93,20 +91,25 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
   // OpenRun with open_mu_ held.
   absl::StatusOr<v1::RankerRunState> OpenRunLocked(
       const v1::OpenRunRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(open_mu_);
-  // The run's ranker, brought to where a request of `round` needs it (see
-  // ranker.proto, "Replicas"): with `indexed`, the round's items indexed
-  // (Retrieve, Rank, RankBatch, RecordFeedback); without, not yet
-  // (ScoreItems, AdvanceRound). What this replica missed is applied from
-  // the store, and a run it never saw is opened from the store's record.
-  // No round: the ranker as it is, opened from the store if need be.
+  // Where a request needs the run's ranker to stand (see ranker.proto,
+  // "Replicas"): reads see exactly the state their round names, at the
+  // start of the round (ScoreItems: the rounds before it fed back) or with
+  // its items indexed (Retrieve, Rank, RankBatch); writes may find their
+  // step applied already (AdvanceRound, RecordFeedback: a retry).
+  enum class Need { kStartOfRound, kIndexed, kStartOfRoundOrLater, kIndexedOrLater };
+  // The run's ranker, brought to where a request of `round` needs it: what
+  // this replica missed is applied from the store, a run it never saw is
+  // opened from the store's record, and one ahead of a read's round (the
+  // round is being redone after a failure) is rebuilt at that round. No
+  // round: the ranker as it is, opened from the store if need be.
   absl::StatusOr<std::shared_ptr<Ranker>> At(const std::string& run_id,
                                              std::optional<uint32_t> round,
-                                             bool indexed);
-  // Builds a ranker for `config` and replays rounds [0, rounds_done) from
-  // the store (CatchUp).
+                                             Need need);
+  // Builds a ranker for `config` and replays the store's rounds up to
+  // `position` (2r: round r not started; 2r+1: its items indexed).
   absl::StatusOr<std::shared_ptr<Ranker>> Replay(
       const std::string& run_id, const v1::ExperimentConfig& config,
-      uint32_t rounds_done);
+      uint64_t position);
   // Applies to `ranker`, one step at a time, the store's items and
   // interactions of the rounds after where it stands, until its position
   // (2r+1: round r indexed; 2r+2: and its feedback recorded) reaches `want`.
@@ -125,6 +128,9 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
   absl::Mutex open_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, OpenedRun> runs_ ABSL_GUARDED_BY(mu_);
+  // Runs that could not be opened from the store, and why (not retryable
+  // errors only); cleared by an OpenRun of the run.
+  absl::flat_hash_map<std::string, absl::Status> failed_ ABSL_GUARDED_BY(mu_);
 
   // With options.telemetry only; the families live in its registry.
   prometheus::Family<prometheus::Gauge>* live_items_ = nullptr;

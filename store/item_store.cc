@@ -28,6 +28,9 @@ constexpr char kItemsCf[] = "items";
 constexpr char kItemIdsCf[] = "item_ids";
 constexpr char kInteractionsCf[] = "interactions";
 constexpr char kMetricsCf[] = "metrics";
+constexpr char kCheckpointsCf[] = "checkpoints";
+constexpr size_t kMaxOwnerLength = 128;
+constexpr size_t kMaxCheckpointBytes = size_t{64} << 20;
 
 // rocksdb::Status stops here. The mapping follows what a caller should do:
 // corruption is not retryable, I/O and busy states are.
@@ -170,6 +173,7 @@ struct ItemStore::Handles {
   rocksdb::ColumnFamilyHandle* item_ids = nullptr;
   rocksdb::ColumnFamilyHandle* interactions = nullptr;
   rocksdb::ColumnFamilyHandle* metrics = nullptr;
+  rocksdb::ColumnFamilyHandle* checkpoints = nullptr;
 };
 
 absl::StatusOr<std::unique_ptr<ItemStore>> ItemStore::Open(
@@ -195,7 +199,8 @@ absl::StatusOr<std::unique_ptr<ItemStore>> ItemStore::Open(
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kRunsCf,
-                           kItemsCf, kItemIdsCf, kInteractionsCf, kMetricsCf}) {
+                           kItemsCf, kItemIdsCf, kInteractionsCf, kMetricsCf,
+                           kCheckpointsCf}) {
     descriptors.emplace_back(name, cf_options);
   }
   auto handles = std::make_unique<Handles>();
@@ -211,6 +216,7 @@ absl::StatusOr<std::unique_ptr<ItemStore>> ItemStore::Open(
   handles->item_ids = handles->all[3];
   handles->interactions = handles->all[4];
   handles->metrics = handles->all[5];
+  handles->checkpoints = handles->all[6];
   return std::unique_ptr<ItemStore>(new ItemStore(
       options, std::unique_ptr<rocksdb::DB>(raw_db), std::move(handles)));
 }
@@ -323,6 +329,13 @@ absl::StatusOr<v1::RunRecord> ItemStore::UpdateRun(
     const v1::UpdateRunRequest& update) {
   absl::MutexLock lock(&WriteMutexFor(update.run_id()));
   FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord run, ReadRun(update.run_id()));
+  if (!update.owner().empty()) {
+    FEEDLOOP_RETURN_IF_ERROR(CheckOwner(run, update.owner()));
+    if (IsFinalStatus(update.status())) {
+      run.clear_owner();
+      run.clear_lease_expires_unix_ms();
+    }
+  }
   if (update.status() != v1::RUN_STATUS_UNSPECIFIED) {
     if (update.status() == v1::RUNNING && run.started_unix_ms() == 0) {
       run.set_started_unix_ms(NowUnixMs());
@@ -343,6 +356,58 @@ absl::StatusOr<v1::RunRecord> ItemStore::UpdateRun(
       "store: writing a run"));
   NoteChange();
   return run;
+}
+
+absl::StatusOr<v1::RunRecord> ItemStore::ClaimRun(absl::string_view run_id,
+                                                  absl::string_view owner,
+                                                  absl::Duration lease) {
+  if (owner.empty() || owner.size() > kMaxOwnerLength) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "owner: must be 1 to ", kMaxOwnerLength, " characters"));
+  }
+  if (lease < absl::Seconds(1) || lease > absl::Hours(1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lease_ms: ", absl::ToInt64Milliseconds(lease), " is outside [1000, 3600000]"));
+  }
+  absl::MutexLock lock(&WriteMutexFor(run_id));
+  FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord run, ReadRun(run_id));
+  const int64_t now = NowUnixMs();
+  if (run.status() == v1::DONE || run.status() == v1::FAILED) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run '", run_id, "' is ", v1::RunStatus_Name(run.status()),
+        ": there is nothing left to play"));
+  }
+  if (!run.owner().empty() && run.owner() != owner &&
+      run.lease_expires_unix_ms() > now) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run '", run_id, "' is owned by '", run.owner(), "' for another ",
+        (run.lease_expires_unix_ms() - now + 999) / 1000, " s (its lease)"));
+  }
+  if (run.status() != v1::RUNNING) {
+    if (run.started_unix_ms() == 0) run.set_started_unix_ms(now);
+    run.set_status(v1::RUNNING);
+    run.clear_finished_unix_ms();
+    run.clear_error();
+  }
+  run.set_owner(std::string(owner));
+  run.set_lease_expires_unix_ms(now + absl::ToInt64Milliseconds(lease));
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  FEEDLOOP_RETURN_IF_ERROR(FromRocks(
+      db_->Put(wo, handles_->runs, run.run_id(), run.SerializeAsString()),
+      "store: writing a run"));
+  NoteChange();
+  return run;
+}
+
+absl::Status ItemStore::CheckOwner(const v1::RunRecord& run,
+                                   absl::string_view owner) {
+  if (run.owner() == owner) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "run '", run.run_id(), "' is owned by ",
+      run.owner().empty() ? std::string("nobody")
+                          : absl::StrCat("'", run.owner(), "'"),
+      ", not '", owner, "' (its lease expired and another loop adopted it)"));
 }
 
 absl::StatusOr<std::vector<v1::RunRecord>> ItemStore::ListRuns() const {
@@ -430,21 +495,39 @@ absl::Status ItemStore::Ingest(absl::string_view run_id,
       std::vector<rocksdb::ColumnFamilyHandle*>(id_keys.size(),
                                                 handles_->item_ids),
       id_slices, &found);
+  // Items stored already: skipped when stored exactly as sent (a redone
+  // round), refused otherwise.
+  std::vector<bool> stored(items.size(), false);
+  std::string value;
   for (size_t i = 0; i < statuses.size(); ++i) {
-    if (statuses[i].ok()) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("items[", i, "].id: item ", items[i].id(),
-                       " already exists in run '", run_id, "'"));
+    if (statuses[i].IsNotFound()) continue;
+    FEEDLOOP_RETURN_IF_ERROR(FromRocks(statuses[i], "store: checking item ids"));
+    const v1::Item& item = items[static_cast<int>(i)];
+    std::string existing;
+    const uint32_t stored_round =
+        found[i].size() == 4 ? ReadBe32(found[i].data()) : item.round() + 1;
+    rocksdb::Status got =
+        stored_round == item.round()
+            ? db_->Get(rocksdb::ReadOptions(), handles_->items,
+                       ItemKey(run_id, item.round(), item.id()), &existing)
+            : rocksdb::Status::NotFound();
+    if (!got.ok() && !got.IsNotFound()) {
+      return FromRocks(got, "store: reading an item");
     }
-    if (!statuses[i].IsNotFound()) {
-      return FromRocks(statuses[i], "store: checking item ids");
+    value.clear();
+    item.SerializeToString(&value);
+    if (!got.ok() || existing != value) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "items[", i, "].id: item ", item.id(), " already exists in run '",
+          run_id, "' with other content"));
     }
+    stored[i] = true;
   }
 
   rocksdb::WriteBatch batch;
   std::string round_bytes;
-  std::string value;
   for (int i = 0; i < items.size(); ++i) {
+    if (stored[static_cast<size_t>(i)]) continue;
     const v1::Item& item = items[i];
     value.clear();
     item.SerializeToString(&value);
@@ -613,11 +696,21 @@ absl::StatusOr<std::unique_ptr<InteractionCursor>> ItemStore::ScanInteractions(
 
 // --------------------------------------------------------------- metrics
 
-absl::Status ItemStore::WriteMetrics(
-    absl::string_view run_id, uint32_t round,
-    const RepeatedPtrField<v1::MetricValue>& values, bool advance_progress) {
+absl::Status ItemStore::WriteMetrics(const v1::WriteMetricsRequest& request) {
+  const absl::string_view run_id = request.run_id();
+  const uint32_t round = request.round();
+  const RepeatedPtrField<v1::MetricValue>& values = request.values();
   if (values.empty()) {
     return absl::InvalidArgumentError("values: no metric values");
+  }
+  if (request.has_checkpoint() && !request.advance_progress()) {
+    return absl::InvalidArgumentError(
+        "checkpoint: is written with the round's commit (advance_progress)");
+  }
+  if (request.checkpoint().ByteSizeLong() > kMaxCheckpointBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint: ", request.checkpoint().ByteSizeLong(),
+        " bytes exceed the limit of ", kMaxCheckpointBytes));
   }
   absl::flat_hash_set<absl::string_view> names;
   for (int i = 0; i < values.size(); ++i) {
@@ -646,7 +739,20 @@ absl::Status ItemStore::WriteMetrics(
   }
   absl::MutexLock lock(&WriteMutexFor(run_id));
   FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord run, ReadRun(run_id));
+  if (!request.owner().empty()) {
+    FEEDLOOP_RETURN_IF_ERROR(CheckOwner(run, request.owner()));
+  }
   rocksdb::WriteBatch batch;
+  if (request.advance_progress()) {
+    std::string key = RunPrefix(run_id);
+    AppendBe32(&key, round);
+    FEEDLOOP_RETURN_IF_ERROR(FromRocks(
+        request.has_checkpoint()
+            ? batch.Put(handles_->checkpoints, key,
+                        request.checkpoint().SerializeAsString())
+            : batch.Delete(handles_->checkpoints, key),
+        "store: batching a checkpoint"));
+  }
   for (const v1::MetricValue& v : values) {
     FEEDLOOP_RETURN_IF_ERROR(
         FromRocks(batch.Put(handles_->metrics,
@@ -654,7 +760,7 @@ absl::Status ItemStore::WriteMetrics(
                             EncodeMetricValue(v)),
                   "store: batching a metric"));
   }
-  if (advance_progress && round + 1 > run.rounds_done()) {
+  if (request.advance_progress() && round + 1 > run.rounds_done()) {
     run.set_rounds_done(round + 1);
     FEEDLOOP_RETURN_IF_ERROR(FromRocks(
         batch.Put(handles_->runs, run.run_id(), run.SerializeAsString()),
@@ -666,6 +772,27 @@ absl::Status ItemStore::WriteMetrics(
       FromRocks(db_->Write(wo, &batch), "store: writing metrics"));
   NoteChange();
   return absl::OkStatus();
+}
+
+absl::StatusOr<v1::RoundCheckpoint> ItemStore::GetCheckpoint(
+    absl::string_view run_id, uint32_t round) const {
+  FEEDLOOP_RETURN_IF_ERROR(ReadRun(run_id).status());
+  std::string key = RunPrefix(run_id);
+  AppendBe32(&key, round);
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), handles_->checkpoints, key, &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat(
+        "run '", run_id, "' has no checkpoint of round ", round));
+  }
+  FEEDLOOP_RETURN_IF_ERROR(FromRocks(s, "store: reading a checkpoint"));
+  v1::RoundCheckpoint checkpoint;
+  if (!checkpoint.ParseFromString(value)) {
+    return absl::InternalError(absl::StrCat(
+        "store: checkpoint of round ", round, " of run '", run_id, "' is corrupt"));
+  }
+  return checkpoint;
 }
 
 absl::StatusOr<std::vector<v1::Series>> ItemStore::ReadSeries(

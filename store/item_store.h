@@ -106,15 +106,25 @@ class ItemStore {
   absl::Status CreateRun(v1::RunRecord run);
   absl::StatusOr<v1::RunRecord> GetRun(absl::string_view run_id) const;
   // Sets status, rounds_done and error; stamps started/finished times on the
-  // first RUNNING and on a final status.
+  // first RUNNING and on a final status. With update.owner, only the run's
+  // owner may (FAILED_PRECONDITION otherwise), and a final status releases
+  // the run.
   absl::StatusOr<v1::RunRecord> UpdateRun(const v1::UpdateRunRequest& update);
+  // Gives the run to `owner` with a lease ending `lease` from now and makes
+  // it RUNNING (IngestService.ClaimRun says when it is granted).
+  absl::StatusOr<v1::RunRecord> ClaimRun(absl::string_view run_id,
+                                         absl::string_view owner,
+                                         absl::Duration lease);
   // Every run, newest first.
   absl::StatusOr<std::vector<v1::RunRecord>> ListRuns() const;
 
   // ---- Items ----
   // Stores `items` of run `run_id` atomically. Each must have a nonzero id
   // unique in the batch and in the run, a unit embedding of the run's
-  // dimension with finite values, and a title within the limit.
+  // dimension with finite values, and a title within the limit. An item
+  // already stored with exactly this content is skipped (a redone round
+  // sends its items again); one stored with other content is
+  // ALREADY_EXISTS.
   absl::Status Ingest(absl::string_view run_id,
                       const google::protobuf::RepeatedPtrField<v1::Item>& items);
   // Items by id, in the order asked. NOT_FOUND names the first unknown id.
@@ -136,12 +146,14 @@ class ItemStore {
       absl::string_view run_id, uint32_t round_from, uint32_t round_to) const;
 
   // ---- Metric series ----
-  // Stores one round's metric values atomically; with `advance_progress`
-  // the run's rounds_done becomes round + 1 in the same write.
-  absl::Status WriteMetrics(
-      absl::string_view run_id, uint32_t round,
-      const google::protobuf::RepeatedPtrField<v1::MetricValue>& values,
-      bool advance_progress);
+  // Stores one round's metric values atomically; with advance_progress the
+  // run's rounds_done becomes round + 1 and the round's checkpoint is
+  // stored, in the same write (the round's commit). With an owner, only
+  // the run's owner may write.
+  absl::Status WriteMetrics(const v1::WriteMetricsRequest& request);
+  // The checkpoint committed with `round`; NOT_FOUND when there is none.
+  absl::StatusOr<v1::RoundCheckpoint> GetCheckpoint(absl::string_view run_id,
+                                                    uint32_t round) const;
   // Series of run `run_id` whose metric matches one of `metrics` (a name,
   // or a prefix ending in '.'; empty matches all), restricted to rounds in
   // [round_from, round_to]. Sorted by metric name.
@@ -174,6 +186,8 @@ class ItemStore {
   };
   absl::StatusOr<RunShape> GetRunShape(absl::string_view run_id) const;
   absl::Mutex& WriteMutexFor(absl::string_view run_id) const;
+  // OK when `owner` owns `run`; FAILED_PRECONDITION naming who does.
+  static absl::Status CheckOwner(const v1::RunRecord& run, absl::string_view owner);
 
   // Constant after construction.
   const Options options_;

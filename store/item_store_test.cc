@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/random.h"
 #include "common/vectors.h"
 #include "gmock/gmock.h"
@@ -32,6 +33,17 @@ v1::Item MakeItem(uint64_t id, uint32_t round, Rng& rng) {
   Normalize(std::span<float>(e));
   item.mutable_embedding()->Assign(e.begin(), e.end());
   return item;
+}
+
+// A round's commit: its metric values with advance_progress.
+v1::WriteMetricsRequest Commit(const std::string& run, uint32_t round,
+                               const RepeatedPtrField<v1::MetricValue>& values) {
+  v1::WriteMetricsRequest request;
+  request.set_run_id(run);
+  request.set_round(round);
+  *request.mutable_values() = values;
+  request.set_advance_progress(true);
+  return request;
 }
 
 class ItemStoreTest : public ::testing::Test {
@@ -192,6 +204,99 @@ TEST_F(BadIngestTest, RejectsIdAlreadyStored) {
                  "items[1].id: item 2 already exists");
 }
 
+TEST_F(ItemStoreTest, ARedoneRoundsItemsAreRecognisedNotRefused) {
+  RepeatedPtrField<v1::Item> round0 = Batch(1, 3, 0);
+  ASSERT_OK(store_->Ingest("r1", round0));
+  // The same items again, some with new ones: the stored ones are skipped.
+  RepeatedPtrField<v1::Item> again = round0;
+  *again.Add() = MakeItem(4, 0, rng_);
+  ASSERT_OK(store_->Ingest("r1", again));
+  EXPECT_EQ(ScanAll(0, 0).size(), 4u);
+  // The same id with other content is still refused, naming the item.
+  RepeatedPtrField<v1::Item> changed = round0;
+  changed[2].set_title("other");
+  EXPECT_THAT(store_->Ingest("r1", changed),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("items[2].id: item 3 already exists in run 'r1' "
+                                 "with other content")));
+  // ... and so is the same item claimed for another round.
+  RepeatedPtrField<v1::Item> moved = Batch(2, 1, 1);
+  moved[0] = round0[1];
+  moved[0].set_round(1);
+  EXPECT_THAT(store_->Ingest("r1", moved),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("item 2")));
+  EXPECT_EQ(ScanAll(0, 5).size(), 4u);
+}
+
+TEST_F(ItemStoreTest, ALeaseKeepsARunToItsOwnerUntilItExpires) {
+  ASSERT_OK_AND_ASSIGN(v1::RunRecord run,
+                       store_->ClaimRun("r1", "loop-a", absl::Seconds(1)));
+  EXPECT_EQ(run.status(), v1::RUNNING);
+  EXPECT_EQ(run.owner(), "loop-a");
+  EXPECT_GT(run.lease_expires_unix_ms(), run.started_unix_ms());
+  // Another loop is refused while the lease runs, and told whose it is.
+  EXPECT_THAT(store_->ClaimRun("r1", "loop-b", absl::Seconds(5)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("owned by 'loop-a'")));
+  // The owner renews; the same instance restarted takes it back at once.
+  ASSERT_OK(store_->ClaimRun("r1", "loop-a", absl::Seconds(1)).status());
+  // Once the lease has expired, another loop adopts the run, and the old
+  // owner can no longer commit a round or end the run.
+  absl::SleepFor(absl::Milliseconds(1100));
+  ASSERT_OK_AND_ASSIGN(run, store_->ClaimRun("r1", "loop-b", absl::Seconds(60)));
+  EXPECT_EQ(run.owner(), "loop-b");
+  v1::WriteMetricsRequest commit;
+  commit.set_run_id("r1");
+  commit.set_round(0);
+  commit.add_values()->set_name("content.vendi");
+  commit.set_advance_progress(true);
+  commit.set_owner("loop-a");
+  EXPECT_THAT(store_->WriteMetrics(commit),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("owned by 'loop-b', not 'loop-a'")));
+  v1::UpdateRunRequest end;
+  end.set_run_id("r1");
+  end.set_status(v1::FAILED);
+  end.set_owner("loop-a");
+  EXPECT_THAT(store_->UpdateRun(end),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK_AND_ASSIGN(run, store_->GetRun("r1"));
+  EXPECT_EQ(run.rounds_done(), 0u);
+  EXPECT_EQ(run.status(), v1::RUNNING);
+  // The owner's final status releases the run; a DONE run is not claimed.
+  end.set_status(v1::DONE);
+  end.set_owner("loop-b");
+  ASSERT_OK_AND_ASSIGN(run, store_->UpdateRun(end));
+  EXPECT_EQ(run.owner(), "");
+  EXPECT_THAT(store_->ClaimRun("r1", "loop-a", absl::Seconds(5)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("DONE")));
+  EXPECT_THAT(store_->ClaimRun("r1", "", absl::Seconds(5)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("owner")));
+}
+
+TEST_F(ItemStoreTest, ACheckpointIsCommittedWithItsRound) {
+  v1::WriteMetricsRequest commit;
+  commit.set_run_id("r1");
+  commit.set_round(0);
+  commit.add_values()->set_name("content.vendi");
+  commit.mutable_checkpoint()->set_generator("state after round 0");
+  // Only with the round's commit.
+  commit.set_advance_progress(false);
+  EXPECT_THAT(store_->WriteMetrics(commit),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("checkpoint")));
+  EXPECT_THAT(store_->GetCheckpoint("r1", 0),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("round 0")));
+  commit.set_advance_progress(true);
+  ASSERT_OK(store_->WriteMetrics(commit));
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(v1::RoundCheckpoint got, store_->GetCheckpoint("r1", 0));
+  EXPECT_EQ(got.generator(), "state after round 0");
+  ASSERT_OK_AND_ASSIGN(v1::RunRecord run, store_->GetRun("r1"));
+  EXPECT_EQ(run.rounds_done(), 1u);
+  EXPECT_THAT(store_->GetCheckpoint("nope", 0),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
+}
+
 TEST_F(BadIngestTest, RejectsEmptyAndOversizedBatches) {
   ExpectRejected({}, absl::StatusCode::kInvalidArgument, "items: the batch is empty");
   ExpectRejected(Batch(1, 51, 0), absl::StatusCode::kInvalidArgument,
@@ -313,7 +418,7 @@ TEST_F(ItemStoreTest, MetricSeriesAndProgress) {
       v->set_name(name);
       v->set_value(round * 10 + std::string(name).size());
     }
-    ASSERT_OK(store_->WriteMetrics("r1", round, values, true));
+    ASSERT_OK(store_->WriteMetrics(Commit("r1", round, values)));
   }
   ASSERT_OK_AND_ASSIGN(auto run, store_->GetRun("r1"));
   EXPECT_EQ(run.rounds_done(), 4u);
@@ -333,7 +438,7 @@ TEST_F(ItemStoreTest, MetricSeriesAndProgress) {
   RepeatedPtrField<v1::MetricValue> bad;
   bad.Add()->set_name("content.vendi");
   bad[0].set_value(std::nan(""));
-  EXPECT_THAT(store_->WriteMetrics("r1", 9, bad, true),
+  EXPECT_THAT(store_->WriteMetrics(Commit("r1", 9, bad)),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("values[0].value")));
   ASSERT_OK_AND_ASSIGN(run, store_->GetRun("r1"));
@@ -350,7 +455,7 @@ TEST_F(ItemStoreTest, AbsentValuesKeepTheirReasonAndNeverReadAsNumbers) {
     } else {
       v->set_absent("no item expires this round");
     }
-    ASSERT_OK(store_->WriteMetrics("r1", round, values, true));
+    ASSERT_OK(store_->WriteMetrics(Commit("r1", round, values)));
   }
   ASSERT_OK_AND_ASSIGN(auto series, store_->ReadSeries("r1", {}, 0, 10));
   ASSERT_EQ(series.size(), 1u);
@@ -371,11 +476,11 @@ TEST_F(ItemStoreTest, AbsentValuesKeepTheirReasonAndNeverReadAsNumbers) {
   bad.Add()->set_name("content.vendi");
   bad[0].set_absent("why");
   bad[0].set_value(1);
-  EXPECT_THAT(store_->WriteMetrics("r1", 5, bad, true),
+  EXPECT_THAT(store_->WriteMetrics(Commit("r1", 5, bad)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has a value")));
   bad[0].set_value(0);
   bad[0].set_absent(std::string(201, 'x'));
-  EXPECT_THAT(store_->WriteMetrics("r1", 5, bad, true),
+  EXPECT_THAT(store_->WriteMetrics(Commit("r1", 5, bad)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("values[0].absent")));
 }
 

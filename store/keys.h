@@ -10,6 +10,7 @@
 //   interactions    run | round:be32 | user:be32 | pos:be32
 //                                                         item_id:be64 engaged:u8
 //   metrics         run | metric '\0' | round:be32        value:be64 (IEEE bits)
+//   checkpoints     run | round:be32                      RoundCheckpoint
 //
 // where run = length:u8 | run_id bytes.
 

@@ -186,18 +186,37 @@ absl::Status StoreClient::ScanInteractions(
   return FromStore(s);
 }
 
-absl::Status StoreClient::WriteMetrics(const std::string& run_id, uint32_t round,
-                                       std::span<const v1::MetricValue> values,
-                                       bool advance_progress) {
-  v1::WriteMetricsRequest req;
-  req.set_run_id(run_id);
-  req.set_round(round);
-  req.set_advance_progress(advance_progress);
-  for (const auto& v : values) *req.add_values() = v;
+absl::Status StoreClient::WriteMetrics(const v1::WriteMetricsRequest& request) {
   grpc::ClientContext ctx;
   Prepare(&ctx, options_.deadline);
   v1::WriteMetricsResponse resp;
-  return FromStore(ingest_->WriteMetrics(&ctx, req, &resp));
+  return FromStore(ingest_->WriteMetrics(&ctx, request, &resp));
+}
+
+absl::StatusOr<v1::RunRecord> StoreClient::ClaimRun(const std::string& run_id,
+                                                    const std::string& owner,
+                                                    absl::Duration lease) {
+  v1::ClaimRunRequest req;
+  req.set_run_id(run_id);
+  req.set_owner(owner);
+  req.set_lease_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(lease)));
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.deadline);
+  v1::RunRecord resp;
+  FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->ClaimRun(&ctx, req, &resp)));
+  return resp;
+}
+
+absl::StatusOr<v1::RoundCheckpoint> StoreClient::GetCheckpoint(
+    const std::string& run_id, uint32_t round) {
+  v1::GetCheckpointRequest req;
+  req.set_run_id(run_id);
+  req.set_round(round);
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.deadline);
+  v1::RoundCheckpoint resp;
+  FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->GetCheckpoint(&ctx, req, &resp)));
+  return resp;
 }
 
 absl::StatusOr<v1::GetSeriesResponse> StoreClient::GetSeries(

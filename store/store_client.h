@@ -72,9 +72,13 @@ class StoreClient {
       const std::function<absl::Status(uint32_t round,
                                        std::vector<v1::Interaction>)>& on_round);
 
-  absl::Status WriteMetrics(const std::string& run_id, uint32_t round,
-                            std::span<const v1::MetricValue> values,
-                            bool advance_progress);
+  // A round's metrics; with advance_progress, the round's commit.
+  absl::Status WriteMetrics(const v1::WriteMetricsRequest& request);
+  absl::StatusOr<v1::RunRecord> ClaimRun(const std::string& run_id,
+                                         const std::string& owner,
+                                         absl::Duration lease);
+  absl::StatusOr<v1::RoundCheckpoint> GetCheckpoint(const std::string& run_id,
+                                                    uint32_t round);
   absl::StatusOr<v1::GetSeriesResponse> GetSeries(
       const v1::GetSeriesRequest& request);
 

@@ -160,9 +160,28 @@ grpc::ServerUnaryReactor* IngestServiceImpl::WriteMetrics(
     grpc::CallbackServerContext* ctx, const v1::WriteMetricsRequest* request,
     v1::WriteMetricsResponse* response) {
   return ServeUnary(ctx, pool_, [this, request]() -> absl::Status {
-    return store_->WriteMetrics(request->run_id(), request->round(),
-                                request->values(),
-                                request->advance_progress());
+    return store_->WriteMetrics(*request);
+  });
+}
+
+grpc::ServerUnaryReactor* IngestServiceImpl::ClaimRun(
+    grpc::CallbackServerContext* ctx, const v1::ClaimRunRequest* request,
+    v1::RunRecord* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        *response, store_->ClaimRun(request->run_id(), request->owner(),
+                                    absl::Milliseconds(request->lease_ms())));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* IngestServiceImpl::GetCheckpoint(
+    grpc::CallbackServerContext* ctx, const v1::GetCheckpointRequest* request,
+    v1::RoundCheckpoint* response) {
+  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        *response, store_->GetCheckpoint(request->run_id(), request->round()));
+    return absl::OkStatus();
   });
 }
 

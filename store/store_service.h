@@ -51,6 +51,12 @@ class IngestServiceImpl final : public v1::IngestService::CallbackService {
   grpc::ServerUnaryReactor* WriteMetrics(
       grpc::CallbackServerContext* ctx, const v1::WriteMetricsRequest* request,
       v1::WriteMetricsResponse* response) override;
+  grpc::ServerUnaryReactor* ClaimRun(grpc::CallbackServerContext* ctx,
+                                     const v1::ClaimRunRequest* request,
+                                     v1::RunRecord* response) override;
+  grpc::ServerUnaryReactor* GetCheckpoint(
+      grpc::CallbackServerContext* ctx, const v1::GetCheckpointRequest* request,
+      v1::RoundCheckpoint* response) override;
 
  private:
   ItemStore* const store_;

@@ -96,9 +96,10 @@ TEST(GeneratorService, CoupledGenerationScoresThroughTheRanker) {
   EXPECT_EQ(resp.items_size(), 60);
   EXPECT_EQ(resp.candidates_drawn(), 60u * 9);  // 1 + round(0.5 * 15)
 
-  // Opening mid-run is refused honestly; other configs are refused too.
+  // Opening mid-run needs a store to resume from (this one has none);
+  // other configs are refused too.
   EXPECT_THAT(Open(gen.get(), "late", Config(0), 3),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("round 0")));
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no store")));
   EXPECT_THAT(Open(gen.get(), "r", Config(0.7)),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("different config")));
   auto bad = Config(0);

@@ -137,10 +137,14 @@ class RankerServiceTest : public ::testing::Test {
     grpc::ClientContext ctx;
     v1::RecordFeedbackResponse resp;
     ASSERT_OK(FromGrpcStatus(ranker_->RecordFeedback(&ctx, fb, &resp)));
-    v1::MetricValue done;
-    done.set_name("loop.round");
-    done.set_value(round);
-    ASSERT_OK(store_->WriteMetrics("run", round, {&done, 1}, true));
+    v1::WriteMetricsRequest commit;
+    commit.set_run_id("run");
+    commit.set_round(round);
+    v1::MetricValue* done = commit.add_values();
+    done->set_name("loop.round");
+    done->set_value(round);
+    commit.set_advance_progress(true);
+    ASSERT_OK(store_->WriteMetrics(commit));
   }
 
   std::string dir_;
