@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "cli/transport_flags.h"
 
 namespace feedloop::cli {
@@ -26,6 +27,14 @@ struct ServiceAddresses {
   std::string store, ranker, generator, loop;
 };
 ServiceAddresses AddressesFromFlags();
+
+// --owner (or `default_owner` when unset) and --lease.
+struct Ownership {
+  std::string owner;
+  absl::Duration lease;
+};
+Ownership OwnershipFromFlags(const std::string& default_owner);
+std::string HostName();
 
 
 int RunCommand(const std::vector<std::string>& args);

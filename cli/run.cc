@@ -40,6 +40,10 @@ ABSL_FLAG(bool, serve, false,
           "'feedloop query' looks) until Ctrl-C");
 ABSL_FLAG(std::string, store_listen, feedloop::cli::kDefaultStoreAddress,
           "with --serve: where the store listens");
+ABSL_FLAG(std::string, id, "",
+          "the experiment's id (default: from its name and the time). When the "
+          "experiment exists in the store, it is continued: the same command "
+          "run again after an interruption or a crash finishes it");
 ABSL_FLAG(std::string, o, "runs",
           "output folder: runs/<id>/ files go here, and the embedded store's "
           "database in <folder>/.store");
@@ -189,6 +193,10 @@ int RunCommand(const std::vector<std::string>& args) {
     options.ranker_address = deployed.ranker;
     options.generator_address = deployed.generator;
     options.transport = *transport;
+    const Ownership ownership = OwnershipFromFlags(
+        deployed.store.empty() ? "embedded" : absl::StrCat("run@", HostName()));
+    options.owner = ownership.owner;
+    options.lease = ownership.lease;
     auto started = loop::EmbeddedStack::Start(options);
     if (!started.ok()) {
       std::cerr << "feedloop run: " << started.status().message() << "\n";
@@ -211,11 +219,13 @@ int RunCommand(const std::vector<std::string>& args) {
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
     v1::StartRunRequest request;
     *request.mutable_config() = *config;
+    request.set_experiment_id(absl::GetFlag(FLAGS_id));
     const grpc::Status status = loop_stub->StartRun(&context, request, &started);
     if (!status.ok()) {
       std::cerr << "feedloop run: loop at " << loop_address << ": "
                 << status.error_message() << "\n";
-      return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
+      return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+                     status.error_code() == grpc::StatusCode::FAILED_PRECONDITION
                  ? kExitUsage
                  : kExitFailure;
     }
@@ -235,6 +245,10 @@ int RunCommand(const std::vector<std::string>& args) {
   std::cout << "; loop " << loop_address << ", store " << store_address
             << (stack != nullptr && deployed.store.empty() ? " (in-process)" : "")
             << std::endl;
+  if (started.resumed() > 0) {
+    std::cout << "continuing: " << started.resumed() << " of its runs resume where "
+              << "they stopped" << std::endl;
+  }
 
   // A live progress line on a terminal; nothing when piped or logged.
   const bool live = isatty(STDERR_FILENO);
@@ -276,14 +290,20 @@ int RunCommand(const std::vector<std::string>& args) {
                                total_rounds, wall, total_rounds / wall);
   std::cout << "wrote " << dir << "/ metrics.csv, summary.json and report.html\n"
             << "open " << dir << "/report.html for the charts\n";
-  bool all_done = true;
+  bool all_done = true, resumable = false;
   for (const auto& run : result->summary.runs()) {
     if (run.status() != v1::DONE) {
       all_done = false;
+      resumable |= run.status() != v1::FAILED;
       std::cerr << "feedloop run: run " << run.run_id() << " "
                 << v1::RunStatus_Name(run.status())
                 << (run.error().empty() ? "" : ": ") << run.error() << "\n";
     }
+  }
+  if (resumable) {
+    std::cerr << "feedloop run: to continue the experiment where it stopped: "
+                 "feedloop run --config " << config_path << " -o " << out_dir
+              << " --id " << id << "\n";
   }
   if (serve) {
     std::cout << "\nserving until Ctrl-C: store " << store_address

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "common/server.h"
@@ -128,6 +129,10 @@ int ServeLoop(const Transport& transport, Telemetry* telemetry) {
   options.ranker_address = AddressesFromFlags().ranker;
   options.generator_address = AddressesFromFlags().generator;
   options.threads = absl::GetFlag(FLAGS_threads);
+  const Ownership ownership = OwnershipFromFlags(absl::StrCat("loop@", HostName()));
+  options.owner = ownership.owner;
+  options.lease = ownership.lease;
+  options.adopt_orphans = true;
   auto server = loop::LoopServer::Start(options);
   if (!server.ok()) {
     std::cerr << "feedloop serve loop: " << server.status().message() << "\n";

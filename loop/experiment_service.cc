@@ -35,6 +35,17 @@ std::string NewId(const std::string& name) {
                       "-", absl::StrFormat("%04x", salt & 0xffff));
 }
 
+// What an experiment id may be: a run id with room for ".p<i>r<j>".
+bool IsValidId(const std::string& id) {
+  if (id.empty() || id.size() > 48) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool Wanted(const std::string& name, const v1::WatchRunRequest& req) {
   if (req.metrics().empty()) return true;
   for (const std::string& m : req.metrics()) {
@@ -48,16 +59,50 @@ bool Wanted(const std::string& name, const v1::WatchRunRequest& req) {
 }  // namespace
 
 ExperimentServiceImpl::ExperimentServiceImpl(const Options& options)
-    : options_(options) {}
+    : options_(options), renewer_([this] { RenewLeases(); }) {}
 
 ExperimentServiceImpl::~ExperimentServiceImpl() {
   std::vector<std::thread> sweeps;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [id, run] : runs_) run->stop = true;
+    shutting_down_ = true;
+    for (auto& [id, run] : runs_) {
+      run->released = true;
+      run->stop = true;
+    }
     sweeps.swap(sweeps_);
   }
   for (std::thread& t : sweeps) t.join();
+  renewer_.join();
+}
+
+void ExperimentServiceImpl::RenewLeases() {
+  absl::Time next_adoption = absl::Now() + options_.lease;
+  absl::MutexLock lock(&mu_);
+  while (!shutting_down_) {
+    mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), options_.lease / 3);
+    if (shutting_down_) break;
+    if (options_.adopt_orphans && absl::Now() >= next_adoption) {
+      next_adoption = absl::Now() + options_.lease;
+      mu_.Unlock();
+      absl::StatusOr<int> adopted = AdoptOrphans();
+      if (!adopted.ok()) LOG(WARNING) << "adopting orphaned runs: " << adopted.status();
+      mu_.Lock();
+      if (shutting_down_) break;
+    }
+    std::vector<std::string> held;
+    for (const auto& [id, run] : runs_) {
+      absl::MutexLock run_lock(&run->mu);
+      if (!run->done) held.push_back(id);
+    }
+    mu_.Unlock();
+    for (const std::string& id : held) {
+      absl::Status s =
+          options_.clients.store->ClaimRun(id, options_.owner, options_.lease).status();
+      if (!s.ok()) LOG(WARNING) << "run " << id << ": renewing its lease: " << s;
+    }
+    mu_.Lock();
+  }
 }
 
 void ExperimentServiceImpl::SetRoundListener(
@@ -66,7 +111,7 @@ void ExperimentServiceImpl::SetRoundListener(
   listener_ = std::move(listener);
 }
 
-std::shared_ptr<RunState> ExperimentServiceImpl::Find(
+std::shared_ptr<TrackedRun> ExperimentServiceImpl::Find(
     const std::string& run_id) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = runs_.find(run_id);
@@ -74,19 +119,41 @@ std::shared_ptr<RunState> ExperimentServiceImpl::Find(
 }
 
 absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
-    const v1::ExperimentConfig& config) {
+    const v1::ExperimentConfig& config, const std::string& experiment_id) {
   FEEDLOOP_ASSIGN_OR_RETURN(std::vector<config::RunSpec> specs,
                             config::ExpandSweep(config));
+  if (!experiment_id.empty() && !IsValidId(experiment_id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "experiment_id: '", experiment_id,
+        "' is not 1 to 48 characters of [A-Za-z0-9._-]"));
+  }
   v1::StartRunResponse response;
   std::vector<v1::RunRecord> records;
   const bool sweep = config.has_sweep();
-  const std::string sweep_id = sweep ? NewId(config.name()) : "";
+  const std::string id = experiment_id.empty() ? NewId(config.name()) : experiment_id;
+  const std::string sweep_id = sweep ? id : "";
   response.set_sweep_id(sweep_id);
   for (const config::RunSpec& spec : specs) {
     v1::RunRecord run;
     run.set_run_id(sweep ? absl::StrCat(sweep_id, ".p", spec.sweep_point, "r",
                                         spec.replicate)
-                         : NewId(config.name()));
+                         : id);
+    absl::StatusOr<v1::RunRecord> existing = options_.clients.store->GetRun(run.run_id());
+    if (existing.ok()) {
+      // A run of this experiment from before: continued, if it is the same.
+      if (existing->config().SerializeAsString() != spec.config.SerializeAsString()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "experiment '", id, "' exists with another config (run ", run.run_id(),
+            " differs); continue it with the config it was started with, or pick "
+            "another id"));
+      }
+      response.add_run_ids(existing->run_id());
+      if (existing->status() == v1::DONE || existing->status() == v1::FAILED) continue;
+      response.set_resumed(response.resumed() + 1);
+      records.push_back(*std::move(existing));
+      continue;
+    }
+    if (!absl::IsNotFound(existing.status())) return existing.status();
     run.set_sweep_id(sweep_id);
     *run.mutable_config() = spec.config;
     run.set_status(v1::PENDING);
@@ -100,15 +167,42 @@ absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
     records.push_back(std::move(created));
   }
   absl::MutexLock lock(&mu_);
-  for (const v1::RunRecord& r : records) {
-    runs_[r.run_id()] = std::make_shared<RunState>();
-  }
-  ++executing_;
-  const int parallel = static_cast<int>(config.execution().parallel_runs());
-  sweeps_.emplace_back([this, records = std::move(records), parallel]() mutable {
-    ExecuteSweep(std::move(records), parallel);
-  });
+  Launch(std::move(records), static_cast<int>(config.execution().parallel_runs()));
   return response;
+}
+
+absl::StatusOr<int> ExperimentServiceImpl::AdoptOrphans() {
+  const v1::RunStatus open[] = {v1::PENDING, v1::RUNNING};
+  FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::RunRecord> runs,
+                            options_.clients.store->ListRuns(open));
+  const int64_t now = absl::ToUnixMillis(absl::Now());
+  std::vector<v1::RunRecord> adopted;
+  for (v1::RunRecord& run : runs) {
+    if (Find(run.run_id()) != nullptr) continue;  // playing here already
+    const bool orphan = run.owner() == options_.owner ||
+                        (!run.owner().empty() && run.lease_expires_unix_ms() <= now) ||
+                        (run.owner().empty() && run.status() == v1::RUNNING);
+    if (!orphan) continue;
+    LOG(INFO) << "loop " << options_.owner << ": adopting run " << run.run_id()
+              << " at round " << run.rounds_done()
+              << (run.owner().empty() ? "" : absl::StrCat(" (left by ", run.owner(), ")"));
+    adopted.push_back(std::move(run));
+  }
+  const int n = static_cast<int>(adopted.size());
+  if (n > 0) {
+    absl::MutexLock lock(&mu_);
+    Launch(std::move(adopted), 1);
+  }
+  return n;
+}
+
+void ExperimentServiceImpl::Launch(std::vector<v1::RunRecord> runs, int parallel) {
+  if (runs.empty()) return;
+  for (const v1::RunRecord& r : runs) runs_[r.run_id()] = std::make_shared<TrackedRun>();
+  ++executing_;
+  sweeps_.emplace_back([this, runs = std::move(runs), parallel]() mutable {
+    ExecuteSweep(std::move(runs), parallel);
+  });
 }
 
 void ExperimentServiceImpl::ExecuteSweep(std::vector<v1::RunRecord> runs,
@@ -129,15 +223,40 @@ void ExperimentServiceImpl::ExecuteSweep(std::vector<v1::RunRecord> runs,
   --executing_;
 }
 
-void ExperimentServiceImpl::ExecuteRun(const v1::RunRecord& run) {
-  std::shared_ptr<RunState> state = Find(run.run_id());
+void ExperimentServiceImpl::ExecuteRun(const v1::RunRecord& queued) {
+  std::shared_ptr<TrackedRun> state = Find(queued.run_id());
+  auto finish = [&] {
+    absl::MutexLock lock(&state->mu);
+    state->done = true;
+  };
+  // Ours until the lease ends (renewed while we play it); the record as it
+  // stands now, to resume from.
+  absl::StatusOr<v1::RunRecord> claimed =
+      options_.clients.store->ClaimRun(queued.run_id(), options_.owner, options_.lease);
+  if (!claimed.ok()) {
+    LOG(WARNING) << "run " << queued.run_id() << " not played here: "
+                 << claimed.status();
+    finish();
+    return;
+  }
+  const v1::RunRecord& run = *claimed;
   v1::UpdateRunRequest update;
   update.set_run_id(run.run_id());
-  update.set_status(v1::RUNNING);
-  absl::Status status = options_.clients.store->UpdateRun(update).status();
+  update.set_owner(options_.owner);
+  absl::Status status = config::ValidateConfig(run.config());
+  if (!status.ok()) {
+    status = absl::FailedPreconditionError(absl::StrCat(
+        "cannot be resumed: its config no longer validates (", status.message(), ")"));
+  }
+  if (status.ok()) {
+    update.set_status(v1::RUNNING);
+    status = options_.clients.store->UpdateRun(update).status();
+  }
   if (status.ok() && !state->stop) {
     RunDriver::Options driver_options;
     driver_options.pool = options_.compute_pool;
+    driver_options.owner = options_.owner;
+    driver_options.retry_budget = options_.retry_budget;
     RunDriver driver(options_.clients, driver_options);
     status = driver.Run(
         run,
@@ -156,6 +275,13 @@ void ExperimentServiceImpl::ExecuteRun(const v1::RunRecord& run) {
         &state->stop);
   } else if (status.ok()) {
     status = absl::CancelledError("stopped before it started");
+  }
+  if (absl::IsAborted(status) || (absl::IsCancelled(status) && state->released)) {
+    // Another loop holds the run now, or this one is shutting down and
+    // leaves the run to be resumed: its record is not ours to end.
+    LOG(WARNING) << "run " << run.run_id() << " left for a loop to resume: " << status;
+    finish();
+    return;
   }
   update.set_status(status.ok()                ? v1::DONE
                     : absl::IsCancelled(status) ? v1::STOPPED
@@ -183,8 +309,7 @@ void ExperimentServiceImpl::ExecuteRun(const v1::RunRecord& run) {
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
     (void)options_.clients.generator->CloseRun(&ctx, close, &closed);
   }
-  absl::MutexLock lock(&state->mu);
-  state->done = true;
+  finish();
 }
 
 bool ExperimentServiceImpl::WaitUntilIdle(absl::Duration timeout) {
@@ -203,8 +328,9 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::StartRun(
     v1::StartRunResponse* response) {
   return ServeUnary(ctx, options_.request_pool,
                     [this, request, response]() -> absl::Status {
-                      FEEDLOOP_ASSIGN_OR_RETURN(*response,
-                                                Start(request->config()));
+                      FEEDLOOP_ASSIGN_OR_RETURN(
+                          *response,
+                          Start(request->config(), request->experiment_id()));
                       return absl::OkStatus();
                     });
 }
@@ -226,7 +352,7 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::StopRun(
     v1::RunRecord* response) {
   return ServeUnary(ctx, options_.request_pool,
                     [this, request, response]() -> absl::Status {
-                      std::shared_ptr<RunState> run = Find(request->run_id());
+                      std::shared_ptr<TrackedRun> run = Find(request->run_id());
                       if (run == nullptr) {
                         return absl::NotFoundError(absl::StrCat(
                             "run_id: run '", request->run_id(),
@@ -242,7 +368,7 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::StopRun(
 
 grpc::ServerWriteReactor<v1::RoundMetrics>* ExperimentServiceImpl::WatchRun(
     grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* request) {
-  std::shared_ptr<RunState> run = Find(request->run_id());
+  std::shared_ptr<TrackedRun> run = Find(request->run_id());
   if (run == nullptr) {
     return new RefusedWriteReactor<v1::RoundMetrics>(grpc::Status(
         grpc::StatusCode::NOT_FOUND,
@@ -257,7 +383,7 @@ grpc::ServerWriteReactor<v1::RoundMetrics>* ExperimentServiceImpl::WatchRun(
   return new ThreadedWriteReactor<v1::RoundMetrics>(
       [run, req](const auto& send, const auto& cancelled) {
         size_t next = 0;
-        std::pair<RunState*, size_t*> progress(run.get(), &next);
+        std::pair<TrackedRun*, size_t*> progress(run.get(), &next);
         while (true) {
           v1::RoundMetrics message;
           {
@@ -265,7 +391,7 @@ grpc::ServerWriteReactor<v1::RoundMetrics>* ExperimentServiceImpl::WatchRun(
             // Wake at least every 200 ms to notice a departed client.
             run->mu.AwaitWithTimeout(
                 absl::Condition(
-                    +[](std::pair<RunState*, size_t*>* a)
+                    +[](std::pair<TrackedRun*, size_t*>* a)
                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(a->first->mu) {
                           return a->first->done ||
                                  *a->second < a->first->rounds.size();

@@ -2,6 +2,17 @@
 // replicate), watches and stops them. Runs execute on the service's own
 // threads through a RunDriver; the store keeps their records and metrics.
 //
+// Ownership: a loop instance (Options::owner) claims each run it plays with
+// a lease in the store (IngestService.ClaimRun) and renews it every third
+// of the lease while the run is queued or playing, so a loop that dies
+// leaves its runs to be adopted: AdoptOrphans (which `feedloop serve loop`
+// calls at start and every lease) takes PENDING or RUNNING runs whose
+// lease has expired, or that its own owner name holds from before a
+// restart, and resumes each at its next round. StartRun with an existing
+// experiment id continues that experiment. A run that cannot be resumed
+// (its config no longer validates, the store lacks its data) ends FAILED
+// with the reason.
+//
 //   ExperimentServiceImpl service(options);
 //   FEEDLOOP_ASSIGN_OR_RETURN(v1::StartRunResponse started,
 //                             service.Start(config));
@@ -32,11 +43,14 @@
 namespace feedloop::loop {
 
 // A run as the service tracks it while it executes.
-struct RunState {
+struct TrackedRun {
   absl::Mutex mu;
   std::vector<v1::RoundMetrics> rounds ABSL_GUARDED_BY(mu);
   bool done ABSL_GUARDED_BY(mu) = false;
   std::atomic<bool> stop{false};
+  // Set when this loop shuts down (not StopRun): the run is left RUNNING
+  // for another loop, or this one restarted, to resume.
+  std::atomic<bool> released{false};
 };
 
 class ExperimentServiceImpl final : public v1::ExperimentService::CallbackService {
@@ -50,14 +64,33 @@ class ExperimentServiceImpl final : public v1::ExperimentService::CallbackServic
     // Most WatchRun streams at once (each holds a waiting thread).
     // Default: 64.
     int max_watchers = 64;
+    // This loop instance's name in run records (RunRecord.owner); the
+    // same name after a restart takes its runs back at once. Default:
+    // "loop".
+    std::string owner = "loop";
+    // How long a claimed run stays this loop's without a renewal.
+    // Default: 30 s.
+    absl::Duration lease = absl::Seconds(30);
+    // Adopt orphaned runs (AdoptOrphans) every lease, as well as when
+    // asked. Default: false.
+    bool adopt_orphans = false;
+    // How long a run keeps redoing a round whose services fail in a way
+    // worth retrying (RunDriver::Options::retry_budget). Default: 5 min.
+    absl::Duration retry_budget = absl::Minutes(5);
   };
 
   explicit ExperimentServiceImpl(const Options& options);
   ~ExperimentServiceImpl() override;
 
-  // Validates and expands `config`, records its runs in the store, and
-  // starts them in the background. INVALID_ARGUMENT names a bad field.
-  absl::StatusOr<v1::StartRunResponse> Start(const v1::ExperimentConfig& config);
+  // Validates and expands `config`, records its runs in the store (or
+  // finds them, for an existing `experiment_id`), and plays them in the
+  // background. INVALID_ARGUMENT names a bad field; FAILED_PRECONDITION
+  // when the experiment exists with another config.
+  absl::StatusOr<v1::StartRunResponse> Start(const v1::ExperimentConfig& config,
+                                             const std::string& experiment_id = "");
+  // Claims and resumes every run left by a loop that died (see above).
+  // Returns how many it adopted.
+  absl::StatusOr<int> AdoptOrphans();
   // Called after every completed round of every run (from the run's thread).
   void SetRoundListener(std::function<void(const v1::RoundMetrics&)> listener);
   // Blocks until no run is executing, or `timeout` passes; true when idle.
@@ -80,17 +113,24 @@ class ExperimentServiceImpl final : public v1::ExperimentService::CallbackServic
   // Executes the runs of one StartRun, `parallel` at a time.
   void ExecuteSweep(std::vector<v1::RunRecord> runs, int parallel);
   void ExecuteRun(const v1::RunRecord& run);
-  std::shared_ptr<RunState> Find(const std::string& run_id) const;
+  // Queues `runs` (claimed already) on a thread of their own.
+  void Launch(std::vector<v1::RunRecord> runs, int parallel)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Renews the lease of every run this loop holds, until shutdown.
+  void RenewLeases();
+  std::shared_ptr<TrackedRun> Find(const std::string& run_id) const;
 
   const Options options_;
   std::atomic<int> watchers_{0};
 
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<RunState>> runs_
+  absl::flat_hash_map<std::string, std::shared_ptr<TrackedRun>> runs_
       ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> sweeps_ ABSL_GUARDED_BY(mu_);
   int executing_ ABSL_GUARDED_BY(mu_) = 0;
   std::function<void(const v1::RoundMetrics&)> listener_ ABSL_GUARDED_BY(mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread renewer_;
 };
 
 }  // namespace feedloop::loop

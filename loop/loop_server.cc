@@ -1,6 +1,7 @@
 #include "loop/loop_server.h"
 
 #include "common/status.h"
+#include "glog/logging.h"
 
 namespace feedloop::loop {
 
@@ -26,6 +27,10 @@ absl::StatusOr<std::unique_ptr<LoopServer>> LoopServer::Start(
                              s->generator_.get()};
   service_options.request_pool = s->pool_.get();
   service_options.compute_pool = s->compute_pool_.get();
+  service_options.owner = options.owner;
+  service_options.lease = options.lease;
+  service_options.adopt_orphans = options.adopt_orphans;
+  service_options.retry_budget = options.retry_budget;
   s->service_ = std::make_unique<ExperimentServiceImpl>(service_options);
   if (options.telemetry != nullptr) {
     // Run progress: rounds completed, per run, as they complete.
@@ -44,6 +49,14 @@ absl::StatusOr<std::unique_ptr<LoopServer>> LoopServer::Start(
   FEEDLOOP_ASSIGN_OR_RETURN(
       s->server_, GrpcServer::Start(server_options, {s->service_.get()}));
   s->server_->SetServing(true);
+  if (options.adopt_orphans) {
+    absl::StatusOr<int> adopted = s->service_->AdoptOrphans();
+    if (!adopted.ok()) {
+      LOG(WARNING) << "loop: adopting orphaned runs: " << adopted.status();
+    } else if (*adopted > 0) {
+      LOG(INFO) << "loop: adopted " << *adopted << " orphaned runs";
+    }
+  }
   return s;
 }
 
@@ -98,6 +111,8 @@ absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
   lo.generator_address = generator_address;
   lo.threads = options.threads;
   lo.transport = options.transport;
+  lo.owner = options.owner;
+  lo.lease = options.lease;
   FEEDLOOP_ASSIGN_OR_RETURN(s->loop_, LoopServer::Start(lo));
   return s;
 }

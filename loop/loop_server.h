@@ -45,6 +45,14 @@ class LoopServer {
     // Prometheus metrics (RPCs, and feedloop_run_rounds_done{run});
     // borrowed, must outlive the server. Default: none.
     Telemetry* telemetry = nullptr;
+    // Run ownership (ExperimentServiceImpl::Options): this instance's
+    // name, its lease, whether it adopts orphaned runs (at start and every
+    // lease), and how long a round is retried. Defaults: "loop", 30 s,
+    // false, 5 min.
+    std::string owner = "loop";
+    absl::Duration lease = absl::Seconds(30);
+    bool adopt_orphans = false;
+    absl::Duration retry_budget = absl::Minutes(5);
   };
 
   static absl::StatusOr<std::unique_ptr<LoopServer>> Start(const Options& options);
@@ -92,6 +100,11 @@ class EmbeddedStack {
     // Plaintext or TLS, for every server started here and every connection
     // made. Default: plaintext.
     Transport transport;
+    // The loop's name in run records, and its lease. Default: "embedded"
+    // (an in-process store is this process's alone, so a rerun takes its
+    // runs back at once), 30 s.
+    std::string owner = "embedded";
+    absl::Duration lease = absl::Seconds(30);
   };
 
   static absl::StatusOr<std::unique_ptr<EmbeddedStack>> Start(

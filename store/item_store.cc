@@ -383,11 +383,9 @@ absl::StatusOr<v1::RunRecord> ItemStore::ClaimRun(absl::string_view run_id,
         "run '", run_id, "' is owned by '", run.owner(), "' for another ",
         (run.lease_expires_unix_ms() - now + 999) / 1000, " s (its lease)"));
   }
-  if (run.status() != v1::RUNNING) {
-    if (run.started_unix_ms() == 0) run.set_started_unix_ms(now);
-    run.set_status(v1::RUNNING);
+  if (run.status() == v1::STOPPED) {  // to be resumed
+    run.set_status(v1::PENDING);
     run.clear_finished_unix_ms();
-    run.clear_error();
   }
   run.set_owner(std::string(owner));
   run.set_lease_expires_unix_ms(now + absl::ToInt64Milliseconds(lease));

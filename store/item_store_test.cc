@@ -231,9 +231,9 @@ TEST_F(ItemStoreTest, ARedoneRoundsItemsAreRecognisedNotRefused) {
 TEST_F(ItemStoreTest, ALeaseKeepsARunToItsOwnerUntilItExpires) {
   ASSERT_OK_AND_ASSIGN(v1::RunRecord run,
                        store_->ClaimRun("r1", "loop-a", absl::Seconds(1)));
-  EXPECT_EQ(run.status(), v1::RUNNING);
+  EXPECT_EQ(run.status(), v1::PENDING);  // the owner starts it
   EXPECT_EQ(run.owner(), "loop-a");
-  EXPECT_GT(run.lease_expires_unix_ms(), run.started_unix_ms());
+  EXPECT_GT(run.lease_expires_unix_ms(), run.created_unix_ms());
   // Another loop is refused while the lease runs, and told whose it is.
   EXPECT_THAT(store_->ClaimRun("r1", "loop-b", absl::Seconds(5)),
               StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -262,7 +262,7 @@ TEST_F(ItemStoreTest, ALeaseKeepsARunToItsOwnerUntilItExpires) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
   ASSERT_OK_AND_ASSIGN(run, store_->GetRun("r1"));
   EXPECT_EQ(run.rounds_done(), 0u);
-  EXPECT_EQ(run.status(), v1::RUNNING);
+  EXPECT_EQ(run.status(), v1::PENDING);
   // The owner's final status releases the run; a DONE run is not claimed.
   end.set_status(v1::DONE);
   end.set_owner("loop-b");
