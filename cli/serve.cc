@@ -28,6 +28,11 @@ ABSL_FLAG(absl::Duration, max_connection_age, absl::ZeroDuration(),
           "ranker: close each client connection after this long (calls in "
           "flight finish), so clients re-resolve the ranker's name and reach "
           "replicas added since, e.g. 5m; 0 means never");
+ABSL_FLAG(bool, replay_outcomes, true,
+          "serve generator: resume a run by observing its last round's outcomes "
+          "again from the store. false is an ablation of the resume path (tests "
+          "use it to show it matters): resumed runs then differ from uninterrupted "
+          "ones");
 ABSL_FLAG(std::string, metrics_listen, "",
           "serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any); "
           "off when empty");
@@ -97,6 +102,7 @@ int ServeGenerator(const Transport& transport, Telemetry* telemetry) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.ranker_address = AddressesFromFlags().ranker;
   options.store_address = AddressesFromFlags().store;
+  options.replay_outcomes = absl::GetFlag(FLAGS_replay_outcomes);
   options.threads = absl::GetFlag(FLAGS_threads);
   if (options.ranker_address.empty()) {
     LOG(WARNING) << "no --ranker: only uncoupled runs (generator.alpha = 0) "

@@ -135,6 +135,10 @@ std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
   // Calls spread over every address the name resolves to (the ranker's
   // replicas behind a headless Service); one address behaves as before.
   args.SetLoadBalancingPolicyName("round_robin");
+  // A restarted service is reached within a couple of seconds, not after
+  // gRPC's default backoff of up to two minutes.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   return grpc::CreateCustomChannel(address, transport.ChannelCredentials(), args);
 }
 

@@ -20,7 +20,8 @@ absl::StatusOr<std::unique_ptr<GeneratorServer>> GeneratorServer::Start(
   s->pool_ = std::make_unique<ThreadPool>(threads, options.max_queued_requests);
   s->compute_pool_ = std::make_unique<ThreadPool>(threads, 0);
   s->service_ = std::make_unique<GeneratorServiceImpl>(
-      s->reward_.get(), s->store_.get(), s->pool_.get(), s->compute_pool_.get());
+      s->reward_.get(), s->store_.get(), s->pool_.get(), s->compute_pool_.get(),
+      options.replay_outcomes);
   GrpcServer::Options server_options;
   server_options.listen = options.listen;
   server_options.transport = options.transport;

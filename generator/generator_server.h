@@ -33,6 +33,9 @@ class GeneratorServer {
     // The store's address, to resume runs past round 0 from. Default: ""
     // (runs open at round 0 only).
     std::string store_address;
+    // Resume a run by observing its last round's outcomes again (false:
+    // an ablation, see GeneratorServiceImpl). Default: true.
+    bool replay_outcomes = true;
     // Worker threads; 0 means one per core. Default: 0.
     int threads = 0;
     // Requests that may wait before RESOURCE_EXHAUSTED. Default: 256.

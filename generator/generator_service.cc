@@ -14,8 +14,13 @@ namespace feedloop::generator {
 
 GeneratorServiceImpl::GeneratorServiceImpl(RewardModel* reward,
                                            store::StoreClient* store,
-                                           ThreadPool* pool, ThreadPool* compute_pool)
-    : reward_(reward), store_(store), pool_(pool), compute_pool_(compute_pool) {}
+                                           ThreadPool* pool, ThreadPool* compute_pool,
+                                           bool replay_outcomes)
+    : reward_(reward),
+      store_(store),
+      replay_outcomes_(replay_outcomes),
+      pool_(pool),
+      compute_pool_(compute_pool) {}
 
 absl::StatusOr<std::shared_ptr<Generator>> GeneratorServiceImpl::Find(
     const std::string& run_id) const {
@@ -88,8 +93,9 @@ absl::StatusOr<std::unique_ptr<Generator>> GeneratorServiceImpl::Resume(
       Generator::Create(run_id, request.config(), reward_, options));
   FEEDLOOP_RETURN_IF_ERROR(
       Annotate(generator->Restore(checkpoint, std::move(round.items)), context));
-  FEEDLOOP_RETURN_IF_ERROR(
-      Annotate(generator->Observe(last, OutcomesOf(last, round.interactions)), context));
+  const std::vector<v1::ItemOutcome> outcomes =
+      replay_outcomes_ ? OutcomesOf(last, round.interactions) : std::vector<v1::ItemOutcome>();
+  FEEDLOOP_RETURN_IF_ERROR(Annotate(generator->Observe(last, outcomes), context));
   return generator;
 }
 

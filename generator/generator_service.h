@@ -32,8 +32,12 @@ class GeneratorServiceImpl final : public v1::GeneratorService::CallbackService 
   // Borrows `reward` (may be null: then only uncoupled runs open), `store`
   // (may be null: then runs open at round 0 only), `pool` and
   // `compute_pool` (may be null).
+  // `replay_outcomes` false resumes a run without observing its last
+  // round's outcomes again: an ablation of the resume path, whose results
+  // then differ from an uninterrupted run's.
   GeneratorServiceImpl(RewardModel* reward, store::StoreClient* store,
-                       ThreadPool* pool, ThreadPool* compute_pool);
+                       ThreadPool* pool, ThreadPool* compute_pool,
+                       bool replay_outcomes = true);
 
   grpc::ServerUnaryReactor* OpenRun(grpc::CallbackServerContext* ctx,
                                     const v1::OpenRunRequest* request,
@@ -63,6 +67,7 @@ class GeneratorServiceImpl final : public v1::GeneratorService::CallbackService 
 
   RewardModel* const reward_;
   store::StoreClient* const store_;
+  const bool replay_outcomes_;
   ThreadPool* const pool_;
   ThreadPool* const compute_pool_;
   mutable absl::Mutex mu_;
