@@ -194,14 +194,17 @@ TEST(Validation, CouplingSpecializesWhenTheRankerPaysForDistinctAudiences) {
   Table t;
   ASSERT_NO_FATAL_FAILURE(RunValidation("specialization", {}, &t));
   ExpectAbove(t, "content.dispersion", "1", "0");
-  ExpectAbove(t, "consumption.similarity", "0", "1");
+  // Consumption also grows less alike at the repository's seed, but by
+  // less than replicate noise at others (seed 4242: -0.009 +- 0.020), so it
+  // is not asserted: the claim is the content's.
 }
 
 TEST(Validation, ExposureGameLowTemperatureSpecializesHighTemperatureClusters) {
   Table t;
   ASSERT_NO_FATAL_FAILURE(RunValidation("exposure_game", {}, &t));
   ExpectAbove(t, "content.dispersion", "0.02", "1");
-  ExpectAbove(t, "content.vendi", "0.02", "1");
+  // Vendi moves the same way but within replicate noise at some seeds
+  // (seed 4242: -0.42 +- 0.43), so only dispersion is asserted.
   // Uncoupled creators never ask the ranker: its temperature cannot reach
   // the content.
   Table off;
