@@ -81,6 +81,11 @@ class RunDriver::Round {
     if (absl::IsNotFound(s)) {
       s = absl::UnavailableError(absl::StrCat("lost the run (", s.message(), ")"));
     }
+    // A generator out of step with the loop (a replica that did not see
+    // the round's Generate, during a rolling update): the round again.
+    if (absl::IsFailedPrecondition(s) && what.rfind("generator", 0) == 0) {
+      s = absl::UnavailableError(absl::StrCat("out of step (", s.message(), ")"));
+    }
     return Annotate(s, what);
   }
 
@@ -113,7 +118,9 @@ class RunDriver::Round {
       for (v1::Item& item : *chunk.mutable_items()) items_.push_back(std::move(item));
     }
     absl::Status s = FromGrpcStatus(stream->Finish());
-    if (absl::IsNotFound(s)) s = absl::UnavailableError(s.message());
+    if (absl::IsNotFound(s) || absl::IsFailedPrecondition(s)) {
+      s = absl::UnavailableError(s.message());  // lost the run, or out of step
+    }
     return Annotate(s, "generator Generate");
   }
 

@@ -25,7 +25,8 @@
 //
 // Which failures are retried: UNAVAILABLE, DEADLINE_EXCEEDED and
 // RESOURCE_EXHAUSTED of any service, and a ranker or generator that
-// restarted without the run (NOT_FOUND), for up to retry_budget without a
+// restarted without the run (NOT_FOUND) or a generator out of step with
+// the loop (FAILED_PRECONDITION), for up to retry_budget without a
 // round committed. Any other error ends the run with that error; a commit
 // refused because another loop owns the run now is ABORTED.
 //
