@@ -112,7 +112,8 @@ absl::StatusOr<std::vector<v1::RunRecord>> FollowRuns(
     bool all_ended = true;
     for (int i = 0; i < started.run_ids_size(); ++i) {
       grpc::ClientContext context;
-      context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+      context.set_wait_for_ready(true);  // a deployed loop may be restarting
+      context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
       v1::GetRunRequest request;
       request.set_run_id(started.run_ids(i));
       const grpc::Status status = loop->GetRun(&context, request, &records[i]);
