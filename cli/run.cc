@@ -32,6 +32,7 @@
 #include "feedloop/v1/experiment.grpc.pb.h"
 #include "loop/loop_server.h"
 #include "loop/outputs.h"
+#include "store/run_status.h"
 
 ABSL_FLAG(std::string, config, "configs/default.pbtxt",
           "experiment config (ExperimentConfig in protobuf text format)");
@@ -119,8 +120,7 @@ absl::StatusOr<std::vector<v1::RunRecord>> FollowRuns(
       const grpc::Status status = loop->GetRun(&context, request, &records[i]);
       if (!status.ok()) return FromGrpcStatus(status);
       done += records[i].rounds_done();
-      const v1::RunStatus s = records[i].status();
-      all_ended &= s == v1::DONE || s == v1::FAILED || s == v1::STOPPED;
+      all_ended &= store::IsEnded(records[i].status());
     }
     progress(done);
     if (all_ended) return records;

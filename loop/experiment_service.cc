@@ -11,6 +11,8 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "glog/logging.h"
+#include "metrics/catalog.h"
+#include "store/run_status.h"
 
 namespace feedloop::loop {
 namespace {
@@ -46,15 +48,6 @@ bool IsValidId(const std::string& id) {
   return true;
 }
 
-bool Wanted(const std::string& name, const v1::WatchRunRequest& req) {
-  if (req.metrics().empty()) return true;
-  for (const std::string& m : req.metrics()) {
-    if (!m.empty() && m.back() == '.' ? absl::StartsWith(name, m) : name == m) {
-      return true;
-    }
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -148,7 +141,7 @@ absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
             "another id"));
       }
       response.add_run_ids(existing->run_id());
-      if (existing->status() == v1::DONE || existing->status() == v1::FAILED) continue;
+      if (store::IsFinished(existing->status())) continue;
       response.set_resumed(response.resumed() + 1);
       records.push_back(*std::move(existing));
       continue;
@@ -410,7 +403,7 @@ grpc::ServerWriteReactor<v1::RoundMetrics>* ExperimentServiceImpl::WatchRun(
             message.set_run_id(source.run_id());
             message.set_round(source.round());
             for (const auto& v : source.values()) {
-              if (Wanted(v.name(), req)) *message.add_values() = v;
+              if (metrics::MatchesAnyFilter(v.name(), req.metrics())) *message.add_values() = v;
             }
           }
           if (!send(message)) {

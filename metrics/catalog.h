@@ -62,6 +62,22 @@ const std::vector<std::string>& DefaultKeyMetrics();
 // config's metrics.key_metrics, or DefaultKeyMetrics().
 std::vector<std::string> KeyMetrics(const v1::ExperimentConfig& config);
 
+// How every query names metrics: a full name ("content.vendi"), or a
+// prefix ending in '.' ("content.") for a family.
+inline bool MatchesFilter(std::string_view name, std::string_view filter) {
+  if (!filter.empty() && filter.back() == '.') return name.substr(0, filter.size()) == filter;
+  return name == filter;
+}
+// Whether `name` matches one of `filters`; an empty list matches every name.
+template <typename Filters>
+bool MatchesAnyFilter(std::string_view name, const Filters& filters) {
+  if (std::empty(filters)) return true;
+  for (const auto& f : filters) {
+    if (MatchesFilter(name, f)) return true;
+  }
+  return false;
+}
+
 }  // namespace feedloop::metrics
 
 #endif  // FEEDLOOP_METRICS_CATALOG_H_

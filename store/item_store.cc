@@ -16,7 +16,9 @@
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "metrics/catalog.h"
 #include "store/keys.h"
+#include "store/run_status.h"
 
 namespace feedloop::store {
 namespace {
@@ -50,20 +52,7 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 
 int64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
 
-bool IsFinalStatus(v1::RunStatus s) {
-  return s == v1::DONE || s == v1::FAILED || s == v1::STOPPED;
-}
 
-bool MetricMatches(absl::string_view name,
-                   std::span<const std::string> filters) {
-  if (filters.empty()) return true;
-  for (const std::string& f : filters) {
-    if (!f.empty() && f.back() == '.' ? absl::StartsWith(name, f) : name == f) {
-      return true;
-    }
-  }
-  return false;
-}
 
 class RocksItemCursor final : public ItemCursor {
  public:
@@ -331,7 +320,7 @@ absl::StatusOr<v1::RunRecord> ItemStore::UpdateRun(
   FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord run, ReadRun(update.run_id()));
   if (!update.owner().empty()) {
     FEEDLOOP_RETURN_IF_ERROR(CheckOwner(run, update.owner()));
-    if (IsFinalStatus(update.status())) {
+    if (IsEnded(update.status())) {
       run.clear_owner();
       run.clear_lease_expires_unix_ms();
     }
@@ -340,7 +329,7 @@ absl::StatusOr<v1::RunRecord> ItemStore::UpdateRun(
     if (update.status() == v1::RUNNING && run.started_unix_ms() == 0) {
       run.set_started_unix_ms(NowUnixMs());
     }
-    if (IsFinalStatus(update.status()) && !IsFinalStatus(run.status())) {
+    if (IsEnded(update.status()) && !IsEnded(run.status())) {
       run.set_finished_unix_ms(NowUnixMs());
     }
     run.set_status(update.status());
@@ -349,13 +338,18 @@ absl::StatusOr<v1::RunRecord> ItemStore::UpdateRun(
     run.set_rounds_done(update.rounds_done());
   }
   if (!update.error().empty()) run.set_error(update.error());
+  FEEDLOOP_RETURN_IF_ERROR(PutRun(run));
+  return run;
+}
+
+absl::Status ItemStore::PutRun(const v1::RunRecord& run) {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   FEEDLOOP_RETURN_IF_ERROR(FromRocks(
       db_->Put(wo, handles_->runs, run.run_id(), run.SerializeAsString()),
       "store: writing a run"));
   NoteChange();
-  return run;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::RunRecord> ItemStore::ClaimRun(absl::string_view run_id,
@@ -372,7 +366,7 @@ absl::StatusOr<v1::RunRecord> ItemStore::ClaimRun(absl::string_view run_id,
   absl::MutexLock lock(&WriteMutexFor(run_id));
   FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord run, ReadRun(run_id));
   const int64_t now = NowUnixMs();
-  if (run.status() == v1::DONE || run.status() == v1::FAILED) {
+  if (IsFinished(run.status())) {
     return absl::FailedPreconditionError(absl::StrCat(
         "run '", run_id, "' is ", v1::RunStatus_Name(run.status()),
         ": there is nothing left to play"));
@@ -389,12 +383,7 @@ absl::StatusOr<v1::RunRecord> ItemStore::ClaimRun(absl::string_view run_id,
   }
   run.set_owner(std::string(owner));
   run.set_lease_expires_unix_ms(now + absl::ToInt64Milliseconds(lease));
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  FEEDLOOP_RETURN_IF_ERROR(FromRocks(
-      db_->Put(wo, handles_->runs, run.run_id(), run.SerializeAsString()),
-      "store: writing a run"));
-  NoteChange();
+  FEEDLOOP_RETURN_IF_ERROR(PutRun(run));
   return run;
 }
 
@@ -818,7 +807,7 @@ absl::StatusOr<std::vector<v1::Series>> ItemStore::ReadSeries(
       return absl::InternalError("store: a metric record is corrupt");
     }
     if (round < round_from || round > round_to) continue;
-    if (!MetricMatches(metric, metrics)) continue;
+    if (!metrics::MatchesAnyFilter(metric, metrics)) continue;
     if (out.empty() || out.back().metric() != metric) {
       v1::Series& s = out.emplace_back();
       s.set_run_id(std::string(run_id));

@@ -186,6 +186,8 @@ class ItemStore {
   };
   absl::StatusOr<RunShape> GetRunShape(absl::string_view run_id) const;
   absl::Mutex& WriteMutexFor(absl::string_view run_id) const;
+  // Writes a run's record (its write lock held) and notes the change.
+  absl::Status PutRun(const v1::RunRecord& run);
   // OK when `owner` owns `run`; FAILED_PRECONDITION naming who does.
   static absl::Status CheckOwner(const v1::RunRecord& run, absl::string_view owner);
 

@@ -13,11 +13,13 @@
 #include "common/random.h"
 #include "common/status.h"
 #include "common/vectors.h"
+#include "metrics/catalog.h"
 #include "metrics/content.h"
 #include "metrics/diversity.h"
 #include "metrics/round_recorder.h"
 #include "metrics/summary.h"
 #include "model/topic_space.h"
+#include "store/run_status.h"
 
 namespace feedloop::store {
 namespace {
@@ -263,9 +265,8 @@ grpc::ServerUnaryReactor* DiversityServiceImpl::GetSeries(
     }
     // A named metric that no run has is a mistake worth reporting.
     for (const std::string& m : metrics) {
-      const bool prefix = !m.empty() && m.back() == '.';
       const bool seen = std::any_of(all.begin(), all.end(), [&](const auto& s) {
-        return prefix ? s.metric().rfind(m, 0) == 0 : s.metric() == m;
+        return metrics::MatchesFilter(s.metric(), m);
       });
       if (!seen) {
         return absl::NotFoundError(
@@ -331,9 +332,8 @@ absl::StatusOr<v1::CompareRunsResponse> DiversityServiceImpl::Compare(
     values.push_back(std::move(rv));
   }
   for (const std::string& m : metrics) {
-    const bool prefix = !m.empty() && m.back() == '.';
     const bool found = std::any_of(seen.begin(), seen.end(), [&](const auto& s) {
-      return prefix ? s.rfind(m, 0) == 0 : s == m;
+      return metrics::MatchesFilter(s, m);
     });
     if (!found) {
       return absl::NotFoundError(
@@ -469,9 +469,7 @@ grpc::ServerWriteReactor<v1::RoundMetrics>* DiversityServiceImpl::WatchRun(
           // still sends them.
           absl::StatusOr<v1::RunRecord> run = store->GetRun(req.run_id());
           if (!run.ok()) return ToGrpcStatus(run.status());
-          const bool ended = run->status() == v1::DONE ||
-                             run->status() == v1::FAILED ||
-                             run->status() == v1::STOPPED;
+          const bool ended = IsEnded(run->status());
           absl::StatusOr<std::vector<v1::RoundMetrics>> rounds =
               store->ReadRounds(req.run_id(), next, metrics);
           if (!rounds.ok()) return ToGrpcStatus(rounds.status());
