@@ -85,19 +85,20 @@ TEST(RankerFailover, RunCompletesWithTheSameMetricsAfterTheRankerRestarts) {
 
   // Same run; the ranker goes away after round 3 and comes back.
   Stack s = Start(base + "/failover");
-  absl::Notification round3;
+  absl::Notification round3, ranker_gone;
   s.loop->experiments()->SetRoundListener([&](const v1::RoundMetrics& m) {
     if (m.round() == 3 && !round3.HasBeenNotified()) {
       round3.Notify();
       // Hold the loop here until the ranker is gone, so the next round's
       // first ranker call meets the outage.
-      absl::SleepFor(absl::Milliseconds(300));
+      ranker_gone.WaitForNotification();
     }
   });
   auto started = s.loop->experiments()->Start(Config());
   ASSERT_OK(started.status());
   round3.WaitForNotification();
   s.ranker.reset();  // down, with the run's state
+  ranker_gone.Notify();
   absl::SleepFor(absl::Milliseconds(500));
   ranker::RankerServer::Options ro;
   ro.store_address = s.store->address();
