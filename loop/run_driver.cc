@@ -66,6 +66,9 @@ class RunDriver::Round {
   }
 
   const StageTimes& times() const { return times_; }
+  // Whether the loop's state holds part of this round (it must then be
+  // rebuilt before the round is redone).
+  bool touched_state() const { return touched_state_; }
 
  private:
   // A call to the ranker or the generator, with the driver's deadline,
@@ -128,6 +131,7 @@ class RunDriver::Round {
   absl::Status Ingest() {
     FEEDLOOP_RETURN_IF_ERROR(clients_.store->Ingest(run_.run_id(), items_));
     state_.AddItems(round_, items_);
+    touched_state_ = true;
     return absl::OkStatus();
   }
 
@@ -261,6 +265,7 @@ class RunDriver::Round {
   LoopState& state_;
 
   StageTimes times_;
+  bool touched_state_ = false;
   std::vector<v1::Item> items_;
   std::vector<v1::Slate> slates_;
   std::vector<v1::Interaction> interactions_;
@@ -305,7 +310,9 @@ absl::Status RunDriver::Run(
       }
       LOG(WARNING) << "run " << run_id << " round " << round << ": " << s
                    << "; redoing the round in " << backoff;
-      state.reset();  // it may hold part of the round
+      // Rebuilt from the store only when the attempt got as far as changing
+      // it: a service that is down costs no replay per retry.
+      if (attempt == nullptr || attempt->touched_state()) state.reset();
       reopen = true;
       absl::SleepFor(backoff);
       backoff = std::min(backoff * 2, absl::Seconds(2));
