@@ -26,18 +26,21 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "common/server.h"
 #include "common/thread_pool.h"
 #include "config/config.h"
 #include "faiss/IndexFlat.h"
 #include "faiss/IndexHNSW.h"
 #include "faiss/IndexIVFFlat.h"
-#include "generator/generator_server.h"
+#include "feedloop/v1/generator.grpc.pb.h"
+#include "feedloop/v1/ranker.grpc.pb.h"
 #include "loop/run_driver.h"
 #include "loop/users.h"
 #include "model/topic_space.h"
-#include "ranker/ranker_server.h"
-#include "store/store_server.h"
+#include "rpc/server.h"
+#include "stack/generator_server.h"
+#include "stack/ranker_server.h"
+#include "stack/store_server.h"
+#include "store/store_client.h"
 
 ABSL_FLAG(uint32_t, users, 100000, "simulated users");
 ABSL_FLAG(uint32_t, items, 1000000, "new items in the round (all live)");
@@ -128,16 +131,16 @@ void Main() {
   std::filesystem::remove_all(dir);
   const double rss_start = PeakRssMiB();
 
-  store::StoreServer::Options so;
+  stack::StoreServer::Options so;
   so.data_dir = dir;
   so.sync = absl::GetFlag(FLAGS_sync);
-  auto store_server = OrDie(store::StoreServer::Start(so));
-  ranker::RankerServer::Options ro;
+  auto store_server = OrDie(stack::StoreServer::Start(so));
+  stack::RankerServer::Options ro;
   ro.store_address = store_server->address();
-  auto ranker_server = OrDie(ranker::RankerServer::Start(ro));
-  generator::GeneratorServer::Options go;
+  auto ranker_server = OrDie(stack::RankerServer::Start(ro));
+  stack::GeneratorServer::Options go;
   go.ranker_address = ranker_server->address();
-  auto generator_server = OrDie(generator::GeneratorServer::Start(go));
+  auto generator_server = OrDie(stack::GeneratorServer::Start(go));
 
   store::StoreClient store(CreateChannel(store_server->address()));
   auto ranker_stub = v1::RankerService::NewStub(CreateChannel(ranker_server->address()));

@@ -13,13 +13,17 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "common/server.h"
 #include "common/status.h"
 #include "config/config.h"
-#include "generator/generator_server.h"
-#include "loop/loop_server.h"
+#include "feedloop/v1/diversity.pb.h"
+#include "feedloop/v1/generator.grpc.pb.h"
+#include "feedloop/v1/ranker.grpc.pb.h"
+#include "loop/experiment_service.h"
 #include "loop/loop_state.h"
-#include "ranker/ranker_server.h"
+#include "rpc/server.h"
+#include "stack/embedded_stack.h"
+#include "stack/generator_server.h"
+#include "stack/ranker_server.h"
 #include "store/store_client.h"
 
 ABSL_FLAG(std::string, config, "configs/default.pbtxt", "experiment config");
@@ -45,9 +49,9 @@ int Main() {
   config.set_rounds(absl::GetFlag(FLAGS_rounds));
   const std::string dir = absl::GetFlag(FLAGS_dir);
   std::filesystem::remove_all(dir);
-  loop::EmbeddedStack::Options options;
+  stack::EmbeddedStack::Options options;
   options.data_dir = dir;
-  auto stack = OrDie(loop::EmbeddedStack::Start(options));
+  auto stack = OrDie(stack::EmbeddedStack::Start(options));
   const std::string id = "resume-bench";
   const absl::Time start = absl::Now();
   OrDie(stack->experiments()->Start(config, id));
@@ -104,13 +108,13 @@ int Main() {
   absl::Time t = absl::Now();
   auto state = OrDie(loop::LoopState::Resume(config, store, id, at));
   const double loop_s = absl::ToDoubleSeconds(absl::Now() - t);
-  ranker::RankerServer::Options ro;
+  stack::RankerServer::Options ro;
   ro.store_address = stack->store_address();
-  auto ranker = OrDie(ranker::RankerServer::Start(ro));
-  generator::GeneratorServer::Options go;
+  auto ranker = OrDie(stack::RankerServer::Start(ro));
+  stack::GeneratorServer::Options go;
   go.ranker_address = ranker->address();
   go.store_address = stack->store_address();
-  auto generator = OrDie(generator::GeneratorServer::Start(go));
+  auto generator = OrDie(stack::GeneratorServer::Start(go));
   v1::OpenRunRequest open;
   open.set_run_id(id);
   *open.mutable_config() = config;

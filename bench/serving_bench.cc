@@ -44,7 +44,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/random.h"
-#include "common/server.h"
+#include "rpc/server.h"
 #include "common/table.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
 #include "loadtest/histogram.h"

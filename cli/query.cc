@@ -20,11 +20,12 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "cli/commands.h"
-#include "common/server.h"
+#include "rpc/server.h"
 #include "common/status.h"
 #include "common/table.h"
 #include "feedloop/v1/diversity.grpc.pb.h"
 #include "metrics/metric_value.h"
+#include "rpc/grpc_status.h"
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, addr, feedloop::cli::kDefaultStoreAddress,

@@ -26,13 +26,15 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cli/commands.h"
-#include "common/server.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "feedloop/v1/experiment.grpc.pb.h"
-#include "loop/loop_server.h"
-#include "loop/outputs.h"
+#include "report/outputs.h"
+#include "rpc/grpc_status.h"
+#include "rpc/server.h"
+#include "stack/embedded_stack.h"
 #include "store/run_status.h"
+#include "store/store_client.h"
 
 ABSL_FLAG(std::string, config, "configs/default.pbtxt",
           "experiment config (ExperimentConfig in protobuf text format)");
@@ -182,12 +184,12 @@ int RunCommand(const std::vector<std::string>& args) {
 
   // The loop to submit to, and the store to read results from: deployed,
   // or started here.
-  std::unique_ptr<loop::EmbeddedStack> stack;
+  std::unique_ptr<stack::EmbeddedStack> stack;
   std::string loop_address = deployed.loop;
   std::string store_address = deployed.store;
   if (deployed.loop.empty()) {
     if (serve) BlockShutdownSignals();  // before any server thread starts
-    loop::EmbeddedStack::Options options;
+    stack::EmbeddedStack::Options options;
     options.data_dir = absl::StrCat(out_dir, "/.store");
     if (serve) options.store_listen = absl::GetFlag(FLAGS_store_listen);
     options.store_address = deployed.store;
@@ -198,7 +200,7 @@ int RunCommand(const std::vector<std::string>& args) {
         deployed.store.empty() ? "embedded" : absl::StrCat("run@", HostName()));
     options.owner = ownership.owner;
     options.lease = ownership.lease;
-    auto started = loop::EmbeddedStack::Start(options);
+    auto started = stack::EmbeddedStack::Start(options);
     if (!started.ok()) {
       std::cerr << "feedloop run: " << started.status().message() << "\n";
       return kExitFailure;
@@ -273,18 +275,18 @@ int RunCommand(const std::vector<std::string>& args) {
     return kExitFailure;
   }
 
-  auto result = loop::CollectResults(&store, started, *config, wall);
+  auto result = report::CollectResults(&store, started, *config, wall);
   if (!result.ok()) {
     std::cerr << "feedloop run: collecting results: "
               << result.status().message() << "\n";
     return kExitFailure;
   }
   const std::string dir = absl::StrCat(out_dir, "/", id);
-  if (absl::Status s = loop::WriteOutputs(dir, *result); !s.ok()) {
+  if (absl::Status s = report::WriteOutputs(dir, *result); !s.ok()) {
     std::cerr << "feedloop run: " << s.message() << "\n";
     return kExitFailure;
   }
-  std::cout << "\n" << loop::FormatTable(result->summary) << "\n";
+  std::cout << "\n" << report::FormatTable(result->summary) << "\n";
   std::cout << "final round's values; ± is half the 95% confidence interval "
                "over replicates\n";
   std::cout << absl::StrFormat("%d rounds in %.1f s (%.1f rounds/s)\n",

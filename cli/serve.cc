@@ -6,12 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
-#include "common/server.h"
 #include "glog/logging.h"
-#include "generator/generator_server.h"
-#include "loop/loop_server.h"
-#include "ranker/ranker_server.h"
-#include "store/store_server.h"
+#include "rpc/server.h"
+#include "rpc/telemetry.h"
+#include "stack/generator_server.h"
+#include "stack/loop_server.h"
+#include "stack/ranker_server.h"
+#include "stack/store_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port to serve on; port 0 lets the OS pick (printed at start). "
@@ -41,7 +42,7 @@ namespace feedloop::cli {
 namespace {
 
 int ServeStore(const Transport& transport, Telemetry* telemetry) {
-  store::StoreServer::Options options;
+  stack::StoreServer::Options options;
   options.transport = transport;
   options.telemetry = telemetry;
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
@@ -52,7 +53,7 @@ int ServeStore(const Transport& transport, Telemetry* telemetry) {
     std::cerr << "feedloop serve store: --data_dir is required\n";
     return kExitUsage;
   }
-  auto server = store::StoreServer::Start(options);
+  auto server = stack::StoreServer::Start(options);
   if (!server.ok()) {
     std::cerr << "feedloop serve store: " << server.status().message() << "\n";
     return kExitFailure;
@@ -67,7 +68,7 @@ int ServeStore(const Transport& transport, Telemetry* telemetry) {
 }
 
 int ServeRanker(const Transport& transport, Telemetry* telemetry) {
-  ranker::RankerServer::Options options;
+  stack::RankerServer::Options options;
   options.transport = transport;
   options.telemetry = telemetry;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -82,7 +83,7 @@ int ServeRanker(const Transport& transport, Telemetry* telemetry) {
     std::cerr << "feedloop serve ranker: --store is required\n";
     return kExitUsage;
   }
-  auto server = ranker::RankerServer::Start(options);
+  auto server = stack::RankerServer::Start(options);
   if (!server.ok()) {
     std::cerr << "feedloop serve ranker: " << server.status().message() << "\n";
     return kExitFailure;
@@ -96,7 +97,7 @@ int ServeRanker(const Transport& transport, Telemetry* telemetry) {
 }
 
 int ServeGenerator(const Transport& transport, Telemetry* telemetry) {
-  generator::GeneratorServer::Options options;
+  stack::GeneratorServer::Options options;
   options.transport = transport;
   options.telemetry = telemetry;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -112,7 +113,7 @@ int ServeGenerator(const Transport& transport, Telemetry* telemetry) {
     LOG(WARNING) << "no --store: runs open at round 0 only, and a run is lost "
                     "if this generator restarts";
   }
-  auto server = generator::GeneratorServer::Start(options);
+  auto server = stack::GeneratorServer::Start(options);
   if (!server.ok()) {
     std::cerr << "feedloop serve generator: " << server.status().message()
               << "\n";
@@ -127,7 +128,7 @@ int ServeGenerator(const Transport& transport, Telemetry* telemetry) {
 }
 
 int ServeLoop(const Transport& transport, Telemetry* telemetry) {
-  loop::LoopServer::Options options;
+  stack::LoopServer::Options options;
   options.transport = transport;
   options.telemetry = telemetry;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -139,7 +140,7 @@ int ServeLoop(const Transport& transport, Telemetry* telemetry) {
   options.owner = ownership.owner;
   options.lease = ownership.lease;
   options.adopt_orphans = true;
-  auto server = loop::LoopServer::Start(options);
+  auto server = stack::LoopServer::Start(options);
   if (!server.ok()) {
     std::cerr << "feedloop serve loop: " << server.status().message() << "\n";
     return server.status().code() == absl::StatusCode::kInvalidArgument

@@ -6,7 +6,7 @@
 #define FEEDLOOP_CLI_TRANSPORT_FLAGS_H_
 
 #include "absl/status/statusor.h"
-#include "common/transport.h"
+#include "rpc/transport.h"
 
 namespace feedloop::cli {
 

@@ -24,15 +24,61 @@ endif()
 
 function(feedloop_target_options target)
   target_compile_options(${target} PRIVATE ${FEEDLOOP_WARNINGS})
-  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
 endfunction()
 
-# feedloop_library(NAME SRCS ... DEPS ...)
+# The layers are enforced by the include path, not by convention: no target
+# has the source tree on its include path. A library's headers are linked
+# into build/include/<library>/<folder>/, and that directory is its only
+# include root, passed on to what links it. So a file sees the headers of
+# its own library and of the libraries it links, and an include that
+# reaches up a layer (store/ including "loop/...") does not compile
+# (tests/layering/). Each library names its headers: the .h of each of its
+# .cc files, and header-only ones in HDRS.
+function(feedloop_expose_headers target)
+  cmake_parse_arguments(ARG "" "" "SRCS;HDRS" ${ARGN})
+  file(RELATIVE_PATH folder ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
+  set(root ${PROJECT_BINARY_DIR}/include/${target})
+  file(REMOVE_RECURSE ${root})
+  set(headers ${ARG_HDRS})
+  foreach(src IN LISTS ARG_SRCS)
+    get_filename_component(dir ${src} DIRECTORY)
+    get_filename_component(stem ${src} NAME_WE)
+    if(dir STREQUAL "" AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${stem}.h)
+      list(APPEND headers ${stem}.h)
+    endif()
+  endforeach()
+  foreach(header IN LISTS headers)
+    if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${header})
+      message(FATAL_ERROR "${target}: no header ${folder}/${header}")
+    endif()
+    file(MAKE_DIRECTORY ${root}/${folder})
+    file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR}/${header}
+         ${root}/${folder}/${header} SYMBOLIC)
+  endforeach()
+  target_include_directories(${target} PUBLIC ${root})
+endfunction()
+
+# feedloop_library(NAME SRCS ... [HDRS ...] [PUBLIC_DEPS ...] [DEPS ...])
+# PUBLIC_DEPS are what the library's headers include (its users see them
+# too); DEPS what only its sources use.
 function(feedloop_library name)
-  cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SRCS;HDRS;PUBLIC_DEPS;DEPS" ${ARGN})
   add_library(${name} STATIC ${ARG_SRCS})
   feedloop_target_options(${name})
-  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+  feedloop_expose_headers(${name} SRCS ${ARG_SRCS} HDRS ${ARG_HDRS})
+  target_link_libraries(${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_DEPS})
+endfunction()
+
+# feedloop_executable(NAME SRCS ... [HDRS ...] DEPS ...): a program; its
+# own headers (HDRS) are visible to its sources only.
+function(feedloop_executable name)
+  cmake_parse_arguments(ARG "" "" "SRCS;HDRS;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SRCS})
+  feedloop_target_options(${name})
+  if(ARG_HDRS)
+    feedloop_expose_headers(${name} HDRS ${ARG_HDRS})
+  endif()
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
 endfunction()
 
 # feedloop_test(NAME SRCS ... DEPS ... [LABEL label])

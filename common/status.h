@@ -1,9 +1,6 @@
-// Conversions between absl::Status and the other status types feedloop
-// meets. This is the one place where a grpc::Status is made from an
-// absl::Status and back; the codes map one to one.
-//
-//   grpc::Status s = ToGrpcStatus(store->Ingest(run, items));
-//   absl::Status t = FromGrpcStatus(stub->Ingest(&ctx, req, &resp));
+// Status helpers used everywhere: context on a message, and the
+// return-on-error macros. The conversion to and from grpc::Status is in
+// rpc/grpc_status.h (this library does not depend on gRPC).
 
 #ifndef FEEDLOOP_COMMON_STATUS_H_
 #define FEEDLOOP_COMMON_STATUS_H_
@@ -12,12 +9,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "grpcpp/support/status.h"
 
 namespace feedloop {
-
-grpc::Status ToGrpcStatus(const absl::Status& status);
-absl::Status FromGrpcStatus(const grpc::Status& status);
 
 // Prefixes a status's message with context ("ranker at 1.2.3.4:5: ...").
 absl::Status Annotate(const absl::Status& status, absl::string_view context);

@@ -5,16 +5,6 @@
 namespace feedloop {
 namespace {
 
-TEST(Status, CodesMapOneToOne) {
-  for (int code = 0; code <= 16; ++code) {
-    absl::Status s(static_cast<absl::StatusCode>(code), code ? "msg" : "");
-    grpc::Status g = ToGrpcStatus(s);
-    EXPECT_EQ(static_cast<int>(g.error_code()), code);
-    absl::Status back = FromGrpcStatus(g);
-    EXPECT_EQ(back, s);
-  }
-}
-
 TEST(Status, AnnotatePrefixesAndKeepsCode) {
   absl::Status s = Annotate(absl::NotFoundError("run 'x'"), "store");
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);

@@ -4,10 +4,10 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "common/reactors.h"
+#include "rpc/reactors.h"
 #include "common/status.h"
 #include "config/config.h"
-#include "generator/outcomes.h"
+#include "model/outcomes.h"
 #include "store/round_log.h"
 
 namespace feedloop::generator {
@@ -94,7 +94,7 @@ absl::StatusOr<std::unique_ptr<Generator>> GeneratorServiceImpl::Resume(
   FEEDLOOP_RETURN_IF_ERROR(
       Annotate(generator->Restore(checkpoint, std::move(round.items)), context));
   const std::vector<v1::ItemOutcome> outcomes =
-      replay_outcomes_ ? OutcomesOf(last, round.interactions) : std::vector<v1::ItemOutcome>();
+      replay_outcomes_ ? model::OutcomesOf(last, round.interactions) : std::vector<v1::ItemOutcome>();
   FEEDLOOP_RETURN_IF_ERROR(Annotate(generator->Observe(last, outcomes), context));
   return generator;
 }

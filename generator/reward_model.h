@@ -1,19 +1,17 @@
 // RewardModel: what the generator asks when it selects among candidates.
-// In the system it is the ranker's ScoreItems (RankerRewardModel); tests
+// In the system it is the ranker's ScoreItems (RankerRewardModel, in
+// generator/ranker_reward_model.h, the one that needs gRPC); tests
 // substitute their own.
 
 #ifndef FEEDLOOP_GENERATOR_REWARD_MODEL_H_
 #define FEEDLOOP_GENERATOR_REWARD_MODEL_H_
 
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "feedloop/v1/ranker.grpc.pb.h"
-#include "grpcpp/grpcpp.h"
 
 namespace feedloop::generator {
 
@@ -28,20 +26,6 @@ class RewardModel {
       const std::string& run_id, uint32_t round,
       std::span<const float> candidates, uint32_t dim, uint32_t sample_users,
       uint64_t seed) = 0;
-};
-
-// The ranker's ScoreItems over gRPC. Thread-safe.
-class RankerRewardModel final : public RewardModel {
- public:
-  explicit RankerRewardModel(std::shared_ptr<grpc::Channel> channel);
-  absl::StatusOr<std::vector<float>> Score(const std::string& run_id,
-                                           uint32_t round,
-                                           std::span<const float> candidates,
-                                           uint32_t dim, uint32_t sample_users,
-                                           uint64_t seed) override;
-
- private:
-  std::unique_ptr<v1::RankerService::Stub> stub_;
 };
 
 }  // namespace feedloop::generator

@@ -32,7 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/transport.h"
+#include "rpc/transport.h"
 #include "loadtest/histogram.h"
 
 namespace feedloop::loadtest {

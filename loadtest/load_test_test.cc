@@ -10,11 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "common/server.h"
+#include "rpc/server.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
 #include "loadtest/prepare.h"
-#include "ranker/ranker_server.h"
-#include "store/store_server.h"
+#include "stack/ranker_server.h"
+#include "stack/store_server.h"
 #include "testing/status_matchers.h"
 
 namespace feedloop::loadtest {
@@ -116,15 +116,15 @@ class LoadTestOnRanker : public ::testing::Test {
   void SetUp() override {
     dir_ = absl::StrCat(::testing::TempDir(), "/loadtest_", getpid());
     std::filesystem::remove_all(dir_);
-    store::StoreServer::Options so;
+    stack::StoreServer::Options so;
     so.data_dir = dir_;
     so.sync = false;
-    auto store = store::StoreServer::Start(so);
+    auto store = stack::StoreServer::Start(so);
     ASSERT_OK(store.status());
     store_ = *std::move(store);
-    ranker::RankerServer::Options ro;
+    stack::RankerServer::Options ro;
     ro.store_address = store_->address();
-    auto ranker = ranker::RankerServer::Start(ro);
+    auto ranker = stack::RankerServer::Start(ro);
     ASSERT_OK(ranker.status());
     ranker_ = *std::move(ranker);
     PrepareOptions p;
@@ -154,8 +154,8 @@ class LoadTestOnRanker : public ::testing::Test {
     return o;
   }
   std::string dir_;
-  std::unique_ptr<store::StoreServer> store_;
-  std::unique_ptr<ranker::RankerServer> ranker_;
+  std::unique_ptr<stack::StoreServer> store_;
+  std::unique_ptr<stack::RankerServer> ranker_;
 };
 
 TEST_F(LoadTestOnRanker, OpenLoopHoldsTheAskedRateWithoutErrors) {

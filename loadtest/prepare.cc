@@ -6,11 +6,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/random.h"
-#include "common/server.h"
+#include "rpc/server.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
 #include "store/store_client.h"
+#include "rpc/grpc_status.h"
 
 namespace feedloop::loadtest {
 namespace {

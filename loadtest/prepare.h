@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "common/transport.h"
+#include "rpc/transport.h"
 #include "feedloop/v1/config.pb.h"
 #include "feedloop/v1/types.pb.h"
 

@@ -7,7 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/random.h"
-#include "common/reactors.h"
+#include "rpc/reactors.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "glog/logging.h"

@@ -6,9 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status.h"
-#include "generator/outcomes.h"
+#include "model/outcomes.h"
 #include "glog/logging.h"
 #include "model/consumption.h"
+#include "rpc/grpc_status.h"
 
 namespace feedloop::loop {
 namespace {
@@ -221,7 +222,7 @@ class RunDriver::Round {
     v1::ObserveRequest observe;
     observe.set_run_id(run_.run_id());
     observe.set_round(round_);
-    for (v1::ItemOutcome& o : generator::OutcomesOf(round_, interactions_)) {
+    for (v1::ItemOutcome& o : model::OutcomesOf(round_, interactions_)) {
       *observe.add_outcomes() = std::move(o);
     }
     return Call(clients_.generator, &v1::GeneratorService::Stub::Observe, observe,

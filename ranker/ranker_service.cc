@@ -1,7 +1,7 @@
 #include "ranker/ranker_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/reactors.h"
+#include "rpc/reactors.h"
 #include "common/status.h"
 #include "common/vectors.h"
 #include "config/config.h"

@@ -24,7 +24,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "common/telemetry.h"
+#include "rpc/telemetry.h"
 #include "common/thread_pool.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
 #include "ranker/ranker.h"

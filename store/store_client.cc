@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "common/status.h"
+#include "rpc/grpc_status.h"
 
 namespace feedloop::store {
 namespace {

@@ -16,7 +16,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/random.h"
-#include "common/server.h"
 #include "common/status.h"
 #include "common/vectors.h"
 #include "config/config.h"
@@ -25,8 +24,11 @@
 #include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "loop/loop_server.h"
-#include "loop/outputs.h"
+#include "loop/experiment_service.h"
+#include "report/outputs.h"
+#include "rpc/grpc_status.h"
+#include "rpc/server.h"
+#include "stack/embedded_stack.h"
 #include "store/store_client.h"
 #include "testing/net.h"
 #include "testing/status_matchers.h"
@@ -74,19 +76,19 @@ std::string MetricsCsv(store::StoreClient& store, const std::string& id,
                        const v1::ExperimentConfig& config, const std::string& dir) {
   v1::StartRunResponse started;
   started.add_run_ids(id);
-  auto result = loop::CollectResults(&store, started, config, 1.0);
+  auto result = report::CollectResults(&store, started, config, 1.0);
   EXPECT_OK(result.status());
   if (!result.ok()) return "";
-  EXPECT_OK(loop::WriteOutputs(dir, *result));
+  EXPECT_OK(report::WriteOutputs(dir, *result));
   return ReadFile(dir + "/metrics.csv");
 }
 
 // The same experiment played without interruption, in-process.
 std::string Uninterrupted(const v1::ExperimentConfig& config, const std::string& id) {
   const std::string dir = Scratch(absl::StrCat("calm_", config.rounds()));
-  loop::EmbeddedStack::Options options;
+  stack::EmbeddedStack::Options options;
   options.data_dir = dir + "/store";
-  auto stack = loop::EmbeddedStack::Start(options);
+  auto stack = stack::EmbeddedStack::Start(options);
   EXPECT_OK(stack.status());
   if (!stack.ok()) return "";
   EXPECT_OK((*stack)->experiments()->Start(config, id).status());

@@ -5,13 +5,16 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "common/server.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "feedloop/v1/diversity.grpc.pb.h"
+#include "feedloop/v1/experiment.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "loop/loop_server.h"
+#include "loop/experiment_service.h"
+#include "rpc/grpc_status.h"
+#include "rpc/server.h"
+#include "stack/embedded_stack.h"
 #include "testing/status_matchers.h"
 
 namespace feedloop {
@@ -37,9 +40,9 @@ class DiversityServiceTest : public ::testing::Test {
   void SetUp() override {
     dir_ = absl::StrCat(::testing::TempDir(), "/diversity_service_", getpid());
     std::filesystem::remove_all(dir_);
-    loop::EmbeddedStack::Options options;
+    stack::EmbeddedStack::Options options;
     options.data_dir = dir_;
-    ASSERT_OK_AND_ASSIGN(stack_, loop::EmbeddedStack::Start(options));
+    ASSERT_OK_AND_ASSIGN(stack_, stack::EmbeddedStack::Start(options));
     stub_ = v1::DiversityService::NewStub(CreateChannel(stack_->store_address()));
   }
   void TearDown() override {
@@ -47,7 +50,7 @@ class DiversityServiceTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   std::string dir_;
-  std::unique_ptr<loop::EmbeddedStack> stack_;
+  std::unique_ptr<stack::EmbeddedStack> stack_;
   std::unique_ptr<v1::DiversityService::Stub> stub_;
 };
 

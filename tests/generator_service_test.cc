@@ -6,18 +6,19 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "common/server.h"
+#include "rpc/server.h"
 #include "common/status.h"
 #include "feedloop/v1/generator.grpc.pb.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
-#include "generator/generator_server.h"
+#include "stack/generator_server.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "ranker/ranker_server.h"
-#include "store/store_server.h"
+#include "stack/ranker_server.h"
+#include "stack/store_server.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
+#include "rpc/grpc_status.h"
 
 namespace feedloop {
 namespace {
@@ -70,15 +71,15 @@ absl::StatusOr<v1::GenerateResponse> Generate(v1::GeneratorService::Stub* stub,
 TEST(GeneratorService, CoupledGenerationScoresThroughTheRanker) {
   const std::string dir = absl::StrCat(::testing::TempDir(), "/gen_service_", getpid());
   std::filesystem::remove_all(dir);
-  store::StoreServer::Options so;
+  stack::StoreServer::Options so;
   so.data_dir = dir;
-  ASSERT_OK_AND_ASSIGN(auto store, store::StoreServer::Start(so));
-  ranker::RankerServer::Options ro;
+  ASSERT_OK_AND_ASSIGN(auto store, stack::StoreServer::Start(so));
+  stack::RankerServer::Options ro;
   ro.store_address = store->address();
-  ASSERT_OK_AND_ASSIGN(auto ranker, ranker::RankerServer::Start(ro));
-  generator::GeneratorServer::Options go;
+  ASSERT_OK_AND_ASSIGN(auto ranker, stack::RankerServer::Start(ro));
+  stack::GeneratorServer::Options go;
   go.ranker_address = ranker->address();
-  ASSERT_OK_AND_ASSIGN(auto generator, generator::GeneratorServer::Start(go));
+  ASSERT_OK_AND_ASSIGN(auto generator, stack::GeneratorServer::Start(go));
   auto gen = v1::GeneratorService::NewStub(CreateChannel(generator->address()));
   auto rank = v1::RankerService::NewStub(CreateChannel(ranker->address()));
 
@@ -114,13 +115,13 @@ TEST(GeneratorService, CoupledGenerateIsUnavailableWithoutTheRanker) {
   // shut it down.
   std::string dead;
   {
-    generator::GeneratorServer::Options o;
-    ASSERT_OK_AND_ASSIGN(auto placeholder, generator::GeneratorServer::Start(o));
+    stack::GeneratorServer::Options o;
+    ASSERT_OK_AND_ASSIGN(auto placeholder, stack::GeneratorServer::Start(o));
     dead = placeholder->address();
   }
-  generator::GeneratorServer::Options go;
+  stack::GeneratorServer::Options go;
   go.ranker_address = dead;
-  ASSERT_OK_AND_ASSIGN(auto generator, generator::GeneratorServer::Start(go));
+  ASSERT_OK_AND_ASSIGN(auto generator, stack::GeneratorServer::Start(go));
   auto gen = v1::GeneratorService::NewStub(CreateChannel(generator->address()));
   ASSERT_OK(Open(gen.get(), "coupled", Config(0.3)));
   EXPECT_THAT(Generate(gen.get(), "coupled", 0),
@@ -134,8 +135,8 @@ TEST(GeneratorService, CoupledGenerateIsUnavailableWithoutTheRanker) {
 // A round larger than one message streams in chunks, and every item
 // arrives once, in order.
 TEST(GeneratorService, LargeRoundsStreamInChunks) {
-  generator::GeneratorServer::Options go;
-  ASSERT_OK_AND_ASSIGN(auto generator, generator::GeneratorServer::Start(go));
+  stack::GeneratorServer::Options go;
+  ASSERT_OK_AND_ASSIGN(auto generator, stack::GeneratorServer::Start(go));
   auto gen = v1::GeneratorService::NewStub(CreateChannel(generator->address()));
   v1::ExperimentConfig config = Config(0);
   config.mutable_creators()->set_count(120);

@@ -5,14 +5,18 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "common/server.h"
 #include "common/status.h"
 #include "config/config.h"
+#include "feedloop/v1/diversity.pb.h"
 #include "feedloop/v1/experiment.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "loop/loop_server.h"
+#include "loop/experiment_service.h"
 #include "metrics/catalog.h"
+#include "rpc/grpc_status.h"
+#include "rpc/server.h"
+#include "stack/embedded_stack.h"
+#include "store/store_client.h"
 #include "testing/status_matchers.h"
 
 namespace feedloop {
@@ -36,17 +40,17 @@ v1::ExperimentConfig Tiny() {
 
 class LoopTest : public ::testing::Test {
  protected:
-  std::unique_ptr<loop::EmbeddedStack> Stack(int threads) {
+  std::unique_ptr<stack::EmbeddedStack> Stack(int threads) {
     const std::string dir = absl::StrCat(
         ::testing::TempDir(), "/loop_",
         ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_",
         threads);
     std::filesystem::remove_all(dir);
     dirs_.push_back(dir);
-    loop::EmbeddedStack::Options options;
+    stack::EmbeddedStack::Options options;
     options.data_dir = dir;
     options.threads = threads;
-    auto stack = loop::EmbeddedStack::Start(options);
+    auto stack = stack::EmbeddedStack::Start(options);
     EXPECT_OK(stack.status());
     return stack.ok() ? *std::move(stack) : nullptr;
   }
@@ -55,7 +59,7 @@ class LoopTest : public ::testing::Test {
   }
   // (metric, round) -> value of one run.
   std::map<std::pair<std::string, uint32_t>, double> Values(
-      loop::EmbeddedStack* stack, const std::string& run_id) {
+      stack::EmbeddedStack* stack, const std::string& run_id) {
     std::map<std::pair<std::string, uint32_t>, double> out;
     v1::GetSeriesRequest req;
     req.add_run_ids(run_id);

@@ -11,8 +11,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "config/config.h"
+#include "feedloop/v1/diversity.pb.h"
 #include "gtest/gtest.h"
-#include "loop/loop_server.h"
+#include "loop/experiment_service.h"
+#include "stack/generator_server.h"
+#include "stack/loop_server.h"
+#include "stack/ranker_server.h"
+#include "stack/store_server.h"
+#include "store/store_client.h"
 #include "testing/status_matchers.h"
 
 namespace feedloop {
@@ -32,34 +38,34 @@ v1::ExperimentConfig Config() {
 }
 
 struct Stack {
-  std::unique_ptr<store::StoreServer> store;
-  std::unique_ptr<ranker::RankerServer> ranker;
-  std::unique_ptr<generator::GeneratorServer> generator;
-  std::unique_ptr<loop::LoopServer> loop;
+  std::unique_ptr<stack::StoreServer> store;
+  std::unique_ptr<stack::RankerServer> ranker;
+  std::unique_ptr<stack::GeneratorServer> generator;
+  std::unique_ptr<stack::LoopServer> loop;
   std::string ranker_listen;
 };
 
 Stack Start(const std::string& dir) {
   Stack s;
-  store::StoreServer::Options so;
+  stack::StoreServer::Options so;
   so.data_dir = dir;
-  s.store = *store::StoreServer::Start(so);
-  ranker::RankerServer::Options ro;
+  s.store = *stack::StoreServer::Start(so);
+  stack::RankerServer::Options ro;
   ro.store_address = s.store->address();
-  s.ranker = *ranker::RankerServer::Start(ro);
+  s.ranker = *stack::RankerServer::Start(ro);
   s.ranker_listen = s.ranker->address();
-  generator::GeneratorServer::Options go;
+  stack::GeneratorServer::Options go;
   go.ranker_address = s.ranker->address();
-  s.generator = *generator::GeneratorServer::Start(go);
-  loop::LoopServer::Options lo;
+  s.generator = *stack::GeneratorServer::Start(go);
+  stack::LoopServer::Options lo;
   lo.store_address = s.store->address();
   lo.ranker_address = s.ranker->address();
   lo.generator_address = s.generator->address();
-  s.loop = *loop::LoopServer::Start(lo);
+  s.loop = *stack::LoopServer::Start(lo);
   return s;
 }
 
-std::map<std::pair<std::string, uint32_t>, double> Values(loop::LoopServer* loop,
+std::map<std::pair<std::string, uint32_t>, double> Values(stack::LoopServer* loop,
                                                           const std::string& run) {
   std::map<std::pair<std::string, uint32_t>, double> out;
   v1::GetSeriesRequest req;
@@ -100,10 +106,10 @@ TEST(RankerFailover, RunCompletesWithTheSameMetricsAfterTheRankerRestarts) {
   s.ranker.reset();  // down, with the run's state
   ranker_gone.Notify();
   absl::SleepFor(absl::Milliseconds(500));
-  ranker::RankerServer::Options ro;
+  stack::RankerServer::Options ro;
   ro.store_address = s.store->address();
   ro.listen = s.ranker_listen;  // same address: clients reconnect
-  auto restarted = ranker::RankerServer::Start(ro);
+  auto restarted = stack::RankerServer::Start(ro);
   ASSERT_OK(restarted.status());
   s.ranker = *std::move(restarted);
   s.loop->experiments()->WaitUntilIdle();

@@ -10,10 +10,17 @@
 #include <regex>
 
 #include "absl/strings/str_cat.h"
-#include "common/telemetry.h"
 #include "config/config.h"
+#include "feedloop/v1/diversity.pb.h"
+#include "feedloop/v1/ranker.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "loop/loop_server.h"
+#include "loop/experiment_service.h"
+#include "rpc/server.h"
+#include "rpc/telemetry.h"
+#include "stack/embedded_stack.h"
+#include "stack/ranker_server.h"
+#include "stack/store_server.h"
+#include "store/store_client.h"
 #include "testing/net.h"
 #include "testing/status_matchers.h"
 
@@ -36,7 +43,7 @@ v1::ExperimentConfig Config() {
 }
 
 // Runs Config() to the end on `stack`; its metrics.
-Values RunOn(loop::EmbeddedStack* stack) {
+Values RunOn(stack::EmbeddedStack* stack) {
   auto started = stack->experiments()->Start(Config());
   EXPECT_OK(started.status());
   if (!started.ok()) return {};
@@ -72,30 +79,30 @@ TEST(RankerReplicas, TwoReplicasGiveTheSameRunAsOneRanker) {
   const std::string base = absl::StrCat(::testing::TempDir(), "/replicas_", getpid());
   std::filesystem::remove_all(base);
 
-  loop::EmbeddedStack::Options one;
+  stack::EmbeddedStack::Options one;
   one.data_dir = base + "/one";
-  ASSERT_OK_AND_ASSIGN(auto single, loop::EmbeddedStack::Start(one));
+  ASSERT_OK_AND_ASSIGN(auto single, stack::EmbeddedStack::Start(one));
   const Values expected = RunOn(single.get());
   ASSERT_FALSE(expected.empty());
   single.reset();
 
-  store::StoreServer::Options so;
+  stack::StoreServer::Options so;
   so.data_dir = base + "/two";
-  ASSERT_OK_AND_ASSIGN(auto store, store::StoreServer::Start(so));
+  ASSERT_OK_AND_ASSIGN(auto store, stack::StoreServer::Start(so));
   std::unique_ptr<Telemetry> telemetry[2];
-  std::unique_ptr<ranker::RankerServer> rankers[2];
+  std::unique_ptr<stack::RankerServer> rankers[2];
   for (int i = 0; i < 2; ++i) {
     ASSERT_OK_AND_ASSIGN(telemetry[i], Telemetry::Start("127.0.0.1:0"));
-    ranker::RankerServer::Options ro;
+    stack::RankerServer::Options ro;
     ro.store_address = store->address();
     ro.telemetry = telemetry[i].get();
-    ASSERT_OK_AND_ASSIGN(rankers[i], ranker::RankerServer::Start(ro));
+    ASSERT_OK_AND_ASSIGN(rankers[i], stack::RankerServer::Start(ro));
   }
-  loop::EmbeddedStack::Options two;
+  stack::EmbeddedStack::Options two;
   two.store_address = store->address();
   two.ranker_address =
       absl::StrCat("ipv4:", rankers[0]->address(), ",", rankers[1]->address());
-  ASSERT_OK_AND_ASSIGN(auto replicated, loop::EmbeddedStack::Start(two));
+  ASSERT_OK_AND_ASSIGN(auto replicated, stack::EmbeddedStack::Start(two));
   const Values got = RunOn(replicated.get());
   EXPECT_EQ(got, expected);
 
@@ -117,14 +124,14 @@ TEST(RankerReplicas, TwoReplicasGiveTheSameRunAsOneRanker) {
 TEST(RankerReplicas, MaxConnectionAgeRecyclesClientConnections) {
   const std::string base = absl::StrCat(::testing::TempDir(), "/replicas_age_", getpid());
   std::filesystem::remove_all(base);
-  store::StoreServer::Options so;
+  stack::StoreServer::Options so;
   so.data_dir = base;
-  ASSERT_OK_AND_ASSIGN(auto store, store::StoreServer::Start(so));
+  ASSERT_OK_AND_ASSIGN(auto store, stack::StoreServer::Start(so));
   for (const bool aged : {false, true}) {
-    ranker::RankerServer::Options ro;
+    stack::RankerServer::Options ro;
     ro.store_address = store->address();
     if (aged) ro.max_connection_age = absl::Milliseconds(300);
-    ASSERT_OK_AND_ASSIGN(auto ranker, ranker::RankerServer::Start(ro));
+    ASSERT_OK_AND_ASSIGN(auto ranker, stack::RankerServer::Start(ro));
     auto channel = CreateChannel(ranker->address());
     ASSERT_TRUE(channel->WaitForConnected(
         absl::ToChronoTime(absl::Now() + absl::Seconds(5))));

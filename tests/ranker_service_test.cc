@@ -6,17 +6,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/random.h"
-#include "common/server.h"
+#include "rpc/server.h"
 #include "common/status.h"
 #include "common/vectors.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "ranker/ranker_server.h"
+#include "stack/ranker_server.h"
 #include "store/store_client.h"
-#include "store/store_server.h"
+#include "stack/store_server.h"
 #include "testing/status_matchers.h"
+#include "rpc/grpc_status.h"
 
 namespace feedloop {
 namespace {
@@ -51,10 +52,10 @@ class RankerServiceTest : public ::testing::Test {
                             ->current_test_info()
                             ->name());
     std::filesystem::remove_all(dir_);
-    store::StoreServer::Options so;
+    stack::StoreServer::Options so;
     so.data_dir = dir_;
     so.threads = 2;
-    ASSERT_OK_AND_ASSIGN(store_server_, store::StoreServer::Start(so));
+    ASSERT_OK_AND_ASSIGN(store_server_, stack::StoreServer::Start(so));
     store_ = std::make_unique<store::StoreClient>(
         CreateChannel(store_server_->address()));
     StartRanker();
@@ -66,11 +67,11 @@ class RankerServiceTest : public ::testing::Test {
   }
   void StartRanker() {
     ranker_server_.reset();
-    ranker::RankerServer::Options ro;
+    stack::RankerServer::Options ro;
     ro.store_address = store_server_->address();
     ro.threads = 2;
     ro.search_threads = 1;
-    auto server = ranker::RankerServer::Start(ro);
+    auto server = stack::RankerServer::Start(ro);
     ASSERT_OK(server.status());
     ranker_server_ = *std::move(server);
     auto channel = CreateChannel(ranker_server_->address());
@@ -149,9 +150,9 @@ class RankerServiceTest : public ::testing::Test {
 
   std::string dir_;
   Rng rng_{21};
-  std::unique_ptr<store::StoreServer> store_server_;
+  std::unique_ptr<stack::StoreServer> store_server_;
   std::unique_ptr<store::StoreClient> store_;
-  std::unique_ptr<ranker::RankerServer> ranker_server_;
+  std::unique_ptr<stack::RankerServer> ranker_server_;
   std::unique_ptr<v1::RankerService::Stub> ranker_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
 };

@@ -16,13 +16,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/random.h"
-#include "common/server.h"
+#include "rpc/server.h"
 #include "common/status.h"
 #include "common/vectors.h"
 #include "feedloop/v1/ingest.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
+#include "rpc/grpc_status.h"
 
 namespace feedloop {
 namespace {

@@ -10,18 +10,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "common/server.h"
+#include "rpc/server.h"
 #include "common/status.h"
-#include "common/telemetry.h"
+#include "rpc/telemetry.h"
 #include "feedloop/v1/diversity.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "loadtest/prepare.h"
-#include "ranker/ranker_server.h"
-#include "store/store_server.h"
+#include "stack/ranker_server.h"
+#include "stack/store_server.h"
 #include "testing/status_matchers.h"
 #include "testing/net.h"
 #include "testing/subprocess.h"
+#include "rpc/grpc_status.h"
 
 namespace feedloop {
 namespace {
@@ -38,10 +39,10 @@ class TelemetryTest : public ::testing::Test {
     dir_ = absl::StrCat(::testing::TempDir(), "/telemetry_", getpid());
     std::filesystem::remove_all(dir_);
     ASSERT_OK_AND_ASSIGN(telemetry_, Telemetry::Start("127.0.0.1:0"));
-    store::StoreServer::Options options;
+    stack::StoreServer::Options options;
     options.data_dir = dir_ + "/store";
     options.telemetry = telemetry_.get();
-    ASSERT_OK_AND_ASSIGN(store_, store::StoreServer::Start(options));
+    ASSERT_OK_AND_ASSIGN(store_, stack::StoreServer::Start(options));
     stub_ = v1::DiversityService::NewStub(CreateChannel(store_->address()));
   }
   void TearDown() override {
@@ -64,7 +65,7 @@ class TelemetryTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<Telemetry> telemetry_;
-  std::unique_ptr<store::StoreServer> store_;
+  std::unique_ptr<stack::StoreServer> store_;
   std::unique_ptr<v1::DiversityService::Stub> stub_;
 };
 
@@ -84,10 +85,10 @@ TEST_F(TelemetryTest, MetricsCountCallsByMethodAndCode) {
 
 // A ranker given Telemetry publishes its runs' index gauges.
 TEST_F(TelemetryTest, RankerPublishesIndexGauges) {
-  ranker::RankerServer::Options options;
+  stack::RankerServer::Options options;
   options.store_address = store_->address();
   options.telemetry = telemetry_.get();
-  ASSERT_OK_AND_ASSIGN(auto ranker, ranker::RankerServer::Start(options));
+  ASSERT_OK_AND_ASSIGN(auto ranker, stack::RankerServer::Start(options));
   loadtest::PrepareOptions p;
   p.store = store_->address();
   p.ranker = ranker->address();

@@ -9,8 +9,8 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "common/server.h"
-#include "common/transport.h"
+#include "rpc/server.h"
+#include "rpc/transport.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "absl/time/clock.h"
@@ -18,8 +18,9 @@
 #include "feedloop/v1/diversity.grpc.pb.h"
 #include "loadtest/load_test.h"
 #include "loadtest/prepare.h"
-#include "store/store_server.h"
+#include "stack/store_server.h"
 #include "testing/status_matchers.h"
+#include "rpc/grpc_status.h"
 
 namespace feedloop {
 namespace {
@@ -53,7 +54,7 @@ class TlsTest : public ::testing::Test {
   }
   static std::string Path(const std::string& name) { return *dir_ + "/" + name; }
 
-  std::unique_ptr<store::StoreServer> Serve(bool mutual) {
+  std::unique_ptr<stack::StoreServer> Serve(bool mutual) {
     TlsFiles files;
     files.cert = Path("server.pem");
     files.key = Path("server.key");
@@ -61,10 +62,10 @@ class TlsTest : public ::testing::Test {
     files.require_client_cert = mutual;
     auto transport = Transport::Tls(files);
     EXPECT_OK(transport.status());
-    store::StoreServer::Options options;
+    stack::StoreServer::Options options;
     options.data_dir = Path(mutual ? "data_mtls" : "data_tls");
     options.transport = *transport;
-    auto server = store::StoreServer::Start(options);
+    auto server = stack::StoreServer::Start(options);
     EXPECT_OK(server.status());
     return server.ok() ? *std::move(server) : nullptr;
   }

@@ -17,9 +17,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
+#include "feedloop/v1/diversity.pb.h"
 #include "gtest/gtest.h"
-#include "loop/loop_server.h"
+#include "loop/experiment_service.h"
 #include "metrics/summary.h"
+#include "stack/embedded_stack.h"
+#include "store/store_client.h"
 #include "testing/status_matchers.h"
 
 namespace feedloop {
@@ -49,9 +52,9 @@ void RunValidationWindows(
   const std::string dir =
       absl::StrCat(::testing::TempDir(), "/validation_", name, "_", getpid());
   std::filesystem::remove_all(dir);
-  loop::EmbeddedStack::Options options;
+  stack::EmbeddedStack::Options options;
   options.data_dir = dir;
-  ASSERT_OK_AND_ASSIGN(auto stack, loop::EmbeddedStack::Start(options));
+  ASSERT_OK_AND_ASSIGN(auto stack, stack::EmbeddedStack::Start(options));
   ASSERT_OK_AND_ASSIGN(auto started, stack->experiments()->Start(config));
   stack->experiments()->WaitUntilIdle();
   const int rounds = static_cast<int>(config.rounds());

@@ -9,8 +9,8 @@
 //   FEEDLOOP_RETURN_IF_ERROR(WriteOutputs("runs/" + id, result));
 //   std::cout << FormatTable(result.summary);
 
-#ifndef FEEDLOOP_LOOP_OUTPUTS_H_
-#define FEEDLOOP_LOOP_OUTPUTS_H_
+#ifndef FEEDLOOP_REPORT_OUTPUTS_H_
+#define FEEDLOOP_REPORT_OUTPUTS_H_
 
 #include <string>
 #include <vector>
@@ -22,7 +22,7 @@
 #include "report/report.h"
 #include "store/store_client.h"
 
-namespace feedloop::loop {
+namespace feedloop::report {
 
 struct ExperimentResult {
   v1::ExperimentSummary summary;
@@ -47,6 +47,6 @@ absl::Status WriteOutputs(const std::string& dir, const ExperimentResult& result
 // mean ± half the 95% interval when there are replicates.
 std::string FormatTable(const v1::ExperimentSummary& summary);
 
-}  // namespace feedloop::loop
+}  // namespace feedloop::report
 
-#endif  // FEEDLOOP_LOOP_OUTPUTS_H_
+#endif  // FEEDLOOP_REPORT_OUTPUTS_H_

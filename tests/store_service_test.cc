@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/random.h"
-#include "common/server.h"
+#include "rpc/server.h"
 #include "common/status.h"
 #include "common/vectors.h"
 #include "feedloop/v1/diversity.grpc.pb.h"
@@ -13,14 +13,16 @@
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "store/store_server.h"
+#include "stack/store_server.h"
 #include "testing/status_matchers.h"
+#include "rpc/grpc_status.h"
 
 namespace feedloop::store {
 namespace {
 
 using ::feedloop::testing::StatusIs;
 using ::testing::HasSubstr;
+using ::feedloop::stack::StoreServer;
 
 constexpr uint32_t kDim = 4;
 

@@ -1,4 +1,4 @@
-#include "common/server.h"
+#include "rpc/server.h"
 
 #include <signal.h>
 

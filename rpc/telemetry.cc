@@ -1,4 +1,4 @@
-#include "common/telemetry.h"
+#include "rpc/telemetry.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

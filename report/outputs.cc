@@ -1,4 +1,4 @@
-#include "loop/outputs.h"
+#include "report/outputs.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -17,7 +17,7 @@
 #include "metrics/summary.h"
 #include "report/report.h"
 
-namespace feedloop::loop {
+namespace feedloop::report {
 namespace {
 
 absl::Status WriteAtomically(const std::string& path, const std::string& text) {
@@ -220,4 +220,4 @@ std::string FormatTable(const v1::ExperimentSummary& summary) {
   return out;
 }
 
-}  // namespace feedloop::loop
+}  // namespace feedloop::report

@@ -1,4 +1,4 @@
-#include "common/transport.h"
+#include "rpc/transport.h"
 
 #include <fstream>
 #include <sstream>

@@ -11,8 +11,8 @@
 //
 // Copyable; thread-safe.
 
-#ifndef FEEDLOOP_COMMON_TRANSPORT_H_
-#define FEEDLOOP_COMMON_TRANSPORT_H_
+#ifndef FEEDLOOP_RPC_TRANSPORT_H_
+#define FEEDLOOP_RPC_TRANSPORT_H_
 
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
@@ -60,4 +60,4 @@ class Transport {
 
 }  // namespace feedloop
 
-#endif  // FEEDLOOP_COMMON_TRANSPORT_H_
+#endif  // FEEDLOOP_RPC_TRANSPORT_H_

@@ -1,10 +1,10 @@
-#include "generator/outcomes.h"
+#include "model/outcomes.h"
 
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
 
-namespace feedloop::generator {
+namespace feedloop::model {
 
 std::vector<v1::ItemOutcome> OutcomesOf(uint32_t round,
                                         std::span<const v1::Interaction> interactions) {
@@ -24,4 +24,4 @@ std::vector<v1::ItemOutcome> OutcomesOf(uint32_t round,
   return out;
 }
 
-}  // namespace feedloop::generator
+}  // namespace feedloop::model

@@ -8,25 +8,29 @@
 //
 // Thread-safe.
 
-#ifndef FEEDLOOP_GENERATOR_GENERATOR_SERVER_H_
-#define FEEDLOOP_GENERATOR_GENERATOR_SERVER_H_
+#ifndef FEEDLOOP_STACK_GENERATOR_SERVER_H_
+#define FEEDLOOP_STACK_GENERATOR_SERVER_H_
 
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/server.h"
-#include "common/thread_pool.h"
-#include "generator/generator_service.h"
-#include "generator/reward_model.h"
+#include "rpc/service_host.h"
 
-namespace feedloop::generator {
+namespace feedloop {
+namespace store {
+class StoreClient;
+}  // namespace store
+namespace generator {
+class GeneratorServiceImpl;
+class RankerRewardModel;
+}  // namespace generator
+
+namespace stack {
 
 class GeneratorServer {
  public:
-  struct Options {
-    // Address to serve on. Default: loopback, a port the OS picks.
-    std::string listen = "127.0.0.1:0";
+  struct Options : ServingOptions {
     // The ranker's address, for coupled runs. Default: "" (only runs with
     // alpha = 0 can open).
     std::string ranker_address;
@@ -36,15 +40,6 @@ class GeneratorServer {
     // Resume a run by observing its last round's outcomes again (false:
     // an ablation, see GeneratorServiceImpl). Default: true.
     bool replay_outcomes = true;
-    // Worker threads; 0 means one per core. Default: 0.
-    int threads = 0;
-    // Requests that may wait before RESOURCE_EXHAUSTED. Default: 256.
-    size_t max_queued_requests = 256;
-    // Plaintext or TLS, for serving and for the connections this server
-    // makes. Default: plaintext.
-    Transport transport;
-    // Prometheus metrics; borrowed, must outlive the server. Default: none.
-    Telemetry* telemetry = nullptr;
   };
 
   static absl::StatusOr<std::unique_ptr<GeneratorServer>> Start(
@@ -54,20 +49,19 @@ class GeneratorServer {
   GeneratorServer(const GeneratorServer&) = delete;
   GeneratorServer& operator=(const GeneratorServer&) = delete;
 
-  std::string address() const { return server_->address(); }
+  std::string address() const { return host_->address(); }
   void Shutdown(absl::Duration grace = absl::Seconds(5));
 
  private:
-  GeneratorServer() = default;
+  GeneratorServer();
 
-  std::unique_ptr<RankerRewardModel> reward_;
+  std::unique_ptr<generator::RankerRewardModel> reward_;
   std::unique_ptr<store::StoreClient> store_;
-  std::unique_ptr<ThreadPool> pool_;
-  std::unique_ptr<ThreadPool> compute_pool_;
-  std::unique_ptr<GeneratorServiceImpl> service_;
-  std::unique_ptr<GrpcServer> server_;
+  std::unique_ptr<ServiceHost> host_;
+  std::unique_ptr<generator::GeneratorServiceImpl> service_;
 };
 
-}  // namespace feedloop::generator
+}  // namespace stack
+}  // namespace feedloop
 
-#endif  // FEEDLOOP_GENERATOR_GENERATOR_SERVER_H_
+#endif  // FEEDLOOP_STACK_GENERATOR_SERVER_H_

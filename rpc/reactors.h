@@ -8,8 +8,8 @@
 //     return ServeUnary(ctx, pool_, [=] { return DoIngest(*req, resp); });
 //   }
 
-#ifndef FEEDLOOP_COMMON_REACTORS_H_
-#define FEEDLOOP_COMMON_REACTORS_H_
+#ifndef FEEDLOOP_RPC_REACTORS_H_
+#define FEEDLOOP_RPC_REACTORS_H_
 
 #include <atomic>
 #include <chrono>
@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
+#include "rpc/grpc_status.h"
 #include "grpcpp/grpcpp.h"
 
 namespace feedloop {
@@ -198,4 +199,4 @@ class RefusedWriteReactor final : public grpc::ServerWriteReactor<Response> {
 
 }  // namespace feedloop
 
-#endif  // FEEDLOOP_COMMON_REACTORS_H_
+#endif  // FEEDLOOP_RPC_REACTORS_H_

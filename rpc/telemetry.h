@@ -17,8 +17,8 @@
 //
 // Thread-safe.
 
-#ifndef FEEDLOOP_COMMON_TELEMETRY_H_
-#define FEEDLOOP_COMMON_TELEMETRY_H_
+#ifndef FEEDLOOP_RPC_TELEMETRY_H_
+#define FEEDLOOP_RPC_TELEMETRY_H_
 
 #include <grpcpp/support/server_interceptor.h>
 
@@ -76,4 +76,4 @@ class Telemetry {
 
 }  // namespace feedloop
 
-#endif  // FEEDLOOP_COMMON_TELEMETRY_H_
+#endif  // FEEDLOOP_RPC_TELEMETRY_H_

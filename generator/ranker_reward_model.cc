@@ -1,9 +1,10 @@
-#include "generator/reward_model.h"
+#include "generator/ranker_reward_model.h"
 
 #include <algorithm>
 
 #include "absl/time/clock.h"
 #include "common/status.h"
+#include "rpc/grpc_status.h"
 
 namespace feedloop::generator {
 namespace {

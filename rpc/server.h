@@ -12,8 +12,8 @@
 //
 // Thread-safe.
 
-#ifndef FEEDLOOP_COMMON_SERVER_H_
-#define FEEDLOOP_COMMON_SERVER_H_
+#ifndef FEEDLOOP_RPC_SERVER_H_
+#define FEEDLOOP_RPC_SERVER_H_
 
 #include <atomic>
 #include <memory>
@@ -22,8 +22,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/telemetry.h"
-#include "common/transport.h"
+#include "rpc/telemetry.h"
+#include "rpc/transport.h"
 #include "grpcpp/grpcpp.h"
 
 namespace feedloop {
@@ -95,4 +95,4 @@ std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
 
 }  // namespace feedloop
 
-#endif  // FEEDLOOP_COMMON_SERVER_H_
+#endif  // FEEDLOOP_RPC_SERVER_H_

@@ -1,0 +1,34 @@
+// RankerRewardModel: the generator's RewardModel as the ranker's ScoreItems
+// over gRPC.
+//
+//   RankerRewardModel reward(CreateChannel(ranker_address));
+//
+// Thread-safe.
+
+#ifndef FEEDLOOP_GENERATOR_RANKER_REWARD_MODEL_H_
+#define FEEDLOOP_GENERATOR_RANKER_REWARD_MODEL_H_
+
+#include <memory>
+
+#include "feedloop/v1/ranker.grpc.pb.h"
+#include "generator/reward_model.h"
+#include "grpcpp/grpcpp.h"
+
+namespace feedloop::generator {
+
+class RankerRewardModel final : public RewardModel {
+ public:
+  explicit RankerRewardModel(std::shared_ptr<grpc::Channel> channel);
+  absl::StatusOr<std::vector<float>> Score(const std::string& run_id,
+                                           uint32_t round,
+                                           std::span<const float> candidates,
+                                           uint32_t dim, uint32_t sample_users,
+                                           uint64_t seed) override;
+
+ private:
+  std::unique_ptr<v1::RankerService::Stub> stub_;
+};
+
+}  // namespace feedloop::generator
+
+#endif  // FEEDLOOP_GENERATOR_RANKER_REWARD_MODEL_H_
