@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "cli/commands.h"
 #include "rpc/server.h"
+#include "common/paging.h"
 #include "common/status.h"
 #include "common/table.h"
 #include "feedloop/v1/diversity.grpc.pb.h"
@@ -92,17 +93,17 @@ int Runs(v1::DiversityService::Stub* stub, Format format) {
     req.add_statuses(status);
   }
   v1::ListRunsResponse all;
-  while (true) {
-    grpc::ClientContext ctx;
-    Prepare(&ctx);
-    v1::ListRunsResponse page;
-    if (absl::Status s = FromGrpcStatus(stub->ListRuns(&ctx, req, &page)); !s.ok()) {
-      return Fail(s);
-    }
-    for (auto& r : *page.mutable_runs()) *all.add_runs() = std::move(r);
-    if (page.next_page_token().empty()) break;
-    req.set_page_token(page.next_page_token());
-  }
+  absl::Status listed = ForEachPage<v1::ListRunsResponse>(
+      req,
+      [&](const v1::ListRunsRequest& page_req, v1::ListRunsResponse* page) {
+        grpc::ClientContext ctx;
+        Prepare(&ctx);
+        return FromGrpcStatus(stub->ListRuns(&ctx, page_req, page));
+      },
+      [&](v1::ListRunsResponse& page) {
+        for (auto& r : *page.mutable_runs()) *all.add_runs() = std::move(r);
+      });
+  if (!listed.ok()) return Fail(listed);
   if (format == Format::kJson) {
     std::cout << Json(all);
     return kExitOk;
@@ -133,17 +134,17 @@ int Series(v1::DiversityService::Stub* stub, const std::vector<std::string>& ids
     req.set_round_to(static_cast<uint32_t>(absl::GetFlag(FLAGS_to)));
   }
   v1::GetSeriesResponse all;
-  while (true) {
-    grpc::ClientContext ctx;
-    Prepare(&ctx);
-    v1::GetSeriesResponse page;
-    if (absl::Status s = FromGrpcStatus(stub->GetSeries(&ctx, req, &page)); !s.ok()) {
-      return Fail(s);
-    }
-    for (auto& s : *page.mutable_series()) *all.add_series() = std::move(s);
-    if (page.next_page_token().empty()) break;
-    req.set_page_token(page.next_page_token());
-  }
+  absl::Status read = ForEachPage<v1::GetSeriesResponse>(
+      req,
+      [&](const v1::GetSeriesRequest& page_req, v1::GetSeriesResponse* page) {
+        grpc::ClientContext ctx;
+        Prepare(&ctx);
+        return FromGrpcStatus(stub->GetSeries(&ctx, page_req, page));
+      },
+      [&](v1::GetSeriesResponse& page) {
+        for (auto& s : *page.mutable_series()) *all.add_series() = std::move(s);
+      });
+  if (!read.ok()) return Fail(read);
   if (format == Format::kJson) {
     std::cout << Json(all);
     return kExitOk;

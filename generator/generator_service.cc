@@ -24,29 +24,23 @@ GeneratorServiceImpl::GeneratorServiceImpl(RewardModel* reward,
 
 absl::StatusOr<std::shared_ptr<Generator>> GeneratorServiceImpl::Find(
     const std::string& run_id) const {
-  absl::ReaderMutexLock lock(&mu_);
-  auto it = runs_.find(run_id);
-  if (it == runs_.end()) {
-    return absl::NotFoundError(absl::StrCat(
-        "run_id: run '", run_id, "' is not open on this generator (call OpenRun)"));
-  }
-  return it->second.generator;
+  return runs_.Find(run_id);
 }
 
 absl::StatusOr<v1::GeneratorRunState> GeneratorServiceImpl::Open(
     const v1::OpenRunRequest& request) {
   FEEDLOOP_RETURN_IF_ERROR(config::ValidateConfig(request.config()));
   const std::string config_bytes = request.config().SerializeAsString();
-  absl::MutexLock lock(&mu_);
-  auto it = runs_.find(request.run_id());
-  if (it != runs_.end() && it->second.config_bytes != config_bytes) {
+  absl::MutexLock lock(&open_mu_);
+  const auto open = runs_.Get(request.run_id());
+  if (open.has_value() && open->config_bytes != config_bytes) {
     return absl::AlreadyExistsError(absl::StrCat(
         "run_id: run '", request.run_id(), "' is already open with a different config"));
   }
-  if (it != runs_.end()) {
+  if (open.has_value()) {
     // Ready for the round, or holding its items: nothing to do. Anywhere
     // else (the round is being redone after a failure): resume it anew.
-    const v1::GeneratorRunState state = it->second.generator->state();
+    const v1::GeneratorRunState state = open->value->state();
     if (state.next_round() == request.round() + (state.generated() ? 1 : 0)) {
       return state;
     }
@@ -61,7 +55,7 @@ absl::StatusOr<v1::GeneratorRunState> GeneratorServiceImpl::Open(
     FEEDLOOP_ASSIGN_OR_RETURN(generator, Resume(request));
   }
   std::shared_ptr<Generator> shared(std::move(generator));
-  runs_[request.run_id()] = OpenedRun{config_bytes, shared};
+  runs_.Put(request.run_id(), config_bytes, shared);
   return shared->state();
 }
 
@@ -112,12 +106,7 @@ grpc::ServerUnaryReactor* GeneratorServiceImpl::CloseRun(
     grpc::CallbackServerContext* ctx, const v1::CloseRunRequest* request,
     v1::CloseRunResponse* response) {
   return ServeUnary(ctx, pool_, [this, request]() -> absl::Status {
-    absl::MutexLock lock(&mu_);
-    if (runs_.erase(request->run_id()) == 0) {
-      return absl::NotFoundError(absl::StrCat(
-          "run_id: run '", request->run_id(), "' is not open on this generator"));
-    }
-    return absl::OkStatus();
+    return runs_.Close(request->run_id());
   });
 }
 

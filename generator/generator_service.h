@@ -19,6 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/run_registry.h"
 #include "common/thread_pool.h"
 #include "feedloop/v1/generator.grpc.pb.h"
 #include "generator/generator.h"
@@ -55,10 +56,6 @@ class GeneratorServiceImpl final : public v1::GeneratorService::CallbackService 
                                     v1::ObserveResponse* response) override;
 
  private:
-  struct OpenedRun {
-    std::string config_bytes;
-    std::shared_ptr<Generator> generator;
-  };
   absl::StatusOr<v1::GeneratorRunState> Open(const v1::OpenRunRequest& request);
   // A generator for the run standing at the start of `round` (> 0), from
   // the store.
@@ -70,8 +67,9 @@ class GeneratorServiceImpl final : public v1::GeneratorService::CallbackService 
   const bool replay_outcomes_;
   ThreadPool* const pool_;
   ThreadPool* const compute_pool_;
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, OpenedRun> runs_ ABSL_GUARDED_BY(mu_);
+  // Serializes Open, so one run is never resumed twice at once.
+  absl::Mutex open_mu_;
+  RunRegistry<Generator> runs_{"generator"};
 };
 
 }  // namespace feedloop::generator

@@ -7,12 +7,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/random.h"
-#include "rpc/reactors.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "glog/logging.h"
-#include "metrics/catalog.h"
+#include "rpc/grpc_status.h"
+#include "rpc/reactors.h"
 #include "store/run_status.h"
+#include "store/store_client.h"
 
 namespace feedloop::loop {
 namespace {
@@ -254,10 +255,6 @@ void ExperimentServiceImpl::ExecuteRun(const v1::RunRecord& queued) {
     status = driver.Run(
         run,
         [&](const v1::RoundMetrics& round) {
-          {
-            absl::MutexLock lock(&state->mu);
-            state->rounds.push_back(round);
-          }
           std::function<void(const v1::RoundMetrics&)> listener;
           {
             absl::ReaderMutexLock lock(&mu_);
@@ -361,55 +358,20 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::StopRun(
 
 grpc::ServerWriteReactor<v1::RoundMetrics>* ExperimentServiceImpl::WatchRun(
     grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* request) {
-  std::shared_ptr<TrackedRun> run = Find(request->run_id());
-  if (run == nullptr) {
-    return new RefusedWriteReactor<v1::RoundMetrics>(grpc::Status(
-        grpc::StatusCode::NOT_FOUND,
-        absl::StrCat("run_id: run '", request->run_id(),
-                     "' was not started by this loop")));
-  }
+  // The store's committed rounds are the one source: this relays its
+  // WatchRun (query::RunQueries::Watch), so a watch here sees every round
+  // the run has committed, whichever loop played it. The relayed call
+  // carries this call's deadline and is cancelled with it.
   if (watchers_.fetch_add(1) >= options_.max_watchers) {
     watchers_.fetch_sub(1);
     return new RefusedWriteReactor<v1::RoundMetrics>(OverloadedStatus());
   }
-  v1::WatchRunRequest req = *request;
+  store::StoreClient* store = options_.clients.store;
   return new ThreadedWriteReactor<v1::RoundMetrics>(
-      [run, req](const auto& send, const auto& cancelled) {
-        size_t next = 0;
-        std::pair<TrackedRun*, size_t*> progress(run.get(), &next);
-        while (true) {
-          v1::RoundMetrics message;
-          {
-            absl::MutexLock lock(&run->mu);
-            // Wake at least every 200 ms to notice a departed client.
-            run->mu.AwaitWithTimeout(
-                absl::Condition(
-                    +[](std::pair<TrackedRun*, size_t*>* a)
-                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(a->first->mu) {
-                          return a->first->done ||
-                                 *a->second < a->first->rounds.size();
-                        },
-                    &progress),
-                absl::Milliseconds(200));
-            if (next >= run->rounds.size()) {
-              if (run->done) return grpc::Status::OK;
-              if (cancelled()) {
-                return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
-              }
-              continue;
-            }
-            const v1::RoundMetrics& source = run->rounds[next++];
-            if (source.round() < req.from_round()) continue;
-            message.set_run_id(source.run_id());
-            message.set_round(source.round());
-            for (const auto& v : source.values()) {
-              if (metrics::MatchesAnyFilter(v.name(), req.metrics())) *message.add_values() = v;
-            }
-          }
-          if (!send(message)) {
-            return grpc::Status(grpc::StatusCode::CANCELLED, "watch closed");
-          }
-        }
+      [store, ctx, req = *request](const auto& send, const auto&) {
+        std::unique_ptr<grpc::ClientContext> upstream =
+            grpc::ClientContext::FromCallbackServerContext(*ctx);
+        return ToGrpcStatus(store->WatchRun(upstream.get(), req, send));
       },
       &watchers_);
 }

@@ -45,7 +45,6 @@ namespace feedloop::loop {
 // A run as the service tracks it while it executes.
 struct TrackedRun {
   absl::Mutex mu;
-  std::vector<v1::RoundMetrics> rounds ABSL_GUARDED_BY(mu);
   bool done ABSL_GUARDED_BY(mu) = false;
   std::atomic<bool> stop{false};
   // Set when this loop shuts down (not StopRun): the run is left RUNNING

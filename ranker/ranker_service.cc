@@ -68,13 +68,7 @@ v1::RankerRunState RankerServiceImpl::StateOf(const std::string& run_id,
 
 absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Find(
     const std::string& run_id) const {
-  absl::ReaderMutexLock lock(&mu_);
-  auto it = runs_.find(run_id);
-  if (it == runs_.end()) {
-    return absl::NotFoundError(absl::StrCat(
-        "run_id: run '", run_id, "' is not open on this ranker (call OpenRun)"));
-  }
-  return it->second.ranker;
+  return runs_.Find(run_id);
 }
 
 absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Replay(
@@ -123,10 +117,10 @@ absl::StatusOr<v1::RankerRunState> RankerServiceImpl::OpenRunLocked(
   {
     absl::MutexLock lock(&mu_);
     failed_.erase(request.run_id());  // an explicit open tries again
-    auto it = runs_.find(request.run_id());
-    if (it != runs_.end() && it->second.config_bytes == config_bytes) {
-      ranker = it->second.ranker;
-    }
+  }
+  if (auto open = runs_.Get(request.run_id());
+      open.has_value() && open->config_bytes == config_bytes) {
+    ranker = open->value;
   }
   // At the start of the round, or with its items indexed (an AdvanceRound
   // of it again is then a no-op): nothing to do. Behind: catch up. Ahead
@@ -147,8 +141,7 @@ absl::StatusOr<v1::RankerRunState> RankerServiceImpl::OpenRunLocked(
   LOG(INFO) << "ranker: opened run " << request.run_id() << " at round "
             << request.round() << " (" << ranker->state().live_items
             << " live items) in " << absl::Now() - start;
-  absl::MutexLock lock(&mu_);
-  runs_[request.run_id()] = OpenedRun{config_bytes, ranker};
+  runs_.Put(request.run_id(), config_bytes, ranker);
   return StateOf(request.run_id(), *ranker);
 }
 
@@ -217,10 +210,7 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::At(
   }
   LOG(INFO) << "ranker: opened run " << run_id << " from the store at round "
             << position / 2 << (position % 2 ? " (indexed)" : "") << " for a request";
-  {
-    absl::MutexLock lock(&mu_);
-    runs_[run_id] = OpenedRun{record->config().SerializeAsString(), *built};
-  }
+  runs_.Put(run_id, record->config().SerializeAsString(), *built);
   Publish(run_id);
   return *built;
 }
@@ -269,13 +259,7 @@ grpc::ServerUnaryReactor* RankerServiceImpl::CloseRun(
     grpc::CallbackServerContext* ctx, const v1::CloseRunRequest* request,
     v1::CloseRunResponse* response) {
   return ServeUnary(ctx, pool_, [this, request]() -> absl::Status {
-    {
-      absl::MutexLock lock(&mu_);
-      if (runs_.erase(request->run_id()) == 0) {
-        return absl::NotFoundError(absl::StrCat(
-            "run_id: run '", request->run_id(), "' is not open on this ranker"));
-      }
-    }
+    FEEDLOOP_RETURN_IF_ERROR(runs_.Close(request->run_id()));
     Publish(request->run_id());
     return absl::OkStatus();
   });

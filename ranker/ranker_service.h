@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "rpc/telemetry.h"
+#include "common/run_registry.h"
 #include "common/thread_pool.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
 #include "ranker/ranker.h"
@@ -81,11 +82,6 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
       v1::RecordFeedbackResponse* response) override;
 
  private:
-  struct OpenedRun {
-    std::string config_bytes;  // the config it was opened with
-    std::shared_ptr<Ranker> ranker;
-  };
-
   absl::StatusOr<v1::RankerRunState> AdvanceRoundImpl(
       const v1::AdvanceRoundRequest& request);
   // OpenRun with open_mu_ held.
@@ -126,8 +122,8 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
 
   // Serializes OpenRun, so one run is never replayed twice at once.
   absl::Mutex open_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  RunRegistry<Ranker> runs_{"ranker"};
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, OpenedRun> runs_ ABSL_GUARDED_BY(mu_);
   // Runs that could not be opened from the store, and why (not retryable
   // errors only); cleared by an OpenRun of the run.
   absl::flat_hash_map<std::string, absl::Status> failed_ ABSL_GUARDED_BY(mu_);

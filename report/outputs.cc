@@ -130,22 +130,17 @@ absl::StatusOr<ExperimentResult> CollectResults(
     }
     v1::GetSeriesRequest req;
     req.add_run_ids(run_id);
-    std::string token;
-    do {
-      req.set_page_token(token);
-      FEEDLOOP_ASSIGN_OR_RETURN(v1::GetSeriesResponse page, store->GetSeries(req));
-      for (v1::Series& s : *page.mutable_series()) {
-        // The final round's value, or its absence: never an earlier round's
-        // value standing in for an undefined final one.
-        const auto points = metrics::SeriesPoints(s);
-        if (!points.empty() && run.status() == v1::DONE &&
-            points.back().first + 1 == run.rounds_done()) {
-          *rs->add_final_metrics() = points.back().second;
-        }
-        result.series.push_back(std::move(s));
+    FEEDLOOP_ASSIGN_OR_RETURN(v1::GetSeriesResponse all, store->GetSeries(req));
+    for (v1::Series& s : *all.mutable_series()) {
+      // The final round's value, or its absence: never an earlier round's
+      // value standing in for an undefined final one.
+      const auto points = metrics::SeriesPoints(s);
+      if (!points.empty() && run.status() == v1::DONE &&
+          points.back().first + 1 == run.rounds_done()) {
+        *rs->add_final_metrics() = points.back().second;
       }
-      token = page.next_page_token();
-    } while (!token.empty());
+      result.series.push_back(std::move(s));
+    }
     if (run.status() == v1::DONE) {
       finals.push_back({run_id, run.sweep_value(), run.sweep_point(),
                         {rs->final_metrics().begin(), rs->final_metrics().end()}});

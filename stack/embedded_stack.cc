@@ -40,20 +40,20 @@ absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
     FEEDLOOP_ASSIGN_OR_RETURN(s->ranker_, RankerServer::Start(ro));
     s->ranker_address_ = s->ranker_->address();
   }
-  std::string generator_address = options.generator_address;
-  if (generator_address.empty()) {
+  s->generator_address_ = options.generator_address;
+  if (s->generator_address_.empty()) {
     GeneratorServer::Options go;
     go.ranker_address = s->ranker_address_;
     go.store_address = s->store_address_;
     go.threads = options.threads;
     go.transport = options.transport;
     FEEDLOOP_ASSIGN_OR_RETURN(s->generator_, GeneratorServer::Start(go));
-    generator_address = s->generator_->address();
+    s->generator_address_ = s->generator_->address();
   }
   LoopServer::Options lo;
   lo.store_address = s->store_address_;
   lo.ranker_address = s->ranker_address_;
-  lo.generator_address = generator_address;
+  lo.generator_address = s->generator_address_;
   lo.threads = options.threads;
   lo.transport = options.transport;
   lo.owner = options.owner;

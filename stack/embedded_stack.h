@@ -74,12 +74,13 @@ class EmbeddedStack {
   store::StoreClient* store();
   std::string store_address() const { return store_address_; }
   std::string ranker_address() const { return ranker_address_; }
+  std::string generator_address() const { return generator_address_; }
   std::string loop_address() const;
 
  private:
   EmbeddedStack();
 
-  std::string store_address_, ranker_address_;
+  std::string store_address_, ranker_address_, generator_address_;
   std::unique_ptr<StoreServer> store_;
   std::unique_ptr<RankerServer> ranker_;
   std::unique_ptr<GeneratorServer> generator_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/time/clock.h"
+#include "common/paging.h"
 #include "common/status.h"
 #include "rpc/grpc_status.h"
 
@@ -62,15 +63,17 @@ absl::StatusOr<std::vector<v1::RunRecord>> StoreClient::ListRuns(
   v1::ListRunsRequest req;
   for (v1::RunStatus s : statuses) req.add_statuses(s);
   req.set_page_size(1000);
-  while (true) {
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_.deadline);
-    v1::ListRunsResponse resp;
-    FEEDLOOP_RETURN_IF_ERROR(FromStore(diversity_->ListRuns(&ctx, req, &resp)));
-    for (auto& run : *resp.mutable_runs()) out.push_back(std::move(run));
-    if (resp.next_page_token().empty()) return out;
-    req.set_page_token(resp.next_page_token());
-  }
+  FEEDLOOP_RETURN_IF_ERROR(ForEachPage<v1::ListRunsResponse>(
+      req,
+      [&](const v1::ListRunsRequest& page_req, v1::ListRunsResponse* page) {
+        grpc::ClientContext ctx;
+        Prepare(&ctx, options_.deadline);
+        return FromStore(diversity_->ListRuns(&ctx, page_req, page));
+      },
+      [&](v1::ListRunsResponse& page) {
+        for (auto& run : *page.mutable_runs()) out.push_back(std::move(run));
+      }));
+  return out;
 }
 
 absl::Status StoreClient::Ingest(const std::string& run_id,
@@ -222,11 +225,33 @@ absl::StatusOr<v1::RoundCheckpoint> StoreClient::GetCheckpoint(
 
 absl::StatusOr<v1::GetSeriesResponse> StoreClient::GetSeries(
     const v1::GetSeriesRequest& request) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_.deadline);
-  v1::GetSeriesResponse resp;
-  FEEDLOOP_RETURN_IF_ERROR(FromStore(diversity_->GetSeries(&ctx, request, &resp)));
-  return resp;
+  v1::GetSeriesResponse all;
+  FEEDLOOP_RETURN_IF_ERROR(ForEachPage<v1::GetSeriesResponse>(
+      request,
+      [&](const v1::GetSeriesRequest& page_req, v1::GetSeriesResponse* page) {
+        grpc::ClientContext ctx;
+        Prepare(&ctx, options_.deadline);
+        return FromStore(diversity_->GetSeries(&ctx, page_req, page));
+      },
+      [&](v1::GetSeriesResponse& page) {
+        for (auto& s : *page.mutable_series()) *all.add_series() = std::move(s);
+      }));
+  return all;
+}
+
+absl::Status StoreClient::WatchRun(
+    grpc::ClientContext* ctx, const v1::WatchRunRequest& request,
+    const std::function<bool(const v1::RoundMetrics&)>& on_round) {
+  std::unique_ptr<grpc::ClientReader<v1::RoundMetrics>> reader =
+      diversity_->WatchRun(ctx, request);
+  v1::RoundMetrics round;
+  while (reader->Read(&round)) {
+    if (!on_round(round)) {
+      ctx->TryCancel();
+      break;
+    }
+  }
+  return FromStore(reader->Finish());
 }
 
 }  // namespace feedloop::store

@@ -79,8 +79,17 @@ class StoreClient {
                                          absl::Duration lease);
   absl::StatusOr<v1::RoundCheckpoint> GetCheckpoint(const std::string& run_id,
                                                     uint32_t round);
+  // Every series the request names, across all its pages (the response's
+  // next_page_token is empty).
   absl::StatusOr<v1::GetSeriesResponse> GetSeries(
       const v1::GetSeriesRequest& request);
+  // Streams the run's committed rounds from request.from_round to
+  // `on_round` until the run ends; stops (CANCELLED) when on_round returns
+  // false or `ctx` is cancelled. `ctx` carries the deadline and, for a
+  // relay, the caller's cancellation (ClientContext::FromServerContext).
+  absl::Status WatchRun(grpc::ClientContext* ctx,
+                        const v1::WatchRunRequest& request,
+                        const std::function<bool(const v1::RoundMetrics&)>& on_round);
 
  private:
   void Prepare(grpc::ClientContext* ctx, absl::Duration deadline) const;

@@ -16,6 +16,7 @@
 #include "rpc/grpc_status.h"
 #include "rpc/server.h"
 #include "stack/embedded_stack.h"
+#include "stack/loop_server.h"
 #include "store/store_client.h"
 #include "testing/status_matchers.h"
 
@@ -163,6 +164,26 @@ TEST_F(LoopTest, ExperimentServiceOverGrpc) {
   EXPECT_EQ(run.status(), v1::DONE);
   EXPECT_EQ(run.sweep_value(), "0.5");
   EXPECT_DOUBLE_EQ(run.config().ranker().mmr_lambda(), 0.5);
+
+  // Any loop watches any run the store has, from the store's committed
+  // rounds: a second loop that never played the run sees its rounds too.
+  {
+    stack::LoopServer::Options lo;
+    lo.store_address = stack->store_address();
+    lo.ranker_address = stack->ranker_address();
+    lo.generator_address = stack->generator_address();
+    lo.owner = "other";
+    ASSERT_OK_AND_ASSIGN(auto other, stack::LoopServer::Start(lo));
+    auto other_stub = v1::ExperimentService::NewStub(CreateChannel(other->address()));
+    v1::WatchRunRequest from3 = watch;
+    from3.set_from_round(3);
+    grpc::ClientContext octx;
+    auto oreader = other_stub->WatchRun(&octx, from3);
+    std::vector<uint32_t> seen;
+    while (oreader->Read(&rm)) seen.push_back(rm.round());
+    ASSERT_OK(FromGrpcStatus(oreader->Finish()));
+    EXPECT_THAT(seen, ::testing::ElementsAre(3, 4, 5));
+  }
 
   v1::WatchRunRequest unknown;
   unknown.set_run_id("nope");

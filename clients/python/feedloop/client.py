@@ -55,14 +55,23 @@ class Client:
         except grpc.RpcError as e:  # one place turns gRPC errors into ours
             raise FeedloopError(e.code().name, e.details() or "") from None
 
+    def _pages(self, method, request) -> Iterator:
+        """Every page of a paged call, following next_page_token: the one
+        paging loop, mirroring common/paging.h's ForEachPage."""
+        while True:
+            page = self._call(method, request)
+            yield page
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
     def runs(self, sweep_id: str = "", statuses: Sequence[str] = ()) -> pd.DataFrame:
         """Runs, newest first: run_id, sweep_id, sweep_value, status, rounds_done, rounds."""
         request = diversity_pb2.ListRunsRequest(
             sweep_id=sweep_id,
             statuses=[types_pb2.RunStatus.Value(s) for s in statuses])
         rows = []
-        while True:
-            page = self._call(self._stub.ListRuns, request)
+        for page in self._pages(self._stub.ListRuns, request):
             for r in page.runs:
                 rows.append({
                     "run_id": r.run_id,
@@ -74,9 +83,6 @@ class Client:
                     "rounds_done": r.rounds_done,
                     "rounds": r.config.rounds,
                 })
-            if not page.next_page_token:
-                break
-            request.page_token = page.next_page_token
         return pd.DataFrame(rows, columns=[
             "run_id", "sweep_id", "sweep_parameter", "sweep_value", "replicate",
             "status", "rounds_done", "rounds"])
@@ -94,16 +100,12 @@ class Client:
         if round_to is not None:
             request.round_to = round_to
         rows = []
-        while True:
-            page = self._call(self._stub.GetSeries, request)
+        for page in self._pages(self._stub.GetSeries, request):
             for s in page.series:
                 rows.extend((s.run_id, r, s.metric, v, _NAN)
                             for r, v in zip(s.rounds, s.values))
                 rows.extend((s.run_id, r, s.metric, _NAN, why)
                             for r, why in zip(s.absent_rounds, s.absent_reasons))
-            if not page.next_page_token:
-                break
-            request.page_token = page.next_page_token
         df = pd.DataFrame(rows, columns=["run", "round", "metric", "value", "absent"])
         df = df.sort_values(["run", "metric", "round"]).reset_index(drop=True)
         if not wide:
