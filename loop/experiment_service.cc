@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "glog/logging.h"
+#include "rpc/deadline.h"
 #include "rpc/grpc_status.h"
 #include "rpc/reactors.h"
 #include "store/run_status.h"
@@ -20,10 +21,10 @@ namespace {
 
 // Ids like "coupling-20261124-140312-7f3a": readable, sortable, unique
 // enough for one store (the suffix is random; it never affects results).
-std::string NewId(const std::string& name) {
+std::string NewId(const std::string& name, absl::Time now) {
   static std::atomic<uint64_t> counter{0};
   const uint64_t salt =
-      DeriveSeed(static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())),
+      DeriveSeed(static_cast<uint64_t>(absl::ToUnixNanos(now)),
                  counter.fetch_add(1));
   std::string prefix = name.empty() ? "run" : name;
   for (char& c : prefix) {
@@ -33,7 +34,7 @@ std::string NewId(const std::string& name) {
   }
   if (prefix.size() > 32) prefix.resize(32);
   return absl::StrCat(prefix, "-",
-                      absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(),
+                      absl::FormatTime("%Y%m%d-%H%M%S", now,
                                        absl::UTCTimeZone()),
                       "-", absl::StrFormat("%04x", salt & 0xffff));
 }
@@ -71,13 +72,13 @@ ExperimentServiceImpl::~ExperimentServiceImpl() {
 }
 
 void ExperimentServiceImpl::RenewLeases() {
-  absl::Time next_adoption = absl::Now() + options_.lease;
+  absl::Time next_adoption = options_.clock->Now() + options_.lease;
   absl::MutexLock lock(&mu_);
   while (!shutting_down_) {
     mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), options_.lease / 3);
     if (shutting_down_) break;
-    if (options_.adopt_orphans && absl::Now() >= next_adoption) {
-      next_adoption = absl::Now() + options_.lease;
+    if (options_.adopt_orphans && options_.clock->Now() >= next_adoption) {
+      next_adoption = options_.clock->Now() + options_.lease;
       mu_.Unlock();
       absl::StatusOr<int> adopted = AdoptOrphans();
       if (!adopted.ok()) LOG(WARNING) << "adopting orphaned runs: " << adopted.status();
@@ -124,7 +125,8 @@ absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
   v1::StartRunResponse response;
   std::vector<v1::RunRecord> records;
   const bool sweep = config.has_sweep();
-  const std::string id = experiment_id.empty() ? NewId(config.name()) : experiment_id;
+  const std::string id =
+      experiment_id.empty() ? NewId(config.name(), options_.clock->Now()) : experiment_id;
   const std::string sweep_id = sweep ? id : "";
   response.set_sweep_id(sweep_id);
   for (const config::RunSpec& spec : specs) {
@@ -169,7 +171,7 @@ absl::StatusOr<int> ExperimentServiceImpl::AdoptOrphans() {
   const v1::RunStatus open[] = {v1::PENDING, v1::RUNNING};
   FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::RunRecord> runs,
                             options_.clients.store->ListRuns(open));
-  const int64_t now = absl::ToUnixMillis(absl::Now());
+  const int64_t now = absl::ToUnixMillis(options_.clock->Now());
   std::vector<v1::RunRecord> adopted;
   for (v1::RunRecord& run : runs) {
     if (Find(run.run_id()) != nullptr) continue;  // playing here already
@@ -251,6 +253,7 @@ void ExperimentServiceImpl::ExecuteRun(const v1::RunRecord& queued) {
     driver_options.pool = options_.compute_pool;
     driver_options.owner = options_.owner;
     driver_options.retry_budget = options_.retry_budget;
+    driver_options.clock = options_.clock;
     RunDriver driver(options_.clients, driver_options);
     status = driver.Run(
         run,
@@ -291,12 +294,12 @@ void ExperimentServiceImpl::ExecuteRun(const v1::RunRecord& queued) {
   v1::CloseRunResponse closed;
   {
     grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    SetTimeout(&ctx, absl::Seconds(10));
     (void)options_.clients.ranker->CloseRun(&ctx, close, &closed);
   }
   {
     grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    SetTimeout(&ctx, absl::Seconds(10));
     (void)options_.clients.generator->CloseRun(&ctx, close, &closed);
   }
   finish();

@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "common/thread_pool.h"
 #include "feedloop/v1/experiment.grpc.pb.h"
+#include "common/clock.h"
 #include "loop/run_driver.h"
 
 namespace feedloop::loop {
@@ -76,6 +77,9 @@ class ExperimentServiceImpl final : public v1::ExperimentService::CallbackServic
     // How long a run keeps redoing a round whose services fail in a way
     // worth retrying (RunDriver::Options::retry_budget). Default: 5 min.
     absl::Duration retry_budget = absl::Minutes(5);
+    // Names experiments, times leases and adoption, and is handed to each
+    // run's RunDriver; borrowed. Default: the system clock.
+    Clock* clock = Clock::Real();
   };
 
   explicit ExperimentServiceImpl(const Options& options);

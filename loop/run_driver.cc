@@ -9,6 +9,7 @@
 #include "model/outcomes.h"
 #include "glog/logging.h"
 #include "model/consumption.h"
+#include "rpc/deadline.h"
 #include "rpc/grpc_status.h"
 
 namespace feedloop::loop {
@@ -40,9 +41,10 @@ class RunDriver::Round {
 
   // Plays the round; `values` holds its metrics once it is committed.
   absl::Status Play(std::vector<v1::MetricValue>* values) {
-    absl::Time start = absl::Now();
-    auto mark = [&start](absl::Duration* stage) {
-      const absl::Time now = absl::Now();
+    Clock* const clock = options_.clock;
+    absl::Time start = clock->Now();
+    auto mark = [&start, clock](absl::Duration* stage) {
+      const absl::Time now = clock->Now();
       *stage += now - start;
       start = now;
     };
@@ -80,7 +82,7 @@ class RunDriver::Round {
                     absl::string_view what) const {
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.call_deadline));
+    SetTimeout(&ctx, options_.call_deadline);
     absl::Status s = FromGrpcStatus((stub->*method)(&ctx, req, resp));
     if (absl::IsNotFound(s)) {
       s = absl::UnavailableError(absl::StrCat("lost the run (", s.message(), ")"));
@@ -115,7 +117,7 @@ class RunDriver::Round {
     req.set_round(round_);
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.call_deadline));
+    SetTimeout(&ctx, options_.call_deadline);
     auto stream = clients_.generator->Generate(&ctx, req);
     v1::GenerateResponse chunk;
     while (stream->Read(&chunk)) {
@@ -281,7 +283,7 @@ absl::Status RunDriver::Run(
   const v1::ExperimentConfig& config = run.config();
   std::unique_ptr<LoopState> state;
   uint32_t round = run.rounds_done();
-  absl::Time give_up = absl::Now() + options_.retry_budget;
+  absl::Time give_up = options_.clock->Now() + options_.retry_budget;
   absl::Duration backoff = absl::Milliseconds(100);
   bool reopen = true;
   while (round < config.rounds()) {
@@ -306,7 +308,7 @@ absl::Status RunDriver::Run(
       s = attempt->Play(&values);
     }
     if (!s.ok()) {
-      if (!Retryable(s) || absl::Now() > give_up) {
+      if (!Retryable(s) || options_.clock->Now() > give_up) {
         return Annotate(s, absl::StrCat("round ", round));
       }
       LOG(WARNING) << "run " << run_id << " round " << round << ": " << s
@@ -315,11 +317,11 @@ absl::Status RunDriver::Run(
       // it: a service that is down costs no replay per retry.
       if (attempt == nullptr || attempt->touched_state()) state.reset();
       reopen = true;
-      absl::SleepFor(backoff);
+      options_.clock->SleepFor(backoff);
       backoff = std::min(backoff * 2, absl::Seconds(2));
       continue;
     }
-    give_up = absl::Now() + options_.retry_budget;
+    give_up = options_.clock->Now() + options_.retry_budget;
     backoff = absl::Milliseconds(100);
     reopen = false;
     if (options_.on_stage_times) options_.on_stage_times(round, attempt->times());

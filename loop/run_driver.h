@@ -43,6 +43,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/thread_pool.h"
 #include "feedloop/v1/generator.grpc.pb.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
@@ -83,6 +84,9 @@ class RunDriver {
     // Called after each round with its stage times (benchmarks). Default:
     // none.
     std::function<void(uint32_t round, const StageTimes&)> on_stage_times;
+    // Times the stages and the retry budget, and waits between retries;
+    // borrowed. Default: the system clock.
+    Clock* clock = Clock::Real();
   };
 
   RunDriver(ServiceClients clients, const Options& options)

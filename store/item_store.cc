@@ -9,7 +9,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/status.h"
 #include "common/vectors.h"
 #include "rocksdb/db.h"
@@ -49,10 +48,6 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   }
   return absl::InternalError(msg);
 }
-
-int64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
-
-
 
 class RocksItemCursor final : public ItemCursor {
  public:
@@ -298,7 +293,7 @@ absl::Status ItemStore::CreateRun(v1::RunRecord run) {
     return absl::InvalidArgumentError("run.config.space.dim: must be positive");
   }
   if (run.status() == v1::RUN_STATUS_UNSPECIFIED) run.set_status(v1::PENDING);
-  if (run.created_unix_ms() == 0) run.set_created_unix_ms(NowUnixMs());
+  if (run.created_unix_ms() == 0) run.set_created_unix_ms(absl::ToUnixMillis(options_.clock->Now()));
 
   absl::MutexLock lock(&WriteMutexFor(run.run_id()));
   absl::StatusOr<v1::RunRecord> existing = ReadRun(run.run_id());
@@ -327,10 +322,10 @@ absl::StatusOr<v1::RunRecord> ItemStore::UpdateRun(
   }
   if (update.status() != v1::RUN_STATUS_UNSPECIFIED) {
     if (update.status() == v1::RUNNING && run.started_unix_ms() == 0) {
-      run.set_started_unix_ms(NowUnixMs());
+      run.set_started_unix_ms(absl::ToUnixMillis(options_.clock->Now()));
     }
     if (IsEnded(update.status()) && !IsEnded(run.status())) {
-      run.set_finished_unix_ms(NowUnixMs());
+      run.set_finished_unix_ms(absl::ToUnixMillis(options_.clock->Now()));
     }
     run.set_status(update.status());
   }
@@ -365,7 +360,7 @@ absl::StatusOr<v1::RunRecord> ItemStore::ClaimRun(absl::string_view run_id,
   }
   absl::MutexLock lock(&WriteMutexFor(run_id));
   FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord run, ReadRun(run_id));
-  const int64_t now = NowUnixMs();
+  const int64_t now = absl::ToUnixMillis(options_.clock->Now());
   if (IsFinished(run.status())) {
     return absl::FailedPreconditionError(absl::StrCat(
         "run '", run_id, "' is ", v1::RunStatus_Name(run.status()),

@@ -34,6 +34,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -89,6 +90,9 @@ class ItemStore {
     size_t max_title_length = 1024;
     // RocksDB block cache. Default: 64 MiB.
     size_t block_cache_bytes = 64 << 20;
+    // Times run records (created, started, finished) and leases; borrowed.
+    // Default: the system clock.
+    Clock* clock = Clock::Real();
   };
 
   // Opens (creating if needed) the database at options.path.

@@ -70,6 +70,7 @@ class ItemStoreTest : public ::testing::Test {
     ItemStore::Options options;
     options.path = path_;
     options.max_batch_items = 50;
+    options.clock = &clock_;
     auto store = ItemStore::Open(options);
     ASSERT_OK(store.status());
     store_ = *std::move(store);
@@ -92,6 +93,7 @@ class ItemStoreTest : public ::testing::Test {
     return out;
   }
 
+  ManualClock clock_;
   std::string path_;
   Rng rng_{17};
   std::unique_ptr<ItemStore> store_;
@@ -242,7 +244,10 @@ TEST_F(ItemStoreTest, ALeaseKeepsARunToItsOwnerUntilItExpires) {
   ASSERT_OK(store_->ClaimRun("r1", "loop-a", absl::Seconds(1)).status());
   // Once the lease has expired, another loop adopts the run, and the old
   // owner can no longer commit a round or end the run.
-  absl::SleepFor(absl::Milliseconds(1100));
+  clock_.Advance(absl::Milliseconds(999));
+  EXPECT_THAT(store_->ClaimRun("r1", "loop-b", absl::Seconds(60)),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  clock_.Advance(absl::Milliseconds(2));
   ASSERT_OK_AND_ASSIGN(run, store_->ClaimRun("r1", "loop-b", absl::Seconds(60)));
   EXPECT_EQ(run.owner(), "loop-b");
   v1::WriteMetricsRequest commit;
