@@ -26,9 +26,9 @@ ABSL_FLAG(int, search_threads, 0,
           "ranker: most OpenMP threads per FAISS search (never more than its "
           "queries); 0 means one per core");
 ABSL_FLAG(absl::Duration, max_connection_age, absl::ZeroDuration(),
-          "ranker: close each client connection after this long (calls in "
-          "flight finish), so clients re-resolve the ranker's name and reach "
-          "replicas added since, e.g. 5m; 0 means never");
+          "close each client connection after this long (calls in flight "
+          "finish), so clients re-resolve the service's name and reach "
+          "replicas added since (the ranker's), e.g. 5m; 0 means never");
 ABSL_FLAG(bool, replay_outcomes, true,
           "serve generator: resume a run by observing its last round's outcomes "
           "again from the store. false is an ablation of the resume path (tests "
@@ -41,70 +41,62 @@ ABSL_FLAG(std::string, metrics_listen, "",
 namespace feedloop::cli {
 namespace {
 
-int ServeStore(const Transport& transport, Telemetry* telemetry) {
-  stack::StoreServer::Options options;
-  options.transport = transport;
-  options.telemetry = telemetry;
-  options.data_dir = absl::GetFlag(FLAGS_data_dir);
-  options.listen = absl::GetFlag(FLAGS_listen);
-  options.threads = absl::GetFlag(FLAGS_threads);
-  options.sync = absl::GetFlag(FLAGS_sync);
-  if (options.data_dir.empty()) {
-    std::cerr << "feedloop serve store: --data_dir is required\n";
-    return kExitUsage;
+// The flags every server shares.
+void ApplyServingFlags(const Transport& transport, Telemetry* telemetry,
+                       ServingOptions* options) {
+  options->transport = transport;
+  options->telemetry = telemetry;
+  options->listen = absl::GetFlag(FLAGS_listen);
+  options->threads = absl::GetFlag(FLAGS_threads);
+  if (const absl::Duration age = absl::GetFlag(FLAGS_max_connection_age);
+      age > absl::ZeroDuration()) {
+    options->max_connection_age = age;
   }
-  auto server = stack::StoreServer::Start(options);
+}
+
+// Serves until SIGINT or SIGTERM: the one serve loop of every service.
+// INVALID_ARGUMENT from Start is a usage error.
+template <typename Server>
+int ServeUntilSignal(const std::string& service,
+                     absl::StatusOr<std::unique_ptr<Server>> server) {
   if (!server.ok()) {
-    std::cerr << "feedloop serve store: " << server.status().message() << "\n";
-    return kExitFailure;
+    std::cerr << "feedloop serve " << service << ": " << server.status().message()
+              << "\n";
+    return server.status().code() == absl::StatusCode::kInvalidArgument
+               ? kExitUsage
+               : kExitFailure;
   }
   // Tests and scripts read the bound address from this line.
-  std::cout << "feedloop store listening on " << (*server)->address()
+  std::cout << "feedloop " << service << " listening on " << (*server)->address()
             << std::endl;
   const int signal_number = WaitForShutdownSignal();
   LOG(INFO) << "signal " << signal_number << ": shutting down";
   (*server)->Shutdown();
   return kExitOk;
+}
+
+int ServeStore(const Transport& transport, Telemetry* telemetry) {
+  stack::StoreServer::Options options;
+  ApplyServingFlags(transport, telemetry, &options);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.sync = absl::GetFlag(FLAGS_sync);
+  return ServeUntilSignal("store", stack::StoreServer::Start(options));
 }
 
 int ServeRanker(const Transport& transport, Telemetry* telemetry) {
   stack::RankerServer::Options options;
-  options.transport = transport;
-  options.telemetry = telemetry;
-  options.listen = absl::GetFlag(FLAGS_listen);
+  ApplyServingFlags(transport, telemetry, &options);
   options.store_address = AddressesFromFlags().store;
-  options.threads = absl::GetFlag(FLAGS_threads);
   options.search_threads = absl::GetFlag(FLAGS_search_threads);
-  if (const absl::Duration age = absl::GetFlag(FLAGS_max_connection_age);
-      age > absl::ZeroDuration()) {
-    options.max_connection_age = age;
-  }
-  if (options.store_address.empty()) {
-    std::cerr << "feedloop serve ranker: --store is required\n";
-    return kExitUsage;
-  }
-  auto server = stack::RankerServer::Start(options);
-  if (!server.ok()) {
-    std::cerr << "feedloop serve ranker: " << server.status().message() << "\n";
-    return kExitFailure;
-  }
-  std::cout << "feedloop ranker listening on " << (*server)->address()
-            << std::endl;
-  const int signal_number = WaitForShutdownSignal();
-  LOG(INFO) << "signal " << signal_number << ": shutting down";
-  (*server)->Shutdown();
-  return kExitOk;
+  return ServeUntilSignal("ranker", stack::RankerServer::Start(options));
 }
 
 int ServeGenerator(const Transport& transport, Telemetry* telemetry) {
   stack::GeneratorServer::Options options;
-  options.transport = transport;
-  options.telemetry = telemetry;
-  options.listen = absl::GetFlag(FLAGS_listen);
+  ApplyServingFlags(transport, telemetry, &options);
   options.ranker_address = AddressesFromFlags().ranker;
   options.store_address = AddressesFromFlags().store;
   options.replay_outcomes = absl::GetFlag(FLAGS_replay_outcomes);
-  options.threads = absl::GetFlag(FLAGS_threads);
   if (options.ranker_address.empty()) {
     LOG(WARNING) << "no --ranker: only uncoupled runs (generator.alpha = 0) "
                     "can be served";
@@ -113,46 +105,20 @@ int ServeGenerator(const Transport& transport, Telemetry* telemetry) {
     LOG(WARNING) << "no --store: runs open at round 0 only, and a run is lost "
                     "if this generator restarts";
   }
-  auto server = stack::GeneratorServer::Start(options);
-  if (!server.ok()) {
-    std::cerr << "feedloop serve generator: " << server.status().message()
-              << "\n";
-    return kExitFailure;
-  }
-  std::cout << "feedloop generator listening on " << (*server)->address()
-            << std::endl;
-  const int signal_number = WaitForShutdownSignal();
-  LOG(INFO) << "signal " << signal_number << ": shutting down";
-  (*server)->Shutdown();
-  return kExitOk;
+  return ServeUntilSignal("generator", stack::GeneratorServer::Start(options));
 }
 
 int ServeLoop(const Transport& transport, Telemetry* telemetry) {
   stack::LoopServer::Options options;
-  options.transport = transport;
-  options.telemetry = telemetry;
-  options.listen = absl::GetFlag(FLAGS_listen);
+  ApplyServingFlags(transport, telemetry, &options);
   options.store_address = AddressesFromFlags().store;
   options.ranker_address = AddressesFromFlags().ranker;
   options.generator_address = AddressesFromFlags().generator;
-  options.threads = absl::GetFlag(FLAGS_threads);
   const Ownership ownership = OwnershipFromFlags(absl::StrCat("loop@", HostName()));
   options.owner = ownership.owner;
   options.lease = ownership.lease;
   options.adopt_orphans = true;
-  auto server = stack::LoopServer::Start(options);
-  if (!server.ok()) {
-    std::cerr << "feedloop serve loop: " << server.status().message() << "\n";
-    return server.status().code() == absl::StatusCode::kInvalidArgument
-               ? kExitUsage
-               : kExitFailure;
-  }
-  std::cout << "feedloop loop listening on " << (*server)->address()
-            << std::endl;
-  const int signal_number = WaitForShutdownSignal();
-  LOG(INFO) << "signal " << signal_number << ": shutting down";
-  (*server)->Shutdown();
-  return kExitOk;
+  return ServeUntilSignal("loop", stack::LoopServer::Start(options));
 }
 
 }  // namespace

@@ -81,7 +81,7 @@ function(feedloop_executable name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
 endfunction()
 
-# feedloop_test(NAME SRCS ... DEPS ... [LABEL label])
+# feedloop_test(NAME SRCS ... DEPS ... [LABEL label] [ENVIRONMENT VAR=value])
 # A gtest binary registered with ctest, one ctest entry per TEST, under one
 # label (default 'unit'). One label only: gtest_discover_tests flattens its
 # PROPERTIES, so a second label would be read as a property name.
@@ -90,7 +90,7 @@ function(feedloop_test name)
   if(NOT FEEDLOOP_TESTS)
     return()
   endif()
-  cmake_parse_arguments(ARG "" "LABEL" "SRCS;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "LABEL;ENVIRONMENT" "SRCS;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SRCS})
   feedloop_target_options(${name})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} feedloop_testing
@@ -99,7 +99,11 @@ function(feedloop_test name)
   if(ARG_LABEL)
     set(label ${ARG_LABEL})
   endif()
+  set(properties LABELS ${label})
+  if(ARG_ENVIRONMENT)
+    list(APPEND properties ENVIRONMENT ${ARG_ENVIRONMENT})
+  endif()
   gtest_discover_tests(${name}
-    PROPERTIES LABELS ${label}
+    PROPERTIES ${properties}
     DISCOVERY_TIMEOUT 60)
 endfunction()

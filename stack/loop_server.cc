@@ -27,7 +27,7 @@ absl::StatusOr<std::unique_ptr<LoopServer>> LoopServer::Start(
   if (options.store_address.empty() || options.ranker_address.empty() ||
       options.generator_address.empty()) {
     return absl::InvalidArgumentError(
-        "loop: --store, --ranker and --generator addresses are required");
+        "--store, --ranker and --generator addresses are required");
   }
   std::unique_ptr<LoopServer> s(new LoopServer());
   s->clients_ = std::make_unique<Clients>();

@@ -12,7 +12,7 @@ RankerServer::RankerServer() = default;
 absl::StatusOr<std::unique_ptr<RankerServer>> RankerServer::Start(
     const Options& options) {
   if (options.store_address.empty()) {
-    return absl::InvalidArgumentError("ranker: --store address is required");
+    return absl::InvalidArgumentError("--store (the store's address) is required");
   }
   std::unique_ptr<RankerServer> s(new RankerServer());
   s->store_ = std::make_unique<store::StoreClient>(

@@ -16,7 +16,7 @@ StoreServer::StoreServer() = default;
 absl::StatusOr<std::unique_ptr<StoreServer>> StoreServer::Start(
     const Options& options) {
   if (options.data_dir.empty()) {
-    return absl::InvalidArgumentError("store: --data_dir is required");
+    return absl::InvalidArgumentError("--data_dir is required");
   }
   std::error_code error;
   std::filesystem::create_directories(options.data_dir, error);

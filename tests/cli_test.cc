@@ -10,10 +10,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "feedloop/v1/diversity.grpc.pb.h"
 #include "feedloop/v1/summary.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "rpc/server.h"
 #include "testing/net.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
@@ -260,7 +262,22 @@ TEST(Cli, InterruptStopsTheRunsAndKeepsTheirRounds) {
   ASSERT_OK_AND_ASSIGN(const std::string line,
                        run->ReadLineContaining("experiment ", absl::Seconds(30)));
   const std::string id = line.substr(11, line.find(':') - 11);
-  absl::SleepFor(absl::Seconds(1));  // some rounds
+  // Interrupted once the run has committed rounds, read from its store
+  // (in-process, its address on the same line).
+  const size_t at = line.find(", store ") + 8;
+  const std::string store_address = line.substr(at, line.find(' ', at) - at);
+  auto diversity = v1::DiversityService::NewStub(CreateChannel(store_address));
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  v1::RunRecord record;
+  while (record.rounds_done() < 2 && absl::Now() < give_up) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    v1::GetRunRequest get;
+    get.set_run_id(id);
+    if (!diversity->GetRun(&ctx, get, &record).ok()) record.Clear();
+    absl::SleepFor(absl::Milliseconds(20));  // polling the condition
+  }
+  ASSERT_GE(record.rounds_done(), 2u) << "no rounds committed in 60 s";
   run->Kill(SIGINT);
   ASSERT_OK_AND_ASSIGN(const std::string rest, run->ReadAll(absl::Seconds(60)));
   const int status = run->Wait();

@@ -123,7 +123,6 @@ TEST(MultiProcess, RunSurvivesSigkilledRanker) {
   ASSERT_LT(run.rounds_done(), kRounds) << "the run ended before the kill";
   ranker->Kill(SIGKILL);
   ranker->Wait();
-  absl::SleepFor(absl::Milliseconds(300));
   ranker = Serve({"ranker", "--listen", ranker_addr, "--store", store_addr}, nullptr);
   ASSERT_NE(ranker, nullptr);
   run = wait_for(killed, finished);
