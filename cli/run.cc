@@ -130,162 +130,175 @@ absl::StatusOr<std::vector<v1::RunRecord>> FollowRuns(
   }
 }
 
-}  // namespace
+// What the flags ask for, checked: INVALID_ARGUMENT names the problem.
+struct Plan {
+  std::string config_path, out_dir;
+  v1::ExperimentConfig config;
+  size_t runs = 0;
+  Transport transport;
+  ServiceAddresses deployed;
+  bool serve = false;
+};
 
-int RunCommand(const std::vector<std::string>& args) {
+absl::StatusOr<Plan> PlanFromFlags(const std::vector<std::string>& args) {
   if (!args.empty()) {
-    std::cerr << "feedloop run: unexpected argument '" << args[0]
-              << "' (flags are --config FILE and -o DIR)\n";
-    return kExitUsage;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unexpected argument '", args[0], "' (flags are --config FILE and -o DIR)"));
   }
-  const std::string config_path = absl::GetFlag(FLAGS_config);
-  const std::string out_dir = absl::GetFlag(FLAGS_o);
-  auto config = config::LoadConfigFile(config_path);
-  if (!config.ok()) {
-    std::cerr << "feedloop run: " << config.status().message() << "\n";
-    return kExitUsage;
-  }
-  auto specs = config::ExpandSweep(*config);
-  if (!specs.ok()) {
-    std::cerr << "feedloop run: " << config_path << ": "
-              << specs.status().message() << "\n";
-    return kExitUsage;
-  }
-  absl::StatusOr<Transport> transport = TransportFromFlags();
-  if (!transport.ok()) {
-    std::cerr << "feedloop run: " << transport.status().message() << "\n";
-    return kExitUsage;
-  }
-  const ServiceAddresses deployed = AddressesFromFlags();
-  const bool serve = absl::GetFlag(FLAGS_serve);
-  if (!deployed.loop.empty()) {
-    if (deployed.store.empty()) {
-      std::cerr << "feedloop run: --loop needs --store, where the results "
-                   "are read\n";
-      return kExitUsage;
+  Plan plan;
+  plan.config_path = absl::GetFlag(FLAGS_config);
+  plan.out_dir = absl::GetFlag(FLAGS_o);
+  FEEDLOOP_ASSIGN_OR_RETURN(plan.config, config::LoadConfigFile(plan.config_path));
+  absl::StatusOr<std::vector<config::RunSpec>> specs = config::ExpandSweep(plan.config);
+  if (!specs.ok()) return Annotate(specs.status(), plan.config_path);
+  plan.runs = specs->size();
+  FEEDLOOP_ASSIGN_OR_RETURN(plan.transport, TransportFromFlags());
+  plan.deployed = AddressesFromFlags();
+  plan.serve = absl::GetFlag(FLAGS_serve);
+  if (!plan.deployed.loop.empty()) {
+    if (plan.deployed.store.empty()) {
+      return absl::InvalidArgumentError(
+          "--loop needs --store, where the results are read");
     }
-    if (!deployed.ranker.empty() || !deployed.generator.empty() || serve) {
-      std::cerr << "feedloop run: with --loop, the deployed loop has its own "
-                   "ranker and generator; drop --ranker, --generator and "
-                   "--serve\n";
-      return kExitUsage;
+    if (!plan.deployed.ranker.empty() || !plan.deployed.generator.empty() || plan.serve) {
+      return absl::InvalidArgumentError(
+          "with --loop, the deployed loop has its own ranker and generator; "
+          "drop --ranker, --generator and --serve");
     }
   }
+  return plan;
+}
 
+// The deployed services named, each accepting connections.
+absl::Status WaitForServices(const Plan& plan) {
   for (const auto& [what, address] :
-       {std::pair<const char*, std::string>{"store", deployed.store},
-        {"ranker", deployed.ranker},
-        {"generator", deployed.generator},
-        {"loop", deployed.loop}}) {
-    if (!address.empty() && !WaitForDeployed(what, address, *transport)) {
-      return kExitFailure;
+       {std::pair<const char*, std::string>{"store", plan.deployed.store},
+        {"ranker", plan.deployed.ranker},
+        {"generator", plan.deployed.generator},
+        {"loop", plan.deployed.loop}}) {
+    if (!address.empty() && !WaitForDeployed(what, address, plan.transport)) {
+      return absl::UnavailableError(absl::StrCat("no ", what, " at ", address));
     }
   }
+  return absl::OkStatus();
+}
 
-  // The loop to submit to, and the store to read results from: deployed,
-  // or started here.
+// The loop to submit to and the store to read from: deployed, or started
+// here (the embedded stack, kept in `stack`).
+struct Services {
   std::unique_ptr<stack::EmbeddedStack> stack;
-  std::string loop_address = deployed.loop;
-  std::string store_address = deployed.store;
-  if (deployed.loop.empty()) {
-    if (serve) BlockShutdownSignals();  // before any server thread starts
-    stack::EmbeddedStack::Options options;
-    options.data_dir = absl::StrCat(out_dir, "/.store");
-    if (serve) options.store_listen = absl::GetFlag(FLAGS_store_listen);
-    options.store_address = deployed.store;
-    options.ranker_address = deployed.ranker;
-    options.generator_address = deployed.generator;
-    options.transport = *transport;
-    const Ownership ownership = OwnershipFromFlags(
-        deployed.store.empty() ? "embedded" : absl::StrCat("run@", HostName()));
-    options.owner = ownership.owner;
-    options.lease = ownership.lease;
-    auto started = stack::EmbeddedStack::Start(options);
-    if (!started.ok()) {
-      std::cerr << "feedloop run: " << started.status().message() << "\n";
-      return kExitFailure;
-    }
-    stack = std::move(*started);
-    loop_address = stack->loop_address();
-    store_address = stack->store_address();
-  }
-  auto loop_stub =
-      v1::ExperimentService::NewStub(CreateChannel(loop_address, *transport));
-  store::StoreClient store(CreateChannel(store_address, *transport));
+  std::string loop_address, store_address;
+};
 
-  const size_t runs = specs->size();
-  const uint64_t total_rounds = runs * uint64_t{config->rounds()};
-  const absl::Time start = absl::Now();
+absl::StatusOr<Services> StartServices(const Plan& plan) {
+  Services services;
+  services.loop_address = plan.deployed.loop;
+  services.store_address = plan.deployed.store;
+  if (!plan.deployed.loop.empty()) return services;
+  if (plan.serve) BlockShutdownSignals();  // before any server thread starts
+  stack::EmbeddedStack::Options options;
+  options.data_dir = absl::StrCat(plan.out_dir, "/.store");
+  if (plan.serve) options.store_listen = absl::GetFlag(FLAGS_store_listen);
+  options.store_address = plan.deployed.store;
+  options.ranker_address = plan.deployed.ranker;
+  options.generator_address = plan.deployed.generator;
+  options.transport = plan.transport;
+  const Ownership ownership = OwnershipFromFlags(
+      plan.deployed.store.empty() ? "embedded" : absl::StrCat("run@", HostName()));
+  options.owner = ownership.owner;
+  options.lease = ownership.lease;
+  absl::StatusOr<std::unique_ptr<stack::EmbeddedStack>> started =
+      stack::EmbeddedStack::Start(options);
+  if (!started.ok()) {  // not a usage error, whatever its code
+    return absl::UnavailableError(started.status().message());
+  }
+  services.stack = *std::move(started);
+  services.loop_address = services.stack->loop_address();
+  services.store_address = services.stack->store_address();
+  return services;
+}
+
+// StartRun; a config the loop refuses is a usage error.
+absl::StatusOr<v1::StartRunResponse> Submit(v1::ExperimentService::Stub* loop,
+                                            const Plan& plan,
+                                            const std::string& loop_address) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::StartRunRequest request;
+  *request.mutable_config() = plan.config;
+  request.set_experiment_id(absl::GetFlag(FLAGS_id));
   v1::StartRunResponse started;
-  {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-    v1::StartRunRequest request;
-    *request.mutable_config() = *config;
-    request.set_experiment_id(absl::GetFlag(FLAGS_id));
-    const grpc::Status status = loop_stub->StartRun(&context, request, &started);
-    if (!status.ok()) {
-      std::cerr << "feedloop run: loop at " << loop_address << ": "
-                << status.error_message() << "\n";
-      return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
-                     status.error_code() == grpc::StatusCode::FAILED_PRECONDITION
-                 ? kExitUsage
-                 : kExitFailure;
+  const grpc::Status status = loop->StartRun(&context, request, &started);
+  if (status.ok()) return started;
+  const absl::Status s = Annotate(FromGrpcStatus(status), absl::StrCat("loop at ", loop_address));
+  if (absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s)) return s;
+  return absl::UnavailableError(s.message());
+}
+
+std::string ExperimentId(const v1::StartRunResponse& started) {
+  return started.sweep_id().empty() ? started.run_ids(0) : started.sweep_id();
+}
+
+void PrintStarted(const Plan& plan, const Services& services,
+                  const v1::StartRunResponse& started) {
+  const v1::ExperimentConfig& config = plan.config;
+  std::cout << "experiment " << ExperimentId(started) << ": " << plan.runs << " run"
+            << (plan.runs == 1 ? "" : "s") << " of " << config.rounds() << " rounds";
+  if (config.has_sweep()) {
+    std::cout << " (" << config.sweep().parameter() << " in {";
+    for (int i = 0; i < config.sweep().values_size(); ++i) {
+      std::cout << (i ? ", " : "") << config.sweep().values(i);
     }
+    std::cout << "} x " << config.sweep().replicates() << " replicates)";
   }
-  const std::string id = started.sweep_id().empty() ? started.run_ids(0)
-                                                    : started.sweep_id();
-  std::cout << "experiment " << id << ": " << runs << " run"
-            << (runs == 1 ? "" : "s") << " of " << config->rounds()
-            << " rounds";
-  if (config->has_sweep()) {
-    std::cout << " (" << config->sweep().parameter() << " in {";
-    for (int i = 0; i < config->sweep().values_size(); ++i) {
-      std::cout << (i ? ", " : "") << config->sweep().values(i);
-    }
-    std::cout << "} x " << config->sweep().replicates() << " replicates)";
-  }
-  std::cout << "; loop " << loop_address << ", store " << store_address
-            << (stack != nullptr && deployed.store.empty() ? " (in-process)" : "")
+  std::cout << "; loop " << services.loop_address << ", store " << services.store_address
+            << (services.stack != nullptr && plan.deployed.store.empty() ? " (in-process)" : "")
             << std::endl;
   if (started.resumed() > 0) {
     std::cout << "continuing: " << started.resumed() << " of its runs resume where "
               << "they stopped" << std::endl;
   }
+}
 
-  // A live progress line on a terminal; nothing when piped or logged.
-  const bool live = isatty(STDERR_FILENO);
-  auto records = FollowRuns(loop_stub.get(), started, [&](uint64_t done) {
-    if (!live) return;
-    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+// A live progress line on a terminal; nothing when piped or logged.
+class ProgressLine {
+ public:
+  ProgressLine(uint64_t runs, uint64_t rounds_per_run)
+      : live_(isatty(STDERR_FILENO)), runs_(runs), rounds_per_run_(rounds_per_run),
+        start_(absl::Now()) {}
+  ~ProgressLine() {
+    if (live_) std::cerr << "\r" << std::string(78, ' ') << "\r";
+  }
+  void Show(uint64_t done) const {
+    if (!live_) return;
+    const uint64_t total = runs_ * rounds_per_run_;
+    const double elapsed = seconds();
     const double rate = elapsed > 0 ? done / elapsed : 0;
-    const double eta = rate > 0 ? (total_rounds - done) / rate : 0;
-    const uint64_t run_index =
-        std::min<uint64_t>(runs, done / config->rounds() + 1);
+    const double eta = rate > 0 ? (total - done) / rate : 0;
+    const uint64_t run_index = std::min<uint64_t>(runs_, done / rounds_per_run_ + 1);
     std::cerr << absl::StrFormat(
         "\r  run %d/%d  round %d/%d  %.1f rounds/s  elapsed %s  ETA %s   ",
-        run_index, runs, done, total_rounds, rate, FormatDuration(elapsed),
+        run_index, runs_, done, total, rate, FormatDuration(elapsed),
         FormatDuration(eta));
-  });
-  const double wall = absl::ToDoubleSeconds(absl::Now() - start);
-  if (live) std::cerr << "\r" << std::string(78, ' ') << "\r";
-  if (!records.ok()) {
-    std::cerr << "feedloop run: following the runs on " << loop_address << ": "
-              << records.status().message() << "\n";
-    return kExitFailure;
   }
+  double seconds() const { return absl::ToDoubleSeconds(absl::Now() - start_); }
 
-  auto result = report::CollectResults(&store, started, *config, wall);
-  if (!result.ok()) {
-    std::cerr << "feedloop run: collecting results: "
-              << result.status().message() << "\n";
-    return kExitFailure;
-  }
-  const std::string dir = absl::StrCat(out_dir, "/", id);
-  if (absl::Status s = report::WriteOutputs(dir, *result); !s.ok()) {
-    std::cerr << "feedloop run: " << s.message() << "\n";
-    return kExitFailure;
-  }
+ private:
+  const bool live_;
+  const uint64_t runs_, rounds_per_run_;
+  const absl::Time start_;
+};
+
+// runs/<id>/ files and the final table.
+absl::Status WriteResults(const Plan& plan, store::StoreClient* store,
+                          const v1::StartRunResponse& started, double wall,
+                          v1::ExperimentSummary* summary) {
+  absl::StatusOr<report::ExperimentResult> result =
+      report::CollectResults(store, started, plan.config, wall);
+  if (!result.ok()) return Annotate(result.status(), "collecting results");
+  const std::string dir = absl::StrCat(plan.out_dir, "/", ExperimentId(started));
+  FEEDLOOP_RETURN_IF_ERROR(report::WriteOutputs(dir, *result));
+  const uint64_t total_rounds = plan.runs * uint64_t{plan.config.rounds()};
   std::cout << "\n" << report::FormatTable(result->summary) << "\n";
   std::cout << "final round's values; ± is half the 95% confidence interval "
                "over replicates\n";
@@ -293,24 +306,72 @@ int RunCommand(const std::vector<std::string>& args) {
                                total_rounds, wall, total_rounds / wall);
   std::cout << "wrote " << dir << "/ metrics.csv, summary.json and report.html\n"
             << "open " << dir << "/report.html for the charts\n";
+  *summary = std::move(result->summary);
+  return absl::OkStatus();
+}
+
+// Says which runs did not finish and how to continue them; true when all did.
+bool ReportUnfinished(const Plan& plan, const v1::StartRunResponse& started,
+                      const v1::ExperimentSummary& summary) {
   bool all_done = true, resumable = false;
-  for (const auto& run : result->summary.runs()) {
-    if (run.status() != v1::DONE) {
-      all_done = false;
-      resumable |= run.status() != v1::FAILED;
-      std::cerr << "feedloop run: run " << run.run_id() << " "
-                << v1::RunStatus_Name(run.status())
-                << (run.error().empty() ? "" : ": ") << run.error() << "\n";
-    }
+  for (const auto& run : summary.runs()) {
+    if (run.status() == v1::DONE) continue;
+    all_done = false;
+    resumable |= run.status() != v1::FAILED;
+    std::cerr << "feedloop run: run " << run.run_id() << " "
+              << v1::RunStatus_Name(run.status())
+              << (run.error().empty() ? "" : ": ") << run.error() << "\n";
   }
   if (resumable) {
     std::cerr << "feedloop run: to continue the experiment where it stopped: "
-                 "feedloop run --config " << config_path << " -o " << out_dir
-              << " --id " << id << "\n";
+                 "feedloop run --config " << plan.config_path << " -o " << plan.out_dir
+              << " --id " << ExperimentId(started) << "\n";
   }
-  if (serve) {
-    std::cout << "\nserving until Ctrl-C: store " << store_address
-              << " (feedloop query ...), loop " << loop_address << std::endl;
+  return all_done;
+}
+
+int Fail(const absl::Status& s) {
+  std::cerr << "feedloop run: " << s.message() << "\n";
+  return absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s) ? kExitUsage
+                                                                     : kExitFailure;
+}
+
+}  // namespace
+
+int RunCommand(const std::vector<std::string>& args) {
+  absl::StatusOr<Plan> plan = PlanFromFlags(args);  // every error a usage error
+  if (!plan.ok()) return Fail(absl::InvalidArgumentError(plan.status().message()));
+  if (!WaitForServices(*plan).ok()) return kExitFailure;  // it said why
+  absl::StatusOr<Services> services = StartServices(*plan);
+  if (!services.ok()) return Fail(services.status());
+  auto loop = v1::ExperimentService::NewStub(
+      CreateChannel(services->loop_address, plan->transport));
+  store::StoreClient store(CreateChannel(services->store_address, plan->transport));
+
+  absl::StatusOr<v1::StartRunResponse> started =
+      Submit(loop.get(), *plan, services->loop_address);
+  if (!started.ok()) return Fail(started.status());
+  PrintStarted(*plan, *services, *started);
+  double wall = 0;
+  {
+    ProgressLine progress(plan->runs, plan->config.rounds());
+    absl::StatusOr<std::vector<v1::RunRecord>> records = FollowRuns(
+        loop.get(), *started, [&](uint64_t done) { progress.Show(done); });
+    wall = progress.seconds();
+    if (!records.ok()) {
+      return Fail(absl::UnavailableError(absl::StrCat(
+          "following the runs on ", services->loop_address, ": ",
+          records.status().message())));
+    }
+  }
+  v1::ExperimentSummary summary;
+  if (absl::Status s = WriteResults(*plan, &store, *started, wall, &summary); !s.ok()) {
+    return Fail(absl::InternalError(s.message()));
+  }
+  const bool all_done = ReportUnfinished(*plan, *started, summary);
+  if (plan->serve) {
+    std::cout << "\nserving until Ctrl-C: store " << services->store_address
+              << " (feedloop query ...), loop " << services->loop_address << std::endl;
     WaitForShutdownSignal();
   }
   return all_done ? kExitOk : kExitFailure;

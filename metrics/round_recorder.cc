@@ -13,6 +13,8 @@
 namespace feedloop::metrics {
 namespace {
 
+constexpr const char* kNoneShown = "no item was shown this round";
+
 // Stream tags for DeriveSeed (0x3e71 and 0x3e72 are the first wave's, kept
 // so that the sampled metrics that did not change keep their samples).
 constexpr uint64_t kPairStream = 0x3e71;
@@ -120,38 +122,91 @@ void RoundRecorder::Record(uint32_t round,
 }
 
 std::vector<v1::MetricValue> RoundRecorder::Measure(const Observed& in) const {
-  const uint32_t round = in.round;
-  const v1::MetricsConfig& mc = config_.metrics();
   std::vector<v1::MetricValue> out;
-  MeasureContent(round, &out);
+  MeasureContent(in.round, &out);
   AddValue(&out, "creators.drift", in.creator_drift);
+  const Tally tally = TallyOf(in);
+  MeasureExposure(tally, &out);
+  MeasureConsumption(in, tally, &out);
+  MeasureWindow(in.round, config_.users().count(), &out);
+  AddValue(&out, "users.interest_drift", in.interest_drift);
+  MeasureLifecycle(in.round, tally.engagements, &out);
+  return out;
+}
 
-  // ---- exposure and consumption: what users examined and engaged.
+RoundRecorder::Tally RoundRecorder::TallyOf(const Observed& in) const {
   const uint32_t creators = config_.creators().count();
-  const double attention = config_.users().attention();
-  absl::flat_hash_map<uint64_t, uint64_t> shown;  // impressions this round
-  std::vector<double> creator_impressions(creators, 0.0);
-  double impressions = 0, engagements = 0, platform_impressions = 0;
-  // Per user: the affinity summed over what it engaged, and how many.
-  absl::flat_hash_map<uint32_t, std::pair<double, size_t>> by_user;
+  Tally t;
+  t.creator_impressions.assign(creators, 0.0);
   for (const v1::Interaction& x : in.interactions) {
     const ItemState& s = items_.at(x.item_id());
-    ++shown[x.item_id()];
-    impressions += 1;
+    ++t.shown[x.item_id()];
+    t.impressions += 1;
     if (s.platform) {
-      platform_impressions += 1;
+      t.platform_impressions += 1;
     } else if (s.creator < creators) {
-      creator_impressions[s.creator] += 1;
+      t.creator_impressions[s.creator] += 1;
     }
     if (x.engaged()) {
-      engagements += 1;
+      t.engagements += 1;
       const std::span<const float> p =
           in.interests.subspan(size_t{x.user_id()} * dim_, dim_);
-      auto& [affinity, count] = by_user[x.user_id()];
+      auto& [affinity, count] = t.by_user[x.user_id()];
       affinity += Dot(p, s.embedding);
       ++count;
     }
   }
+  return t;
+}
+
+// What was shown: of the live items, of the creators, of the platform.
+void RoundRecorder::MeasureExposure(const Tally& t,
+                                    std::vector<v1::MetricValue>* out) const {
+  const uint32_t creators = config_.creators().count();
+  std::vector<double> live_impressions, shown_impressions;
+  live_impressions.reserve(live_.size());
+  for (uint64_t id : live_) {
+    auto it = t.shown.find(id);
+    const double n = it == t.shown.end() ? 0 : static_cast<double>(it->second);
+    live_impressions.push_back(n);
+    if (n > 0) shown_impressions.push_back(n);
+  }
+  AddValueOr(out, "exposure.coverage",
+             live_.empty() ? std::nullopt
+                           : std::optional<double>(static_cast<double>(shown_impressions.size()) /
+                                                   live_.size()),
+             "no item is live");
+  AddValueOr(out, "exposure.gini_shown",
+             shown_impressions.size() >= 2 ? std::optional<double>(Gini(shown_impressions))
+                                           : std::nullopt,
+             "fewer than two items were shown this round");
+  AddValueOr(out, "exposure.top1pct_share",
+             t.impressions > 0 ? std::optional<double>(TopShare(live_impressions, 0.01))
+                               : std::nullopt,
+             kNoneShown);
+  const double creator_total = t.impressions - t.platform_impressions;
+  constexpr const char* kNoCreator = "no creator's item was shown this round";
+  AddValueOr(out, "exposure.gini_creators",
+             creator_total > 0 ? std::optional<double>(Gini(t.creator_impressions))
+                               : std::nullopt,
+             kNoCreator);
+  AddValueOr(out, "exposure.entropy_creators",
+             creator_total > 0 && creators >= 2
+                 ? std::optional<double>(NormalizedEntropy(t.creator_impressions, creators))
+                 : std::nullopt,
+             creators < 2 ? "one creator: there is nothing to spread over" : kNoCreator);
+  AddValueOr(out, "exposure.ai_share",
+             t.impressions > 0 ? std::optional<double>(t.platform_impressions / t.impressions)
+                               : std::nullopt,
+             kNoneShown);
+}
+
+// What users were given and got from it: slate diversity, engagement,
+// welfare, the underserved.
+void RoundRecorder::MeasureConsumption(const Observed& in, const Tally& t,
+                                       std::vector<v1::MetricValue>* out) const {
+  const v1::MetricsConfig& mc = config_.metrics();
+  const double attention = config_.users().attention();
   double affinity_sum = 0, welfare_sum = 0, ild_sum = 0;
   size_t underserved = 0, ild_n = 0;
   const size_t users = in.slates.size();
@@ -168,76 +223,31 @@ std::vector<v1::MetricValue> RoundRecorder::Measure(const Observed& in) const {
       ild_sum += pair_sum / pairs;
       ++ild_n;
     }
-    auto it = by_user.find(slate.user_id());
-    const double user_affinity = it == by_user.end() ? 0 : it->second.first;
-    const size_t user_engaged = it == by_user.end() ? 0 : it->second.second;
+    auto it = t.by_user.find(slate.user_id());
+    const double user_affinity = it == t.by_user.end() ? 0 : it->second.first;
+    const size_t user_engaged = it == t.by_user.end() ? 0 : it->second.second;
     affinity_sum += user_affinity;
     welfare_sum += user_affinity / attention;
     underserved += user_engaged == 0 ||
                    user_affinity / user_engaged < mc.underserved_threshold();
   }
-
-  std::vector<double> live_impressions, shown_impressions;
-  live_impressions.reserve(live_.size());
-  for (uint64_t id : live_) {
-    auto it = shown.find(id);
-    const double n = it == shown.end() ? 0 : static_cast<double>(it->second);
-    live_impressions.push_back(n);
-    if (n > 0) shown_impressions.push_back(n);
-  }
-  constexpr const char* kNoneShown = "no item was shown this round";
-  AddValueOr(&out, "exposure.coverage",
-             live_.empty() ? std::nullopt
-                           : std::optional<double>(static_cast<double>(shown_impressions.size()) /
-                                                   live_.size()),
-             "no item is live");
-  AddValueOr(&out, "exposure.gini_shown",
-             shown_impressions.size() >= 2 ? std::optional<double>(Gini(shown_impressions))
-                                           : std::nullopt,
-             "fewer than two items were shown this round");
-  AddValueOr(&out, "exposure.top1pct_share",
-             impressions > 0 ? std::optional<double>(TopShare(live_impressions, 0.01))
-                             : std::nullopt,
-             kNoneShown);
-  const double creator_total = impressions - platform_impressions;
-  constexpr const char* kNoCreator = "no creator's item was shown this round";
-  AddValueOr(&out, "exposure.gini_creators",
-             creator_total > 0 ? std::optional<double>(Gini(creator_impressions))
-                               : std::nullopt,
-             kNoCreator);
-  AddValueOr(&out, "exposure.entropy_creators",
-             creator_total > 0 && creators >= 2
-                 ? std::optional<double>(NormalizedEntropy(creator_impressions, creators))
-                 : std::nullopt,
-             creators < 2 ? "one creator: there is nothing to spread over" : kNoCreator);
-  AddValueOr(&out, "exposure.ai_share",
-             impressions > 0 ? std::optional<double>(platform_impressions / impressions)
-                             : std::nullopt,
-             kNoneShown);
-  AddValueOr(&out, "slate.ild", ild_n ? std::optional<double>(ild_sum / ild_n) : std::nullopt,
+  AddValueOr(out, "slate.ild", ild_n ? std::optional<double>(ild_sum / ild_n) : std::nullopt,
              "no slate holds two items");
-
-  AddValueOr(&out, "consumption.engagement_rate",
-             impressions > 0 ? std::optional<double>(engagements / impressions)
-                             : std::nullopt,
+  AddValueOr(out, "consumption.engagement_rate",
+             t.impressions > 0 ? std::optional<double>(t.engagements / t.impressions)
+                               : std::nullopt,
              kNoneShown);
-  AddValueOr(&out, "consumption.welfare",
+  AddValueOr(out, "consumption.welfare",
              users > 0 ? std::optional<double>(welfare_sum / users) : std::nullopt,
              "no user was served");
-  AddValueOr(&out, "consumption.engaged_affinity",
-             engagements > 0 ? std::optional<double>(affinity_sum / engagements)
-                             : std::nullopt,
+  AddValueOr(out, "consumption.engaged_affinity",
+             t.engagements > 0 ? std::optional<double>(affinity_sum / t.engagements)
+                               : std::nullopt,
              "nobody engaged this round");
-  AddValueOr(&out, "consumption.underserved",
+  AddValueOr(out, "consumption.underserved",
              users > 0 ? std::optional<double>(static_cast<double>(underserved) / users)
                        : std::nullopt,
              "no user was served");
-
-  MeasureWindow(round, config_.users().count(), &out);
-
-  AddValue(&out, "users.interest_drift", in.interest_drift);
-  MeasureLifecycle(round, engagements, &out);
-  return out;
 }
 
 void RoundRecorder::MeasureWindow(uint32_t round, size_t users,

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <deque>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -105,7 +106,20 @@ class RoundRecorder {
     uint32_t last_engaged;
   };
 
+  // The round's interactions, counted once for every measure that needs them.
+  struct Tally {
+    absl::flat_hash_map<uint64_t, uint64_t> shown;  // impressions per item
+    std::vector<double> creator_impressions;         // per creator
+    double impressions = 0, engagements = 0, platform_impressions = 0;
+    // Per user: the affinity summed over what it engaged, and how many.
+    absl::flat_hash_map<uint32_t, std::pair<double, size_t>> by_user;
+  };
+  Tally TallyOf(const Observed& in) const;
+
   void MeasureContent(uint32_t round, std::vector<v1::MetricValue>* out) const;
+  void MeasureExposure(const Tally& tally, std::vector<v1::MetricValue>* out) const;
+  void MeasureConsumption(const Observed& in, const Tally& tally,
+                          std::vector<v1::MetricValue>* out) const;
   void MeasureWindow(uint32_t round, size_t users,
                      std::vector<v1::MetricValue>* out) const;
   void MeasureLifecycle(uint32_t round, double engagements,
