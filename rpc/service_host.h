@@ -88,6 +88,29 @@ class ServiceHost {
   std::unique_ptr<GrpcServer> server_;
 };
 
+// The base of each server process class (stack/): its address and its
+// shutdown, over the ServiceHost a derived Start() fills. A derived
+// destructor calls host_->Stop() first, so that no call is in flight when
+// its services and clients go.
+class HostedServer {
+ public:
+  HostedServer(const HostedServer&) = delete;
+  HostedServer& operator=(const HostedServer&) = delete;
+
+  // "host:port", for clients.
+  std::string address() const { return host_->address(); }
+  // Stops serving, waiting up to `grace` for calls in flight.
+  void Shutdown(absl::Duration grace = absl::Seconds(5)) {
+    if (host_ != nullptr) host_->Shutdown(grace);
+  }
+
+ protected:
+  HostedServer() = default;
+  ~HostedServer() = default;
+
+  std::unique_ptr<ServiceHost> host_;
+};
+
 }  // namespace feedloop
 
 #endif  // FEEDLOOP_RPC_SERVICE_HOST_H_

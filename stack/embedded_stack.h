@@ -19,19 +19,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "rpc/transport.h"
+#include "stack/loop_server.h"  // and what it declares: the loop's service, the store client
 
-namespace feedloop {
-namespace store {
-class StoreClient;
-}  // namespace store
-namespace loop {
-class ExperimentServiceImpl;
-}  // namespace loop
-
-namespace stack {
+namespace feedloop::stack {
 
 class GeneratorServer;
-class LoopServer;
 class RankerServer;
 class StoreServer;
 
@@ -87,7 +79,6 @@ class EmbeddedStack {
   std::unique_ptr<LoopServer> loop_;
 };
 
-}  // namespace stack
-}  // namespace feedloop
+}  // namespace feedloop::stack
 
 #endif  // FEEDLOOP_STACK_EMBEDDED_STACK_H_

@@ -29,10 +29,6 @@ absl::StatusOr<std::unique_ptr<GeneratorServer>> GeneratorServer::Start(
   return s;
 }
 
-void GeneratorServer::Shutdown(absl::Duration grace) {
-  if (host_ != nullptr) host_->Shutdown(grace);
-}
-
 GeneratorServer::~GeneratorServer() {
   if (host_ != nullptr) host_->Stop();
 }

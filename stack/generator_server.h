@@ -28,7 +28,7 @@ class RankerRewardModel;
 
 namespace stack {
 
-class GeneratorServer {
+class GeneratorServer final : public HostedServer {
  public:
   struct Options : ServingOptions {
     // The ranker's address, for coupled runs. Default: "" (only runs with
@@ -46,18 +46,12 @@ class GeneratorServer {
       const Options& options);
   ~GeneratorServer();
 
-  GeneratorServer(const GeneratorServer&) = delete;
-  GeneratorServer& operator=(const GeneratorServer&) = delete;
-
-  std::string address() const { return host_->address(); }
-  void Shutdown(absl::Duration grace = absl::Seconds(5));
 
  private:
   GeneratorServer();
 
   std::unique_ptr<generator::RankerRewardModel> reward_;
   std::unique_ptr<store::StoreClient> store_;
-  std::unique_ptr<ServiceHost> host_;
   std::unique_ptr<generator::GeneratorServiceImpl> service_;
 };
 

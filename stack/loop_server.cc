@@ -71,10 +71,6 @@ absl::StatusOr<std::unique_ptr<LoopServer>> LoopServer::Start(
   return s;
 }
 
-void LoopServer::Shutdown(absl::Duration grace) {
-  if (host_ != nullptr) host_->Shutdown(grace);
-}
-
 LoopServer::~LoopServer() {
   Shutdown(absl::Seconds(1));
   service_.reset();  // stops and joins the runs

@@ -28,7 +28,7 @@ class ExperimentServiceImpl;
 
 namespace stack {
 
-class LoopServer {
+class LoopServer final : public HostedServer {
  public:
   struct Options : ServingOptions {
     // The other services' addresses. Required.
@@ -48,13 +48,8 @@ class LoopServer {
   static absl::StatusOr<std::unique_ptr<LoopServer>> Start(const Options& options);
   ~LoopServer();
 
-  LoopServer(const LoopServer&) = delete;
-  LoopServer& operator=(const LoopServer&) = delete;
-
-  std::string address() const { return host_->address(); }
   loop::ExperimentServiceImpl* experiments() { return service_.get(); }
   store::StoreClient* store();
-  void Shutdown(absl::Duration grace = absl::Seconds(5));
 
  private:
   struct Clients;  // the channels to the other services
@@ -62,7 +57,6 @@ class LoopServer {
   LoopServer();
 
   std::unique_ptr<Clients> clients_;
-  std::unique_ptr<ServiceHost> host_;
   std::unique_ptr<loop::ExperimentServiceImpl> service_;
 };
 

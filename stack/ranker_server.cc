@@ -28,10 +28,6 @@ absl::StatusOr<std::unique_ptr<RankerServer>> RankerServer::Start(
   return s;
 }
 
-void RankerServer::Shutdown(absl::Duration grace) {
-  if (host_ != nullptr) host_->Shutdown(grace);
-}
-
 RankerServer::~RankerServer() {
   if (host_ != nullptr) host_->Stop();
 }

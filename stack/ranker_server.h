@@ -28,7 +28,7 @@ class RankerServiceImpl;
 
 namespace stack {
 
-class RankerServer {
+class RankerServer final : public HostedServer {
  public:
   struct Options : ServingOptions {
     Options() { max_queued_requests = 1024; }
@@ -42,18 +42,12 @@ class RankerServer {
       const Options& options);
   ~RankerServer();
 
-  RankerServer(const RankerServer&) = delete;
-  RankerServer& operator=(const RankerServer&) = delete;
-
-  std::string address() const { return host_->address(); }
   ranker::RankerServiceImpl* service() { return service_.get(); }
-  void Shutdown(absl::Duration grace = absl::Seconds(5));
 
  private:
   RankerServer();
 
   std::unique_ptr<store::StoreClient> store_;
-  std::unique_ptr<ServiceHost> host_;
   std::unique_ptr<ranker::RankerServiceImpl> service_;
 };
 

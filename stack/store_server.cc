@@ -40,10 +40,6 @@ absl::StatusOr<std::unique_ptr<StoreServer>> StoreServer::Start(
   return s;
 }
 
-void StoreServer::Shutdown(absl::Duration grace) {
-  if (host_ != nullptr) host_->Shutdown(grace);
-}
-
 StoreServer::~StoreServer() {
   // Calls in flight hold pointers into the services and the store: stop
   // the server and drain the pool first; the store closes last.

@@ -30,7 +30,7 @@ class DiversityServiceImpl;
 
 namespace stack {
 
-class StoreServer {
+class StoreServer final : public HostedServer {
  public:
   struct Options : ServingOptions {
     Options() { max_queued_requests = 1024; }
@@ -44,19 +44,12 @@ class StoreServer {
       const Options& options);
   ~StoreServer();
 
-  StoreServer(const StoreServer&) = delete;
-  StoreServer& operator=(const StoreServer&) = delete;
-
-  std::string address() const { return host_->address(); }
   store::ItemStore* store() { return store_.get(); }
-  // Stops serving, waiting up to `grace` for calls in flight.
-  void Shutdown(absl::Duration grace = absl::Seconds(5));
 
  private:
   StoreServer();
 
   std::unique_ptr<store::ItemStore> store_;
-  std::unique_ptr<ServiceHost> host_;
   std::unique_ptr<store::IngestServiceImpl> ingest_;
   std::unique_ptr<query::DiversityServiceImpl> diversity_;
 };

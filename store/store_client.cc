@@ -16,6 +16,10 @@ absl::Status FromStore(const grpc::Status& s) {
 
 }  // namespace
 
+absl::Status StoreClient::FromStoreStatus(const grpc::Status& status) {
+  return FromStore(status);
+}
+
 StoreClient::StoreClient(std::shared_ptr<grpc::Channel> channel,
                          const Options& options)
     : options_(options),
@@ -29,32 +33,20 @@ void StoreClient::Prepare(grpc::ClientContext* ctx,
 }
 
 absl::StatusOr<v1::RunRecord> StoreClient::CreateRun(const v1::RunRecord& run) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_.deadline);
   v1::CreateRunRequest req;
   *req.mutable_run() = run;
-  v1::RunRecord resp;
-  FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->CreateRun(&ctx, req, &resp)));
-  return resp;
+  return Unary<v1::RunRecord>(ingest_.get(), &v1::IngestService::Stub::CreateRun, req);
 }
 
 absl::StatusOr<v1::RunRecord> StoreClient::UpdateRun(
     const v1::UpdateRunRequest& update) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_.deadline);
-  v1::RunRecord resp;
-  FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->UpdateRun(&ctx, update, &resp)));
-  return resp;
+  return Unary<v1::RunRecord>(ingest_.get(), &v1::IngestService::Stub::UpdateRun, update);
 }
 
 absl::StatusOr<v1::RunRecord> StoreClient::GetRun(const std::string& run_id) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_.deadline);
   v1::GetRunRequest req;
   req.set_run_id(run_id);
-  v1::RunRecord resp;
-  FEEDLOOP_RETURN_IF_ERROR(FromStore(diversity_->GetRun(&ctx, req, &resp)));
-  return resp;
+  return Unary<v1::RunRecord>(diversity_.get(), &v1::DiversityService::Stub::GetRun, req);
 }
 
 absl::StatusOr<std::vector<v1::RunRecord>> StoreClient::ListRuns(
@@ -66,9 +58,8 @@ absl::StatusOr<std::vector<v1::RunRecord>> StoreClient::ListRuns(
   FEEDLOOP_RETURN_IF_ERROR(ForEachPage<v1::ListRunsResponse>(
       req,
       [&](const v1::ListRunsRequest& page_req, v1::ListRunsResponse* page) {
-        grpc::ClientContext ctx;
-        Prepare(&ctx, options_.deadline);
-        return FromStore(diversity_->ListRuns(&ctx, page_req, page));
+        return UnaryInto(diversity_.get(), &v1::DiversityService::Stub::ListRuns,
+                         page_req, page);
       },
       [&](v1::ListRunsResponse& page) {
         for (auto& run : *page.mutable_runs()) out.push_back(std::move(run));
@@ -85,10 +76,9 @@ absl::Status StoreClient::Ingest(const std::string& run_id,
     req.set_run_id(run_id);
     req.mutable_items()->Reserve(static_cast<int>(end - start));
     for (size_t i = start; i < end; ++i) *req.add_items() = items[i];
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_.deadline);
-    v1::IngestResponse resp;
-    FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->Ingest(&ctx, req, &resp)));
+    FEEDLOOP_RETURN_IF_ERROR(
+        Unary<v1::IngestResponse>(ingest_.get(), &v1::IngestService::Stub::Ingest, req)
+            .status());
   }
   return absl::OkStatus();
 }
@@ -102,10 +92,9 @@ absl::StatusOr<std::vector<v1::Item>> StoreClient::GetItems(
     v1::GetItemsRequest req;
     req.set_run_id(run_id);
     req.mutable_ids()->Add(ids.begin() + start, ids.begin() + end);
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_.deadline);
-    v1::GetItemsResponse resp;
-    FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->GetItems(&ctx, req, &resp)));
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        v1::GetItemsResponse resp,
+        Unary<v1::GetItemsResponse>(ingest_.get(), &v1::IngestService::Stub::GetItems, req));
     for (auto& item : *resp.mutable_items()) out.push_back(std::move(item));
   }
   return out;
@@ -151,11 +140,10 @@ absl::Status StoreClient::LogInteractions(
     req.set_round(round);
     req.mutable_interactions()->Reserve(static_cast<int>(end - start));
     for (size_t i = start; i < end; ++i) *req.add_interactions() = interactions[i];
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_.deadline);
-    v1::LogInteractionsResponse resp;
     FEEDLOOP_RETURN_IF_ERROR(
-        FromStore(ingest_->LogInteractions(&ctx, req, &resp)));
+        Unary<v1::LogInteractionsResponse>(
+            ingest_.get(), &v1::IngestService::Stub::LogInteractions, req)
+            .status());
   }
   return absl::OkStatus();
 }
@@ -191,10 +179,9 @@ absl::Status StoreClient::ScanInteractions(
 }
 
 absl::Status StoreClient::WriteMetrics(const v1::WriteMetricsRequest& request) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_.deadline);
-  v1::WriteMetricsResponse resp;
-  return FromStore(ingest_->WriteMetrics(&ctx, request, &resp));
+  return Unary<v1::WriteMetricsResponse>(ingest_.get(),
+                                         &v1::IngestService::Stub::WriteMetrics, request)
+      .status();
 }
 
 absl::StatusOr<v1::RunRecord> StoreClient::ClaimRun(const std::string& run_id,
@@ -204,11 +191,7 @@ absl::StatusOr<v1::RunRecord> StoreClient::ClaimRun(const std::string& run_id,
   req.set_run_id(run_id);
   req.set_owner(owner);
   req.set_lease_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(lease)));
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_.deadline);
-  v1::RunRecord resp;
-  FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->ClaimRun(&ctx, req, &resp)));
-  return resp;
+  return Unary<v1::RunRecord>(ingest_.get(), &v1::IngestService::Stub::ClaimRun, req);
 }
 
 absl::StatusOr<v1::RoundCheckpoint> StoreClient::GetCheckpoint(
@@ -216,11 +199,8 @@ absl::StatusOr<v1::RoundCheckpoint> StoreClient::GetCheckpoint(
   v1::GetCheckpointRequest req;
   req.set_run_id(run_id);
   req.set_round(round);
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_.deadline);
-  v1::RoundCheckpoint resp;
-  FEEDLOOP_RETURN_IF_ERROR(FromStore(ingest_->GetCheckpoint(&ctx, req, &resp)));
-  return resp;
+  return Unary<v1::RoundCheckpoint>(ingest_.get(), &v1::IngestService::Stub::GetCheckpoint,
+                                    req);
 }
 
 absl::StatusOr<v1::GetSeriesResponse> StoreClient::GetSeries(
@@ -229,9 +209,8 @@ absl::StatusOr<v1::GetSeriesResponse> StoreClient::GetSeries(
   FEEDLOOP_RETURN_IF_ERROR(ForEachPage<v1::GetSeriesResponse>(
       request,
       [&](const v1::GetSeriesRequest& page_req, v1::GetSeriesResponse* page) {
-        grpc::ClientContext ctx;
-        Prepare(&ctx, options_.deadline);
-        return FromStore(diversity_->GetSeries(&ctx, page_req, page));
+        return UnaryInto(diversity_.get(), &v1::DiversityService::Stub::GetSeries,
+                         page_req, page);
       },
       [&](v1::GetSeriesResponse& page) {
         for (auto& s : *page.mutable_series()) *all.add_series() = std::move(s);

@@ -94,6 +94,29 @@ class StoreClient {
  private:
   void Prepare(grpc::ClientContext* ctx, absl::Duration deadline) const;
 
+  // One unary call with the unary deadline, its status as the store's.
+  template <typename Stub, typename Request, typename Response>
+  absl::Status UnaryInto(Stub* stub,
+                         grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                                      Response*),
+                         const Request& request, Response* response) const {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_.deadline);
+    return FromStoreStatus((stub->*method)(&ctx, request, response));
+  }
+  template <typename Response, typename Stub, typename Request>
+  absl::StatusOr<Response> Unary(
+      Stub* stub,
+      grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+      const Request& request) const {
+    Response response;
+    absl::Status s = UnaryInto(stub, method, request, &response);
+    if (!s.ok()) return s;
+    return response;
+  }
+  // A failed call's status, its message prefixed "store: ".
+  static absl::Status FromStoreStatus(const grpc::Status& status);
+
   const Options options_;
   std::unique_ptr<v1::IngestService::Stub> ingest_;
   std::unique_ptr<v1::DiversityService::Stub> diversity_;
