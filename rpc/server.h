@@ -35,7 +35,7 @@ class GrpcServer {
     std::string listen = "127.0.0.1:0";
     // Largest request or response message. Default: 64 MiB.
     int max_message_bytes = 64 << 20;
-    // Plaintext or TLS (common/transport.h). Default: plaintext.
+    // Plaintext or TLS (rpc/transport.h). Default: plaintext.
     Transport transport;
     // Counts and times every call when set; borrowed, must outlive the
     // server. Default: none.
