@@ -1,5 +1,8 @@
 #include "rpc/transport.h"
 
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+
 #include <fstream>
 #include <sstream>
 

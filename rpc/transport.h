@@ -14,13 +14,15 @@
 #ifndef FEEDLOOP_RPC_TRANSPORT_H_
 #define FEEDLOOP_RPC_TRANSPORT_H_
 
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/security/server_credentials.h>
-
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+
+namespace grpc {
+class ChannelCredentials;
+class ServerCredentials;
+}  // namespace grpc
 
 namespace feedloop {
 
