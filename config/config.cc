@@ -3,6 +3,8 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -14,6 +16,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "metrics/catalog.h"
 
 namespace feedloop::config {
@@ -83,6 +86,53 @@ class Checker {
   absl::Status status_;
 };
 
+// What a binary message can carry that no field of this version names: an
+// unknown field (a newer client's, or a mistyped number), or a number no
+// value of its enum has (proto3 keeps both). A config must not run with
+// either: ranker.index = 99 would run as the default index.
+absl::Status CheckKnown(const Message& m, const std::string& path) {
+  const Reflection* r = m.GetReflection();
+  if (const auto& unknown = r->GetUnknownFields(m); !unknown.empty()) {
+    const google::protobuf::UnknownField& u = unknown.field(0);
+    // A known field's number: a value its (closed) enum does not have,
+    // kept aside by the parser, so the field reads as its default.
+    if (const FieldDescriptor* f = m.GetDescriptor()->FindFieldByNumber(u.number())) {
+      const std::string name = path.empty() ? f->name() : absl::StrCat(path, ".", f->name());
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": ",
+          u.type() == google::protobuf::UnknownField::TYPE_VARINT
+              ? absl::StrCat(static_cast<int64_t>(u.varint()))
+              : std::string("a value"),
+          " is not a value this version knows",
+          f->enum_type() != nullptr ? absl::StrCat(" of ", f->enum_type()->name()) : ""));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        path.empty() ? "config" : path, ": has ", unknown.field_count(),
+        " field(s) this version does not know (field number ", u.number(), ")"));
+  }
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const FieldDescriptor* f : fields) {
+    const std::string name = path.empty() ? f->name() : absl::StrCat(path, ".", f->name());
+    const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      const std::string at = f->is_repeated() ? absl::StrCat(name, "[", i, "]") : name;
+      if (f->type() == FieldDescriptor::TYPE_ENUM) {
+        const int v = f->is_repeated() ? r->GetRepeatedEnumValue(m, f, i) : r->GetEnumValue(m, f);
+        if (f->enum_type()->FindValueByNumber(v) == nullptr) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              at, ": ", v, " is not a value of ", f->enum_type()->name()));
+        }
+      } else if (f->type() == FieldDescriptor::TYPE_MESSAGE) {
+        const Message& sub =
+            f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f);
+        FEEDLOOP_RETURN_IF_ERROR(CheckKnown(sub, at));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<v1::ExperimentConfig> ParseConfig(absl::string_view text,
@@ -110,6 +160,7 @@ absl::StatusOr<v1::ExperimentConfig> LoadConfigFile(const std::string& path) {
 }
 
 absl::Status ValidateConfig(const v1::ExperimentConfig& c) {
+  FEEDLOOP_RETURN_IF_ERROR(CheckKnown(c, ""));
   Checker k;
   k.Range<uint32_t>("rounds", c.rounds(), 1, 100000);
 

@@ -37,6 +37,29 @@ TEST(Config, UnknownFieldNamesFileLineAndField) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("c.pbtxt")));
 }
 
+// A binary config (StartRun's) can carry what text parsing refuses: an
+// enum number no value has, or a field this version does not know.
+TEST(Config, UnknownEnumValuesAndUnknownFieldsAreRefused) {
+  v1::ExperimentConfig c;
+  c.mutable_ranker()->set_index(static_cast<v1::RankerConfig::IndexType>(99));
+  EXPECT_THAT(ValidateConfig(c), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("ranker.index: 99 is not a value")));
+  v1::ExperimentConfig d;
+  std::string bytes = d.SerializeAsString();
+  bytes += std::string("\xb8\x3e\x01", 3);  // field 999, varint 1
+  v1::ExperimentConfig parsed;
+  ASSERT_TRUE(parsed.ParseFromString(bytes));
+  EXPECT_THAT(ValidateConfig(parsed),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("field number 999")));
+  // In a nested message, the path names it.
+  v1::ExperimentConfig e;
+  std::string users = e.users().SerializeAsString() + std::string("\xb8\x3e\x01", 3);
+  ASSERT_TRUE(e.mutable_users()->ParseFromString(users));
+  EXPECT_THAT(ValidateConfig(e), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("users: has 1 field")));
+  EXPECT_OK(ValidateConfig(v1::ExperimentConfig()));
+}
+
 TEST(Config, OutOfRangeNamesThePath) {
   v1::ExperimentConfig c;
   c.mutable_generator()->set_alpha(1.5);

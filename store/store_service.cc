@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "rpc/reactors.h"
 #include "common/status.h"
+#include "config/config.h"
 #include "common/vectors.h"
 #include "rpc/grpc_status.h"
 
@@ -33,6 +34,10 @@ grpc::ServerUnaryReactor* IngestServiceImpl::CreateRun(
     grpc::CallbackServerContext* ctx, const v1::CreateRunRequest* request,
     v1::RunRecord* response) {
   return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+    // A run is stored only with a config that would run: the same check
+    // as StartRun's and the services' OpenRun.
+    FEEDLOOP_RETURN_IF_ERROR(
+        Annotate(config::ValidateConfig(request->run().config()), "run.config"));
     FEEDLOOP_RETURN_IF_ERROR(store_->CreateRun(request->run()));
     FEEDLOOP_ASSIGN_OR_RETURN(*response, store_->GetRun(request->run().run_id()));
     return absl::OkStatus();

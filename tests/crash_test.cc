@@ -29,6 +29,7 @@
 #include "rpc/grpc_status.h"
 #include "rpc/server.h"
 #include "stack/embedded_stack.h"
+#include "store/item_store.h"
 #include "store/store_client.h"
 #include "testing/net.h"
 #include "testing/status_matchers.h"
@@ -101,6 +102,22 @@ std::string Uninterrupted(const v1::ExperimentConfig& config, const std::string&
 }
 
 // The four services as processes, each on its own port for good.
+// Writes a run record straight into the database at `dir` (no store
+// process running), as an older version of feedloop could have: the
+// service's config check is bypassed. With `owner`, claimed for 1 s.
+absl::Status WriteOldRecord(const std::string& dir, const v1::RunRecord& run,
+                            const std::string& owner) {
+  store::ItemStore::Options options;
+  options.path = dir;
+  std::filesystem::create_directories(dir);
+  FEEDLOOP_ASSIGN_OR_RETURN(auto db, store::ItemStore::Open(options));
+  FEEDLOOP_RETURN_IF_ERROR(db->CreateRun(run));
+  if (!owner.empty()) {
+    FEEDLOOP_RETURN_IF_ERROR(db->ClaimRun(run.run_id(), owner, absl::Seconds(1)).status());
+  }
+  return absl::OkStatus();
+}
+
 class Cluster {
  public:
   explicit Cluster(std::string dir) : dir_(std::move(dir)) {
@@ -289,17 +306,19 @@ TEST(Crash, AnOrphanedRunIsAdoptedOnceItsLeaseEnds) {
   const v1::ExperimentConfig config = Config(12);
   const std::string calm = Uninterrupted(config, "crash-orphan");
   const std::string dir = Scratch("orphan");
+  // A run record whose config no longer validates (written by an older
+  // version: the store's service refuses such a config now), left RUNNING
+  // by a loop that died long ago.
+  {
+    v1::RunRecord stale;
+    stale.set_run_id("crash-stale");
+    *stale.mutable_config() = config;
+    stale.mutable_config()->mutable_users()->set_count(0);
+    ASSERT_OK(WriteOldRecord(dir + "/store", stale, "dead-loop"));
+  }
   Cluster cluster(dir + "/store");
   cluster.StartAll();
   store::StoreClient store(CreateChannel(cluster.store()));
-  // A run record whose config no longer validates, left RUNNING by a loop
-  // that died long ago.
-  v1::RunRecord stale;
-  stale.set_run_id("crash-stale");
-  *stale.mutable_config() = config;
-  stale.mutable_config()->mutable_users()->set_count(0);
-  ASSERT_OK(store.CreateRun(stale).status());
-  ASSERT_OK(store.ClaimRun("crash-stale", "dead-loop", absl::Seconds(1)).status());
 
   StartExperiment(cluster.loop(), config, "crash-orphan");
   v1::RunRecord run = WaitFor(store, "crash-orphan",
@@ -324,18 +343,26 @@ TEST(Crash, AnOrphanedRunIsAdoptedOnceItsLeaseEnds) {
 
 TEST(Crash, AColdRankerServesAtOnceAndFailsOnlyTheRunItCannotOpen) {
   const std::string dir = Scratch("cold");
+  // 50 orphaned RUNNING runs with a round done; one of them cannot be
+  // opened (its config no longer validates: an older version's record).
+  {
+    v1::RunRecord old;
+    old.set_run_id("orphan-17");
+    *old.mutable_config() = Config(4);
+    old.mutable_config()->mutable_ranker()->set_candidates(0);
+    ASSERT_OK(WriteOldRecord(dir + "/store", old, ""));
+  }
   Cluster cluster(dir + "/store");
   cluster.Start(Cluster::kStore);
   store::StoreClient store(CreateChannel(cluster.store()));
-  // 50 orphaned RUNNING runs with a round done; one of them cannot be
-  // opened (its config no longer validates).
   Rng rng(5);
   for (int i = 0; i < 50; ++i) {
     v1::RunRecord run;
     run.set_run_id(absl::StrCat("orphan-", i));
     *run.mutable_config() = Config(4);
-    if (i == 17) run.mutable_config()->mutable_ranker()->set_candidates(0);
-    ASSERT_OK(store.CreateRun(run).status());
+    if (i != 17) {
+      ASSERT_OK(store.CreateRun(run).status());
+    }
     std::vector<v1::Item> items(40);
     for (uint32_t k = 0; k < items.size(); ++k) {
       items[k].set_id(k + 1);

@@ -153,6 +153,43 @@ TEST_F(StoreServiceTest, BadInputKeepsItsCodeAndMessageOverTheWire) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("ghost")));
 }
 
+// The store keeps only runs that would run: a config StartRun would refuse
+// (alpha 5, no users, an enum value no version has) is refused here too,
+// and nothing is stored.
+TEST_F(StoreServiceTest, CreateRunRefusesAConfigThatDoesNotValidate) {
+  auto create = [&](const std::string& id, auto edit) {
+    v1::CreateRunRequest create;
+    create.mutable_run()->set_run_id(id);
+    create.mutable_run()->mutable_config()->mutable_space()->set_dim(kDim);
+    edit(create.mutable_run()->mutable_config());
+    v1::RunRecord run;
+    grpc::ClientContext ctx;
+    return FromGrpcStatus(ingest_->CreateRun(&ctx, create, &run));
+  };
+  EXPECT_THAT(create("bad-alpha", [](v1::ExperimentConfig* c) {
+                c->mutable_generator()->set_alpha(5);
+              }),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("run.config: generator.alpha")));
+  EXPECT_THAT(create("no-users", [](v1::ExperimentConfig* c) {
+                c->mutable_users()->set_count(0);
+              }),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("users.count")));
+  EXPECT_THAT(create("odd-index", [](v1::ExperimentConfig* c) {
+                c->mutable_ranker()->set_index(static_cast<v1::RankerConfig::IndexType>(99));
+              }),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ranker.index: 99")));
+  for (const char* id : {"bad-alpha", "no-users", "odd-index"}) {
+    v1::GetRunRequest get;
+    get.set_run_id(id);
+    v1::RunRecord run;
+    grpc::ClientContext ctx;
+    EXPECT_THAT(FromGrpcStatus(diversity_->GetRun(&ctx, get, &run)),
+                StatusIs(absl::StatusCode::kNotFound)) << id;
+  }
+  EXPECT_OK(create("fine", [](v1::ExperimentConfig*) {}));
+}
+
 TEST_F(StoreServiceTest, OversizedMessageIsRefused) {
   // 70 MiB of floats exceeds the 64 MiB message bound.
   v1::IngestRequest req;
