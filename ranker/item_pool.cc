@@ -1,5 +1,7 @@
 #include "ranker/item_pool.h"
 
+#include "model/item_id.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -13,7 +15,6 @@
 namespace feedloop::ranker {
 namespace {
 
-constexpr uint64_t kMaxItemId = (uint64_t{1} << 63) - 1;
 
 VectorIndex::Type TypeOf(v1::RankerConfig::IndexType t) {
   switch (t) {
@@ -71,10 +72,7 @@ absl::Status ItemPool::Advance(uint32_t round, std::span<const v1::Item> items,
   absl::flat_hash_set<uint64_t> seen;
   for (size_t i = 0; i < items.size(); ++i) {
     const v1::Item& item = items[i];
-    if (item.id() == 0 || item.id() > kMaxItemId) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "items[", i, "].id: must be in [1, 2^63), got ", item.id()));
-    }
+    FEEDLOOP_RETURN_IF_ERROR(model::CheckItemId(item.id(), absl::StrCat("items[", i, "].id")));
     if (item.round() != round) {
       return absl::InvalidArgumentError(absl::StrCat(
           "items[", i, "].round: ", item.round(), " is not round ", round));

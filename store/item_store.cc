@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "common/vectors.h"
+#include "model/item_id.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
@@ -278,7 +279,8 @@ absl::StatusOr<ItemStore::RunShape> ItemStore::GetRunShape(
     if (it != shapes_.end()) return it->second;
   }
   FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord run, ReadRun(run_id));
-  RunShape shape{run.config().space().dim(), run.config().users().count()};
+  RunShape shape{run.config().space().dim(), run.config().users().count(),
+                 run.config().rounds()};
   absl::MutexLock lock(&shape_mutex_);
   shapes_.emplace(std::string(run_id), shape);
   return shape;
@@ -443,9 +445,11 @@ absl::Status ItemStore::Ingest(absl::string_view run_id,
   index_of.reserve(items.size());
   for (int i = 0; i < items.size(); ++i) {
     const v1::Item& item = items[i];
-    if (item.id() == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("items[", i, "].id: must be nonzero"));
+    FEEDLOOP_RETURN_IF_ERROR(model::CheckItemId(item.id(), absl::StrCat("items[", i, "].id")));
+    if (item.round() >= shape.rounds) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "items[", i, "].round: ", item.round(), " is not a round of the run (it has ",
+          shape.rounds, ")"));
     }
     auto [it, inserted] = index_of.emplace(item.id(), i);
     if (!inserted) {
@@ -599,6 +603,10 @@ absl::Status ItemStore::LogInteractions(
         options_.max_batch_interactions, " per request"));
   }
   FEEDLOOP_ASSIGN_OR_RETURN(RunShape shape, GetRunShape(run_id));
+  if (round >= shape.rounds) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "round: ", round, " is not a round of the run (it has ", shape.rounds, ")"));
+  }
   absl::flat_hash_set<uint64_t> slots;
   absl::flat_hash_set<uint64_t> item_ids;
   slots.reserve(interactions.size());

@@ -187,6 +187,7 @@ class ItemStore {
   struct RunShape {
     uint32_t dim;
     uint32_t users;
+    uint32_t rounds;
   };
   absl::StatusOr<RunShape> GetRunShape(absl::string_view run_id) const;
   absl::Mutex& WriteMutexFor(absl::string_view run_id) const;

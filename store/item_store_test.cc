@@ -308,11 +308,28 @@ TEST_F(BadIngestTest, RejectsEmptyAndOversizedBatches) {
                  "51 items exceed the limit of 50");
 }
 
-TEST_F(BadIngestTest, RejectsZeroIdAndLongTitle) {
+TEST_F(BadIngestTest, RejectsIdsTheRankerCannotIndexRoundsOutsideTheRunAndLongTitles) {
+  // The ids the ranker takes, [1, 2^63): 0 and 2^63 and up could be stored
+  // but never indexed, and the round then never ranked.
+  for (uint64_t id : {uint64_t{0}, uint64_t{1} << 63, ~uint64_t{0}}) {
+    auto items = Batch(1, 2, 0);
+    items[1].set_id(id);
+    ExpectRejected(items, absl::StatusCode::kInvalidArgument,
+                   absl::StrCat("items[1].id: must be in [1, 2^63), got ", id));
+  }
+  // Rounds of the run only (r1 has 30): 30, and -1 sent as a varint.
+  for (uint32_t round : {30u, ~0u}) {
+    auto items = Batch(1, 2, 0);
+    items[0].set_round(round);
+    ExpectRejected(items, absl::StatusCode::kInvalidArgument,
+                   absl::StrCat("items[0].round: ", round, " is not a round of the run"));
+  }
+  RepeatedPtrField<v1::Interaction> xs;
+  xs.Add()->set_item_id(1);
+  EXPECT_THAT(store_->LogInteractions("r1", 30, xs),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("round: 30 is not a round of the run")));
   auto items = Batch(1, 2, 0);
-  items[1].set_id(0);
-  ExpectRejected(items, absl::StatusCode::kInvalidArgument,
-                 "items[1].id: must be nonzero");
   items = Batch(1, 2, 0);
   items[0].set_title(std::string(2000, 'x'));
   ExpectRejected(items, absl::StatusCode::kInvalidArgument, "items[0].title");
