@@ -10,4 +10,9 @@ absl::Status Annotate(const absl::Status& status, absl::string_view context) {
                       absl::StrCat(context, ": ", status.message()));
 }
 
+std::string Quote(absl::string_view text, size_t max_chars) {
+  if (text.size() <= max_chars) return absl::StrCat("'", text, "'");
+  return absl::StrCat("'", text.substr(0, max_chars), "...' (", text.size(), " characters)");
+}
+
 }  // namespace feedloop

@@ -5,6 +5,9 @@
 #ifndef FEEDLOOP_COMMON_STATUS_H_
 #define FEEDLOOP_COMMON_STATUS_H_
 
+#include <cstddef>
+#include <string>
+
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -14,6 +17,11 @@ namespace feedloop {
 
 // Prefixes a status's message with context ("ranker at 1.2.3.4:5: ...").
 absl::Status Annotate(const absl::Status& status, absl::string_view context);
+
+// `text` in single quotes for a message, cut to its first `max_chars`
+// characters ("'abc...' (20000 characters)") so that an error never
+// copies unbounded input back to the caller.
+std::string Quote(absl::string_view text, size_t max_chars = 64);
 
 }  // namespace feedloop
 

@@ -12,6 +12,12 @@ TEST(Status, AnnotatePrefixesAndKeepsCode) {
   EXPECT_TRUE(Annotate(absl::OkStatus(), "x").ok());
 }
 
+TEST(Status, QuoteCutsLongInput) {
+  EXPECT_EQ(Quote("abc"), "'abc'");
+  const std::string quoted = Quote(std::string(1000, 'x'), 8);
+  EXPECT_EQ(quoted, "'xxxxxxxx...' (1000 characters)");
+}
+
 absl::StatusOr<int> Half(int x) {
   if (x % 2) return absl::InvalidArgumentError("odd");
   return x / 2;

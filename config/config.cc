@@ -165,7 +165,7 @@ absl::Status ValidateConfig(const v1::ExperimentConfig& c) {
   k.Range<uint32_t>("rounds", c.rounds(), 1, 100000);
 
   const v1::SpaceConfig& s = c.space();
-  k.Range<uint32_t>("space.dim", s.dim(), 2, 4096);
+  k.Range<uint32_t>("space.dim", s.dim(), 2, kMaxDim);
   k.Range<uint32_t>("space.topics", s.topics(), 1, 1024);
 
   const v1::UserConfig& u = c.users();
@@ -254,8 +254,7 @@ absl::Status ValidateConfig(const v1::ExperimentConfig& c) {
                              absl::string_view(r->replaced_by.data(), r->replaced_by.size())));
     } else {
       k.Require(metrics::FindMetric(name) != nullptr, field,
-                absl::StrCat("'", name.substr(0, 64),
-                             "' is not a metric of the catalog (docs/metrics.md)"));
+                absl::StrCat(Quote(name), " is not a metric of the catalog (docs/metrics.md)"));
     }
   }
 

@@ -24,6 +24,11 @@
 
 namespace feedloop::config {
 
+// The largest embedding dimension (space.dim), and so of any embedding a
+// service is given.
+inline constexpr uint32_t kMaxDim = 4096;
+
+
 // Parses text format. Unknown fields and syntax errors are INVALID_ARGUMENT
 // naming `source`, the line and the column.
 absl::StatusOr<v1::ExperimentConfig> ParseConfig(absl::string_view text,

@@ -11,6 +11,7 @@
 #include "common/paging.h"
 #include "common/status.h"
 #include "common/vectors.h"
+#include "config/config.h"
 #include "metrics/catalog.h"
 #include "metrics/content.h"
 #include "metrics/round_recorder.h"
@@ -32,7 +33,7 @@ absl::Status CheckNamed(const std::vector<std::string>& filters,
     });
     if (!found) {
       return absl::NotFoundError(
-          absl::StrCat("metrics: no series named '", m, "' in these runs"));
+          absl::StrCat("metrics: no series named ", Quote(m), " in these runs"));
     }
   }
   return absl::OkStatus();
@@ -195,6 +196,11 @@ absl::StatusOr<v1::EvaluateResponse> RunQueries::Evaluate(
   } else {
     if (dim == 0) {
       return absl::InvalidArgumentError("dim: the embeddings' dimension is required");
+    }
+    // Before anything is sized by it: the metrics' work grows as dim^2.
+    if (dim > config::kMaxDim) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dim: ", dim, " exceeds the limit of ", config::kMaxDim, " (space.dim's)"));
     }
     if (run.has_value() && dim != run->config().space().dim()) {
       return absl::InvalidArgumentError(absl::StrCat(

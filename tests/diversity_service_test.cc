@@ -192,5 +192,39 @@ TEST_F(DiversityServiceTest, EvaluateMeasuresEmbeddingsAndItems) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("item 999")));
 }
 
+// One small request used to make the store try to allocate 320 GB: a row
+// of dimension 200,000 (800 KB). The dimension is bounded before anything
+// is sized by it, and the store goes on answering.
+TEST_F(DiversityServiceTest, EvaluateRefusesADimensionBeyondTheLimitAndStaysUp) {
+  v1::EvaluateRequest req;
+  req.set_dim(200000);
+  for (int d = 0; d < 200000; ++d) req.add_embeddings(d == 0 ? 1.0f : 0.0f);
+  v1::EvaluateResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_THAT(FromGrpcStatus(stub_->Evaluate(&ctx, req, &resp)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("dim: 200000 exceeds the limit of 4096")));
+  v1::EvaluateRequest ok;
+  ok.set_dim(2);
+  for (float x : {1.0f, 0.0f, 0.0f, 1.0f}) ok.add_embeddings(x);
+  grpc::ClientContext again;
+  EXPECT_OK(FromGrpcStatus(stub_->Evaluate(&again, ok, &resp)));
+}
+
+// A 20 KB metric name comes back as NOT_FOUND quoting a short prefix, not
+// as a metadata-size error.
+TEST_F(DiversityServiceTest, AnErrorQuotesAShortPrefixOfUnboundedInput) {
+  ASSERT_OK_AND_ASSIGN(auto started, stack_->experiments()->Start(Config(2)));
+  stack_->experiments()->WaitUntilIdle();
+  v1::GetSeriesRequest req;
+  req.add_run_ids(started.run_ids(0));
+  req.add_metrics(std::string(20000, 'm'));
+  v1::GetSeriesResponse resp;
+  grpc::ClientContext ctx;
+  const absl::Status s = FromGrpcStatus(stub_->GetSeries(&ctx, req, &resp));
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kNotFound, HasSubstr("(20000 characters)")));
+  EXPECT_LT(s.message().size(), 200u);
+}
+
 }  // namespace
 }  // namespace feedloop
