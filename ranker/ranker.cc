@@ -269,10 +269,10 @@ absl::Status Ranker::Retrieve(std::span<const float> queries, uint32_t k,
   }
   FEEDLOOP_RETURN_IF_ERROR(
       CheckEmbeddingRows(queries, dim_, "queries", /*require_unit=*/false));
-  if (queries.size() / dim_ > options_.max_batch_rows) {
+  if (queries.size() / dim_ > options_.max_query_rows) {
     return absl::InvalidArgumentError(
         absl::StrCat("queries: ", queries.size() / dim_,
-                     " rows exceed the limit of ", options_.max_batch_rows));
+                     " rows exceed the limit of ", options_.max_query_rows));
   }
   absl::ReaderMutexLock lock(&mu_);
   return pool_->Search(queries, k, out);

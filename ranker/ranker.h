@@ -64,7 +64,9 @@ class Ranker {
     int search_threads = 0;
     // Most users in one RankBatch. Default: 10000.
     size_t max_batch_users = 10000;
-    // Most query or candidate rows in one Retrieve or ScoreItems.
+    // Most query rows in one Retrieve (ranker.proto: 10000). Default: 10000.
+    size_t max_query_rows = 10000;
+    // Most candidate rows in one ScoreItems (ranker.proto: 100000).
     // Default: 100000.
     size_t max_batch_rows = 100000;
   };

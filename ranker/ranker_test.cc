@@ -447,6 +447,11 @@ TEST_F(RankerTest, RejectsBadInput) {
               StatusIs(kInvalid, HasSubstr("queries[row 0]: is the zero vector")));
   q[0] = 1;
   EXPECT_THAT(ranker->Retrieve(q, 0, &nb), StatusIs(kInvalid, HasSubstr("k:")));
+  // The limit ranker.proto documents, 10000 query rows, is the one enforced.
+  std::vector<float> rows(10001 * kDim, 0.0f);
+  for (size_t r = 0; r < 10001; ++r) rows[r * kDim] = 1;
+  EXPECT_THAT(ranker->Retrieve(rows, 10, &nb),
+              StatusIs(kInvalid, HasSubstr("10001 rows exceed the limit of 10000")));
   EXPECT_THAT(ranker->ScoreItems(std::vector<float>(kDim - 1, 0.5f), {}, 5, 1),
               StatusIs(kInvalid, HasSubstr("candidates")));
 
