@@ -9,6 +9,7 @@
 //
 // Human tables by default; --format csv or json for pipes.
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -251,6 +252,11 @@ int Evaluate(v1::DiversityService::Stub* stub, Format format) {
   }
   const std::string path = absl::GetFlag(FLAGS_embeddings);
   if (!path.empty()) {
+    std::error_code error;
+    if (std::filesystem::is_directory(path, error)) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--embeddings: ", path, " is a directory, not a CSV file of vectors")));
+    }
     std::ifstream in(path);
     if (!in) return Fail(absl::NotFoundError(absl::StrCat("cannot read ", path)));
     std::string line;
@@ -269,10 +275,14 @@ int Evaluate(v1::DiversityService::Stub* stub, Format format) {
         float x;
         if (!absl::SimpleAtof(c, &x)) {
           return Fail(absl::InvalidArgumentError(absl::StrCat(
-              path, ":", line_number, ": '", c, "' is not a number")));
+              path, ":", line_number, ": ", Quote(c), " is not a number")));
         }
         req.add_embeddings(x);
       }
+    }
+    if (req.embeddings().empty()) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--embeddings: ", path, " holds no vectors")));
     }
   }
   grpc::ClientContext ctx;

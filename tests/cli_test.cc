@@ -338,6 +338,12 @@ TEST(Cli, RunServeThenQuery) {
   EXPECT_EQ(code, 1);
   EXPECT_THAT(missing, HasSubstr("run 'nope' not found"));
 
+  // A folder given for the vectors is named as such, not read as no rows.
+  std::string folder = Capture(
+      absl::StrCat("query evaluate --embeddings ", dir, " --addr ", addr, " 2>&1"), &code);
+  EXPECT_EQ(code, 2) << folder;
+  EXPECT_THAT(folder, HasSubstr("is a directory"));
+
   server->Kill(SIGINT);
   const int status = server->Wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
