@@ -14,12 +14,19 @@
 //       [&](auto& page) { for (auto& s : *page.mutable_series()) ...; }));
 //
 // Python mirrors ForEachPage once: feedloop.client._pages.
+//
+// Batches and streams are cut the same way by size: SplitBySize keeps each
+// part under kMaxChunkBytes (far below the 64 MiB message limit) as well
+// as under a count, so a round at dim 4096 travels as it does at dim 32.
 
 #ifndef FEEDLOOP_COMMON_PAGING_H_
 #define FEEDLOOP_COMMON_PAGING_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -69,6 +76,40 @@ absl::Status ForEachPage(Request request, Call call, Take take) {
     if (page.next_page_token().empty()) return absl::OkStatus();
     request.set_page_token(page.next_page_token());
   }
+}
+
+// The most bytes one part of a split batch or one message of a stream
+// carries.
+inline constexpr size_t kMaxChunkBytes = size_t{4} << 20;
+
+// Consecutive parts [begin, end) of [0, n), each of at most `max_items`
+// items and, by `size_of(i)`, at most `max_bytes` (an item larger alone
+// is a part of its own).
+template <typename SizeOf>
+std::vector<std::pair<size_t, size_t>> SplitBySize(size_t n, size_t max_items,
+                                                   SizeOf size_of,
+                                                   size_t max_bytes = kMaxChunkBytes) {
+  std::vector<std::pair<size_t, size_t>> parts;
+  size_t begin = 0, bytes = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t b = size_of(i);
+    if (i > begin && (i - begin >= max_items || bytes + b > max_bytes)) {
+      parts.emplace_back(begin, i);
+      begin = i;
+      bytes = 0;
+    }
+    bytes += b;
+  }
+  if (n > begin) parts.emplace_back(begin, n);
+  return parts;
+}
+
+// How many rows of `row_bytes` fit one part, at most `max_rows`, at
+// least one.
+inline size_t RowsPerChunk(size_t row_bytes, size_t max_rows,
+                           size_t max_bytes = kMaxChunkBytes) {
+  const size_t fit = row_bytes == 0 ? max_rows : max_bytes / row_bytes;
+  return std::max<size_t>(1, std::min(max_rows, fit));
 }
 
 }  // namespace feedloop

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rpc/reactors.h"
+#include "common/paging.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "model/outcomes.h"
@@ -132,10 +133,14 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GeneratorServiceImpl::Generate(
           round->generated = true;
           chunk->set_candidates_drawn(round->drawn);
         }
-        const size_t end = std::min(round->items.size(), round->next + kItemsPerChunk);
-        chunk->mutable_items()->Reserve(static_cast<int>(end - round->next));
-        for (; round->next < end; ++round->next) {
-          *chunk->add_items() = std::move(round->items[round->next]);
+        // At most kItemsPerChunk items and kMaxChunkBytes (a round at dim
+        // 4096 is 16 KB an item), at least one.
+        size_t bytes = 0;
+        for (size_t n = 0; round->next < round->items.size() && n < kItemsPerChunk; ++n) {
+          const size_t b = round->items[round->next].ByteSizeLong();
+          if (n > 0 && bytes + b > kMaxChunkBytes) break;
+          bytes += b;
+          *chunk->add_items() = std::move(round->items[round->next++]);
         }
         return round->next < round->items.size();
       });

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/time/clock.h"
+#include "common/paging.h"
 #include "common/status.h"
 #include "rpc/grpc_status.h"
 
@@ -23,8 +24,11 @@ absl::StatusOr<std::vector<float>> RankerRewardModel::Score(
   const size_t rows = dim == 0 ? 0 : candidates.size() / dim;
   std::vector<float> out;
   out.reserve(rows);
-  for (size_t first = 0; first < rows; first += kMaxRowsPerCall) {
-    const size_t n = std::min(kMaxRowsPerCall, rows - first);
+  // Calls of at most kMaxRowsPerCall rows and kMaxChunkBytes; every call
+  // samples the same users (by seed), so the split does not change scores.
+  const size_t per_call = RowsPerChunk(size_t{dim} * sizeof(float), kMaxRowsPerCall);
+  for (size_t first = 0; first < rows; first += per_call) {
+    const size_t n = std::min(per_call, rows - first);
     v1::ScoreItemsRequest req;
     req.set_run_id(run_id);
     req.set_round(round);  // a ranker replica catches up to it

@@ -69,9 +69,10 @@ absl::StatusOr<std::vector<v1::RunRecord>> StoreClient::ListRuns(
 
 absl::Status StoreClient::Ingest(const std::string& run_id,
                                  std::span<const v1::Item> items) {
-  for (size_t start = 0; start < items.size();
-       start += options_.max_items_per_call) {
-    const size_t end = std::min(items.size(), start + options_.max_items_per_call);
+  // Parts by count and by bytes: a round at dim 4096 is 16 KB an item.
+  for (const auto& [start, end] : SplitBySize(
+           items.size(), options_.max_items_per_call,
+           [&](size_t i) { return items[i].ByteSizeLong(); })) {
     v1::IngestRequest req;
     req.set_run_id(run_id);
     req.mutable_items()->Reserve(static_cast<int>(end - start));

@@ -36,7 +36,8 @@ class StoreClient {
     // Deadline of a whole scan. Default: 10 min.
     absl::Duration scan_deadline = absl::Minutes(10);
     // Largest batch per call; larger ones are split (each part is atomic on
-    // its own). Default: 50000 items / 500000 interactions.
+    // its own), and items also by size (common/paging.h kMaxChunkBytes).
+    // Default: 50000 items / 500000 interactions.
     size_t max_items_per_call = 50000;
     size_t max_interactions_per_call = 500000;
   };

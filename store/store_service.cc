@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rpc/reactors.h"
+#include "common/paging.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "common/vectors.h"
@@ -82,7 +83,7 @@ grpc::ServerWriteReactor<v1::ScanItemsResponse>* IngestServiceImpl::ScanItems(
   std::unique_ptr<ItemCursor> cursor;
   return new ChunkedWriteReactor<v1::ScanItemsResponse>(
       ctx, pool_,
-      [this, request, cursor = std::move(cursor)](
+      [this, request, cursor = std::move(cursor), max_items = size_t{0}](
           v1::ScanItemsResponse* out) mutable -> absl::StatusOr<bool> {
         FEEDLOOP_ASSIGN_OR_RETURN(uint32_t chunk,
                                   ChunkSize(request->chunk_size()));
@@ -92,10 +93,14 @@ grpc::ServerWriteReactor<v1::ScanItemsResponse>* IngestServiceImpl::ScanItems(
                                         request->has_round_to()
                                             ? request->round_to()
                                             : UINT32_MAX));
+          // A chunk of at most kMaxChunkBytes: an item is its embedding,
+          // a title of at most 1024 characters, and a few numbers.
+          FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord run, store_->GetRun(request->run_id()));
+          max_items = RowsPerChunk(size_t{run.config().space().dim()} * 4 + 1100, chunk);
         }
         std::vector<v1::Item> items;
-        items.reserve(chunk);
-        FEEDLOOP_ASSIGN_OR_RETURN(bool more, cursor->Next(chunk, &items));
+        items.reserve(max_items);
+        FEEDLOOP_ASSIGN_OR_RETURN(bool more, cursor->Next(max_items, &items));
         for (v1::Item& item : items) *out->add_items() = std::move(item);
         return more;
       });

@@ -14,6 +14,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "stack/store_server.h"
+#include "store/store_client.h"
 #include "testing/status_matchers.h"
 #include "rpc/grpc_status.h"
 
@@ -188,6 +189,32 @@ TEST_F(StoreServiceTest, CreateRunRefusesAConfigThatDoesNotValidate) {
                 StatusIs(absl::StatusCode::kNotFound)) << id;
   }
   EXPECT_OK(create("fine", [](v1::ExperimentConfig*) {}));
+}
+
+// A round at dim 4096 (16 KB an item) goes in and comes out in parts cut by
+// size: 5000 items are 80 MB, past the 64 MiB message limit as one call.
+TEST_F(StoreServiceTest, ARoundAtTheLargestDimensionIsStoredAndScanned) {
+  store::StoreClient client(CreateChannel(server_->address()));
+  v1::RunRecord wide;
+  wide.set_run_id("wide");
+  wide.mutable_config()->mutable_space()->set_dim(4096);
+  ASSERT_OK(client.CreateRun(wide).status());
+  std::vector<v1::Item> items(5000);
+  for (size_t i = 0; i < items.size(); ++i) {
+    items[i].set_id(i + 1);
+    std::vector<float> e(4096, 0.0f);
+    e[i % 4096] = 1.0f;
+    items[i].mutable_embedding()->Add(e.begin(), e.end());
+  }
+  ASSERT_OK(client.Ingest("wide", items));
+  size_t scanned = 0, chunks = 0;
+  ASSERT_OK(client.ScanItems("wide", 0, std::nullopt, [&](std::vector<v1::Item> chunk) {
+    scanned += chunk.size();
+    ++chunks;
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(scanned, 5000u);
+  EXPECT_GE(chunks, 20u);  // about 4 MiB each
 }
 
 TEST_F(StoreServiceTest, OversizedMessageIsRefused) {
