@@ -12,6 +12,10 @@ namespace {
 
 // The ranker takes at most 100000 candidate rows per ScoreItems call.
 constexpr size_t kMaxRowsPerCall = 100000;
+// Each call repeats the scoring users' slate views, so calls are as large
+// as the 64 MiB message limit comfortably allows (half of it), not cut to
+// the 4 MiB of a stream's chunk: 100000 rows below dim 84, 2048 at 4096.
+constexpr size_t kMaxRequestBytes = size_t{32} << 20;
 
 }  // namespace
 
@@ -24,9 +28,10 @@ absl::StatusOr<std::vector<float>> RankerRewardModel::Score(
   const size_t rows = dim == 0 ? 0 : candidates.size() / dim;
   std::vector<float> out;
   out.reserve(rows);
-  // Calls of at most kMaxRowsPerCall rows and kMaxChunkBytes; every call
-  // samples the same users (by seed), so the split does not change scores.
-  const size_t per_call = RowsPerChunk(size_t{dim} * sizeof(float), kMaxRowsPerCall);
+  // Every call samples the same users (by seed) and scores each candidate
+  // alone, so the split does not change scores.
+  const size_t per_call =
+      RowsPerChunk(size_t{dim} * sizeof(float), kMaxRowsPerCall, kMaxRequestBytes);
   for (size_t first = 0; first < rows; first += per_call) {
     const size_t n = std::min(per_call, rows - first);
     v1::ScoreItemsRequest req;

@@ -8,16 +8,8 @@
 #include "rpc/grpc_status.h"
 
 namespace feedloop::store {
-namespace {
-
-absl::Status FromStore(const grpc::Status& s) {
-  return Annotate(FromGrpcStatus(s), "store");
-}
-
-}  // namespace
-
 absl::Status StoreClient::FromStoreStatus(const grpc::Status& status) {
-  return FromStore(status);
+  return Annotate(FromGrpcStatus(status), "store");
 }
 
 StoreClient::StoreClient(std::shared_ptr<grpc::Channel> channel,
@@ -126,7 +118,7 @@ absl::Status StoreClient::ScanItems(
   }
   grpc::Status s = reader->Finish();
   if (!callback_status.ok()) return callback_status;
-  return FromStore(s);
+  return FromStoreStatus(s);
 }
 
 absl::Status StoreClient::LogInteractions(
@@ -176,7 +168,7 @@ absl::Status StoreClient::ScanInteractions(
   }
   grpc::Status s = reader->Finish();
   if (!callback_status.ok()) return callback_status;
-  return FromStore(s);
+  return FromStoreStatus(s);
 }
 
 absl::Status StoreClient::WriteMetrics(const v1::WriteMetricsRequest& request) {
@@ -231,7 +223,7 @@ absl::Status StoreClient::WatchRun(
       break;
     }
   }
-  return FromStore(reader->Finish());
+  return FromStoreStatus(reader->Finish());
 }
 
 }  // namespace feedloop::store
