@@ -1,5 +1,8 @@
 #include "metrics/catalog.h"
 
+#include <string>
+#include <vector>
+
 #include <set>
 
 #include "gtest/gtest.h"
@@ -38,6 +41,24 @@ TEST(Catalog, OrderAndDescriptions) {
   EXPECT_EQ(DescribeMetric("no.such"), "");
   EXPECT_NE(DescribeMetric("exposure.gini_items").find("exposure.gini_shown"),
             std::string::npos);
+}
+
+// How queries name metrics: a full name, or a family as a prefix ending in
+// '.'. A plain prefix match (the plausible wrong rule) would let
+// "content.v" pick content.vendi and "exposure.gini" pick both ginis.
+TEST(Catalog, AFilterIsAFullNameOrAFamilyEndingInADot) {
+  EXPECT_TRUE(MatchesFilter("content.vendi", "content.vendi"));
+  EXPECT_TRUE(MatchesFilter("content.vendi", "content."));
+  EXPECT_FALSE(MatchesFilter("content.vendi", "content.v"));
+  EXPECT_FALSE(MatchesFilter("exposure.gini_shown", "exposure.gini"));
+  EXPECT_FALSE(MatchesFilter("content", "content."));
+  EXPECT_FALSE(MatchesFilter("contents.x", "content."));
+  const std::vector<std::string> none;
+  EXPECT_TRUE(MatchesAnyFilter("slate.ild", none));  // no filter: everything
+  const std::vector<std::string> two = {"slate.", "content.vendi"};
+  EXPECT_TRUE(MatchesAnyFilter("slate.ild", two));
+  EXPECT_TRUE(MatchesAnyFilter("content.vendi", two));
+  EXPECT_FALSE(MatchesAnyFilter("content.dispersion", two));
 }
 
 }  // namespace
