@@ -10,8 +10,8 @@ int DefaultThreadCount() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-ThreadPool::ThreadPool(int num_threads, size_t max_queue)
-    : max_queue_(max_queue) {
+ThreadPool::ThreadPool(int num_threads, size_t max_queue, size_t max_held_bytes)
+    : max_queue_(max_queue), max_held_bytes_(max_held_bytes) {
   num_threads = std::max(1, num_threads);
   threads_.reserve(num_threads);
   for (int i = 0; i < num_threads; ++i) {
@@ -27,12 +27,29 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : threads_) t.join();
 }
 
-bool ThreadPool::TrySchedule(absl::AnyInvocable<void() &&> task) {
+bool ThreadPool::TrySchedule(absl::AnyInvocable<void() &&> task, size_t bytes) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return false;
   if (max_queue_ != 0 && queue_.size() >= max_queue_) return false;
-  queue_.push_back(std::move(task));
+  if (max_held_bytes_ != 0 && held_bytes_ > 0 && held_bytes_ + bytes > max_held_bytes_) {
+    return false;
+  }
+  held_bytes_ += bytes;
+  if (bytes == 0) {
+    queue_.push_back(std::move(task));
+  } else {
+    queue_.push_back([this, bytes, task = std::move(task)]() mutable {
+      std::move(task)();
+      absl::MutexLock lock(&mu_);
+      held_bytes_ -= bytes;
+    });
+  }
   return true;
+}
+
+size_t ThreadPool::held_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return held_bytes_;
 }
 
 size_t ThreadPool::queued() const {

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace feedloop {
@@ -37,6 +38,32 @@ TEST(ThreadPool, TryScheduleRefusesWhenQueueIsFull) {
   EXPECT_TRUE(pool.TrySchedule([] {}));
   EXPECT_FALSE(pool.TrySchedule([] {}));
   release.Notify();
+}
+
+TEST(ThreadPool, TryScheduleRefusesPastTheByteBound) {
+  // 32 requests of 16 MiB against a 256 MiB bound: the first 16 are held
+  // (one running, fifteen waiting), the rest refused, and once they have
+  // run the bytes are free again.
+  constexpr size_t kMiB = size_t{1} << 20;
+  ThreadPool pool(1, /*max_queue=*/1024, /*max_held_bytes=*/256 * kMiB);
+  absl::Notification release;
+  int accepted = 0;
+  for (int i = 0; i < 32; ++i) {
+    accepted += pool.TrySchedule([&] { release.WaitForNotification(); }, 16 * kMiB);
+  }
+  EXPECT_EQ(accepted, 16);
+  EXPECT_EQ(pool.held_bytes(), 256 * kMiB);
+  EXPECT_TRUE(pool.TrySchedule([] {}));  // weightless work still fits
+  release.Notify();
+  while (pool.held_bytes() != 0) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_TRUE(pool.TrySchedule([] {}, 16 * kMiB));
+}
+
+TEST(ThreadPool, ATaskHeavierThanTheBoundRunsWhenNothingElseIsHeld) {
+  ThreadPool pool(1, 8, /*max_held_bytes=*/100);
+  absl::Notification ran;
+  ASSERT_TRUE(pool.TrySchedule([&] { ran.Notify(); }, 1000));
+  ran.WaitForNotification();
 }
 
 TEST(ThreadPool, DestructorRunsQueuedTasks) {

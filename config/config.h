@@ -20,13 +20,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "config/limits.h"
 #include "feedloop/v1/config.pb.h"
 
 namespace feedloop::config {
-
-// The largest embedding dimension (space.dim), and so of any embedding a
-// service is given.
-inline constexpr uint32_t kMaxDim = 4096;
 
 
 // Parses text format. Unknown fields and syntax errors are INVALID_ARGUMENT

@@ -6,6 +6,7 @@
 #include <optional>
 #include <numeric>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/random.h"
@@ -91,8 +92,12 @@ uint32_t Generator::ItemsInRound(uint32_t round) const {
 }
 
 absl::StatusOr<std::vector<v1::Item>> Generator::Generate(
-    uint32_t round, uint64_t* candidates_drawn) {
+    uint32_t round, uint64_t* candidates_drawn, const Cancellation& cancel) {
   absl::MutexLock lock(&mu_);
+  cancel_ = &cancel;
+  absl::Cleanup forget = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    cancel_ = &kNoCancellation;
+  };
   if (awaiting_observe_ && round + 1 == next_round_) {
     if (candidates_drawn) *candidates_drawn = last_drawn_;
     return last_items_;  // a retry of the round just generated
@@ -225,6 +230,7 @@ absl::StatusOr<std::vector<v1::Item>> Generator::GenerateLocked(
 
   const size_t chunk = std::max<size_t>(1, options_.items_per_scoring_chunk);
   for (size_t first = 0; first < slots.size(); first += chunk) {
+    FEEDLOOP_RETURN_IF_ERROR(cancel_->Check());
     const size_t n = std::min(chunk, slots.size() - first);
     std::vector<float> candidates(n * per_item * dim_);
     auto draw = [&](size_t i) {
@@ -257,7 +263,7 @@ absl::StatusOr<std::vector<v1::Item>> Generator::GenerateLocked(
       // the round) judge every candidate of the round.
       FEEDLOOP_ASSIGN_OR_RETURN(
           scores, reward_->Score(run_id_, round, candidates, dim_, g.reward_users(),
-                                 reward_seed));
+                                 reward_seed, *cancel_));
       if (scores.size() != n * per_item) {
         return absl::InternalError("reward model returned the wrong count");
       }
@@ -474,7 +480,7 @@ absl::StatusOr<std::vector<double>> Generator::Objective(uint32_t round,
   if (alpha > 0) {
     FEEDLOOP_ASSIGN_OR_RETURN(
         reward, reward_->Score(run_id_, round + 1, rows, dim_, g.reward_users(),
-                               DeriveSeed(config_.seed(), stream, round)));
+                               DeriveSeed(config_.seed(), stream, round), *cancel_));
     if (reward.size() != n) {
       return absl::InternalError("reward model returned the wrong count");
     }

@@ -53,6 +53,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/cancellation.h"
 #include "common/thread_pool.h"
 #include "feedloop/v1/config.pb.h"
 #include "feedloop/v1/generator.pb.h"
@@ -88,9 +89,12 @@ class Generator {
   // stands after that round's feedback), then publish. FAILED_PRECONDITION
   // for a round out of order; the reward model's error (UNAVAILABLE when
   // the ranker is unreachable) when coupled, and nothing changes then.
-  // `candidates_drawn` may be null.
+  // `candidates_drawn` may be null. Stops with `cancel`'s status (and
+  // nothing changed) once its caller has gone: checked between scoring
+  // chunks and carried into the reward model's calls.
   absl::StatusOr<std::vector<v1::Item>> Generate(uint32_t round,
-                                                 uint64_t* candidates_drawn);
+                                                 uint64_t* candidates_drawn,
+                                                 const Cancellation& cancel = {});
 
   // The round's outcomes per item (the creators adapt to them in the next
   // Generate; the platform model refits now). INVALID_ARGUMENT for an item
@@ -163,6 +167,10 @@ class Generator {
   mutable absl::Mutex mu_;
   std::vector<float> centres_ ABSL_GUARDED_BY(mu_);  // creators_ x dim_
   PlatformModel platform_ ABSL_GUARDED_BY(mu_);
+  // The caller of the Generate in progress (it holds mu_ throughout), for
+  // the reward model's calls made on its behalf.
+  const Cancellation* cancel_ ABSL_GUARDED_BY(mu_) = &kNoCancellation;
+  static inline const Cancellation kNoCancellation{};
   uint32_t next_round_ ABSL_GUARDED_BY(mu_) = 0;
   // The last generated round's items, kept until it is observed.
   bool awaiting_observe_ ABSL_GUARDED_BY(mu_) = false;

@@ -97,7 +97,7 @@ absl::StatusOr<std::unique_ptr<Generator>> GeneratorServiceImpl::Resume(
 grpc::ServerUnaryReactor* GeneratorServiceImpl::OpenRun(
     grpc::CallbackServerContext* ctx, const v1::OpenRunRequest* request,
     v1::GeneratorRunState* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(*response, Open(*request));
     return absl::OkStatus();
   });
@@ -106,7 +106,7 @@ grpc::ServerUnaryReactor* GeneratorServiceImpl::OpenRun(
 grpc::ServerUnaryReactor* GeneratorServiceImpl::CloseRun(
     grpc::CallbackServerContext* ctx, const v1::CloseRunRequest* request,
     v1::CloseRunResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request]() -> absl::Status {
     return runs_.Close(request->run_id());
   });
 }
@@ -125,11 +125,11 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GeneratorServiceImpl::Generate(
       ctx, pool_,
       [this, run_id = request->run_id(), round_number = request->round(),
        round = std::make_shared<Round>()](
-          v1::GenerateResponse* chunk) -> absl::StatusOr<bool> {
+          v1::GenerateResponse* chunk, const Cancellation& cancel) -> absl::StatusOr<bool> {
         if (!round->generated) {
           FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Generator> generator, Find(run_id));
           FEEDLOOP_ASSIGN_OR_RETURN(round->items,
-                                    generator->Generate(round_number, &round->drawn));
+                                    generator->Generate(round_number, &round->drawn, cancel));
           round->generated = true;
           chunk->set_candidates_drawn(round->drawn);
         }
@@ -149,7 +149,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GeneratorServiceImpl::Generate(
 grpc::ServerUnaryReactor* GeneratorServiceImpl::Observe(
     grpc::CallbackServerContext* ctx, const v1::ObserveRequest* request,
     v1::ObserveResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Generator> generator,
                               Find(request->run_id()));
     std::vector<v1::ItemOutcome> outcomes(request->outcomes().begin(),

@@ -24,7 +24,8 @@ class RegionReward final : public RewardModel {
   explicit RegionReward(std::vector<float> region) : region_(std::move(region)) {}
   absl::StatusOr<std::vector<float>> Score(const std::string&, uint32_t,
                                            std::span<const float> c, uint32_t dim,
-                                           uint32_t, uint64_t) override {
+                                           uint32_t, uint64_t,
+                                           const Cancellation&) override {
     ++calls_;
     std::vector<float> out(c.size() / dim);
     for (size_t i = 0; i < out.size(); ++i) {
@@ -44,7 +45,8 @@ class FailingReward final : public RewardModel {
  public:
   absl::StatusOr<std::vector<float>> Score(const std::string&, uint32_t,
                                            std::span<const float>, uint32_t,
-                                           uint32_t, uint64_t) override {
+                                           uint32_t, uint64_t,
+                                           const Cancellation&) override {
     return absl::UnavailableError("ranker unreachable");
   }
 };

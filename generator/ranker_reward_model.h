@@ -23,7 +23,8 @@ class RankerRewardModel final : public RewardModel {
                                            uint32_t round,
                                            std::span<const float> candidates,
                                            uint32_t dim, uint32_t sample_users,
-                                           uint64_t seed) override;
+                                           uint64_t seed,
+                                           const Cancellation& cancel) override;
 
  private:
   std::unique_ptr<v1::RankerService::Stub> stub_;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/cancellation.h"
 
 namespace feedloop::generator {
 
@@ -21,11 +22,12 @@ class RewardModel {
   // Predicted engagement of each row of `candidates` (rows of `dim`
   // floats) over `sample_users` users drawn with `seed`, as the model
   // stands when `round` is being generated. UNAVAILABLE when the model
-  // cannot be reached.
+  // cannot be reached; `cancel`'s status once the caller of the work that
+  // asks has gone (its calls carry the caller's remaining deadline).
   virtual absl::StatusOr<std::vector<float>> Score(
       const std::string& run_id, uint32_t round,
       std::span<const float> candidates, uint32_t dim, uint32_t sample_users,
-      uint64_t seed) = 0;
+      uint64_t seed, const Cancellation& cancel) = 0;
 };
 
 }  // namespace feedloop::generator

@@ -88,6 +88,7 @@ class Workload {
     Rng rng(DeriveSeed(o_.seed, kRequestStream, seq));
     r->set_run_id(o_.run_id);
     r->set_k(o_.k);
+    r->set_dim(o_.dim);
     UnitVectors(rng, o_.batch, r->mutable_queries());
   }
   void Fill(uint64_t seq, v1::ScoreItemsRequest* r) const {
@@ -95,6 +96,7 @@ class Workload {
     r->set_run_id(o_.run_id);
     r->set_sample_users(64);
     r->set_seed(seq);
+    r->set_dim(o_.dim);
     UnitVectors(rng, o_.batch, r->mutable_candidates());
   }
   void Fill(uint64_t seq, v1::IngestRequest* r) const {

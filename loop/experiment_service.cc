@@ -319,7 +319,7 @@ bool ExperimentServiceImpl::WaitUntilIdle(absl::Duration timeout) {
 grpc::ServerUnaryReactor* ExperimentServiceImpl::StartRun(
     grpc::CallbackServerContext* ctx, const v1::StartRunRequest* request,
     v1::StartRunResponse* response) {
-  return ServeUnary(ctx, options_.request_pool,
+  return ServeUnary(ctx, options_.request_pool, *request,
                     [this, request, response]() -> absl::Status {
                       FEEDLOOP_ASSIGN_OR_RETURN(
                           *response,
@@ -331,7 +331,7 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::StartRun(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRun(
     grpc::CallbackServerContext* ctx, const v1::GetRunRequest* request,
     v1::RunRecord* response) {
-  return ServeUnary(ctx, options_.request_pool,
+  return ServeUnary(ctx, options_.request_pool, *request,
                     [this, request, response]() -> absl::Status {
                       FEEDLOOP_ASSIGN_OR_RETURN(
                           *response,
@@ -343,7 +343,7 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRun(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::StopRun(
     grpc::CallbackServerContext* ctx, const v1::StopRunRequest* request,
     v1::RunRecord* response) {
-  return ServeUnary(ctx, options_.request_pool,
+  return ServeUnary(ctx, options_.request_pool, *request,
                     [this, request, response]() -> absl::Status {
                       std::shared_ptr<TrackedRun> run = Find(request->run_id());
                       if (run == nullptr) {

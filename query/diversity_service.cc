@@ -15,7 +15,7 @@ DiversityServiceImpl::DiversityServiceImpl(store::ItemStore* store,
 grpc::ServerUnaryReactor* DiversityServiceImpl::ListRuns(
     grpc::CallbackServerContext* ctx, const v1::ListRunsRequest* request,
     v1::ListRunsResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(*response, queries_.ListRuns(*request));
     return absl::OkStatus();
   });
@@ -24,7 +24,7 @@ grpc::ServerUnaryReactor* DiversityServiceImpl::ListRuns(
 grpc::ServerUnaryReactor* DiversityServiceImpl::GetRun(
     grpc::CallbackServerContext* ctx, const v1::GetRunRequest* request,
     v1::RunRecord* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(*response, queries_.GetRun(*request));
     return absl::OkStatus();
   });
@@ -33,7 +33,7 @@ grpc::ServerUnaryReactor* DiversityServiceImpl::GetRun(
 grpc::ServerUnaryReactor* DiversityServiceImpl::GetSeries(
     grpc::CallbackServerContext* ctx, const v1::GetSeriesRequest* request,
     v1::GetSeriesResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(*response, queries_.GetSeries(*request));
     return absl::OkStatus();
   });
@@ -42,7 +42,7 @@ grpc::ServerUnaryReactor* DiversityServiceImpl::GetSeries(
 grpc::ServerUnaryReactor* DiversityServiceImpl::CompareRuns(
     grpc::CallbackServerContext* ctx, const v1::CompareRunsRequest* request,
     v1::CompareRunsResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(*response, queries_.Compare(*request));
     return absl::OkStatus();
   });
@@ -51,8 +51,9 @@ grpc::ServerUnaryReactor* DiversityServiceImpl::CompareRuns(
 grpc::ServerUnaryReactor* DiversityServiceImpl::Evaluate(
     grpc::CallbackServerContext* ctx, const v1::EvaluateRequest* request,
     v1::EvaluateResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
-    FEEDLOOP_ASSIGN_OR_RETURN(*response, queries_.Evaluate(*request));
+  return ServeUnary(ctx, pool_, *request,
+                    [this, request, response](const Cancellation& cancel) -> absl::Status {
+    FEEDLOOP_ASSIGN_OR_RETURN(*response, queries_.Evaluate(*request, cancel));
     return absl::OkStatus();
   });
 }

@@ -169,7 +169,7 @@ absl::StatusOr<v1::CompareRunsResponse> RunQueries::Compare(
 }
 
 absl::StatusOr<v1::EvaluateResponse> RunQueries::Evaluate(
-    const v1::EvaluateRequest& request) const {
+    const v1::EvaluateRequest& request, const Cancellation& cancel) const {
   std::vector<float> rows;
   uint32_t dim = request.dim();
   std::optional<v1::RunRecord> run;
@@ -185,6 +185,15 @@ absl::StatusOr<v1::EvaluateResponse> RunQueries::Evaluate(
           "embeddings: give item_ids or embeddings, not both");
     }
     dim = run->config().space().dim();
+    // Before any item is read: the rows they make are bounded like
+    // embeddings sent in the request.
+    if (size_t(request.item_ids_size()) > config::kMaxEvaluateRows ||
+        uint64_t(request.item_ids_size()) * dim > config::kMaxEvaluateFloats) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "item_ids: ", request.item_ids_size(), " items of dim ", dim,
+          " exceed the limit of ", config::kMaxEvaluateRows, " rows and ",
+          config::kMaxEvaluateFloats, " floats per request"));
+    }
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::vector<v1::Item> items,
         store_->GetItems(request.run_id(),
@@ -218,10 +227,13 @@ absl::StatusOr<v1::EvaluateResponse> RunQueries::Evaluate(
   if (n == 0) {
     return absl::InvalidArgumentError("item_ids, embeddings: nothing to evaluate");
   }
-  if (n > kMaxEvaluateRows) {
+  if (n > config::kMaxEvaluateRows || rows.size() > config::kMaxEvaluateFloats) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "embeddings: ", n, " rows exceed the limit of ", kMaxEvaluateRows));
+        "embeddings: ", n, " rows of dim ", dim, " exceed the limit of ",
+        config::kMaxEvaluateRows, " rows and ", config::kMaxEvaluateFloats,
+        " floats per request"));
   }
+  FEEDLOOP_RETURN_IF_ERROR(cancel.Check());
   v1::EvaluateResponse response;
   std::vector<v1::MetricValue> values;
   if (run.has_value()) {
@@ -238,8 +250,10 @@ absl::StatusOr<v1::EvaluateResponse> RunQueries::Evaluate(
     for (const v1::Item& item : items) {
       round0.insert(round0.end(), item.embedding().begin(), item.embedding().end());
     }
+    FEEDLOOP_RETURN_IF_ERROR(cancel.Check());
     const metrics::TailReference tail =
         metrics::TailReference::Build(round0, metrics::TailOptionsFor(run->config()));
+    FEEDLOOP_RETURN_IF_ERROR(cancel.Check());
     metrics::ContentOptions o;
     o.space = &space;
     o.tail = &tail;

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/cancellation.h"
 #include "feedloop/v1/diversity.pb.h"
 
 namespace feedloop {
@@ -31,7 +32,6 @@ class RunQueries {
 
   // Limits of one request.
   static constexpr size_t kMaxRunIdsPerCall = 1000;
-  static constexpr size_t kMaxEvaluateRows = 100000;
 
   absl::StatusOr<v1::ListRunsResponse> ListRuns(
       const v1::ListRunsRequest& request) const;
@@ -40,8 +40,10 @@ class RunQueries {
       const v1::GetSeriesRequest& request) const;
   absl::StatusOr<v1::CompareRunsResponse> Compare(
       const v1::CompareRunsRequest& request) const;
-  absl::StatusOr<v1::EvaluateResponse> Evaluate(
-      const v1::EvaluateRequest& request) const;
+  // Stops with `cancel`'s status between its stages (reading the items,
+  // the run's tail reference, measuring) once the caller has gone.
+  absl::StatusOr<v1::EvaluateResponse> Evaluate(const v1::EvaluateRequest& request,
+                                                const Cancellation& cancel = {}) const;
 
   // Sends each committed round of the run from `from_round` on, as the
   // store commits it, until the run ends (OK) or `send` returns false or

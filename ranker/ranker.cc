@@ -1,6 +1,7 @@
 #include "ranker/ranker.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -178,7 +179,7 @@ void Ranker::RankOne(const v1::UserQuery& query, const Neighbors* retrieved,
 
 absl::Status Ranker::RankBatch(
     const google::protobuf::RepeatedPtrField<v1::UserQuery>& users,
-    uint32_t slate_size, std::vector<v1::Slate>* out) const {
+    uint32_t slate_size, std::vector<v1::Slate>* out, const Cancellation& cancel) const {
   if (users.empty()) {
     return absl::InvalidArgumentError("users: the batch is empty");
   }
@@ -227,52 +228,72 @@ absl::Status Ranker::RankBatch(
     }
   }
 
-  // One batched FAISS search for every user that has a query vector, deep
-  // enough that the seen filter leaves ranker.candidates of them.
+  // A FAISS search for the users that have a query vector, deep enough that
+  // the seen filter leaves ranker.candidates of them; in batches of users
+  // whose neighbours number at most kMaxSearchResults (each query's result
+  // does not depend on the others of its batch), with the caller checked
+  // between batches.
   const size_t n = users.size();
-  std::vector<int> row_of(n, -1);
-  std::vector<float> queries;
+  const bool by_query =
+      variant == v1::RankerConfig::LEARNED || variant == v1::RankerConfig::ORACLE;
+  auto query_of = [&](size_t i) {
+    return variant == v1::RankerConfig::ORACLE ? AsSpan(users[i].true_interest())
+                                               : users_.Query(users[i].user_id());
+  };
   size_t most_seen = 0;
-  if (variant == v1::RankerConfig::LEARNED || variant == v1::RankerConfig::ORACLE) {
+  if (by_query && rc_.seen_filter()) {
     for (size_t i = 0; i < n; ++i) {
-      std::span<const float> q = variant == v1::RankerConfig::ORACLE
-                                     ? AsSpan(users[i].true_interest())
-                                     : users_.Query(users[i].user_id());
-      if (q.empty()) continue;
-      row_of[i] = static_cast<int>(queries.size() / dim_);
-      queries.insert(queries.end(), q.begin(), q.end());
-      if (rc_.seen_filter()) most_seen = std::max(most_seen, users_.SeenCount(users[i].user_id()));
+      if (!query_of(i).empty()) {
+        most_seen = std::max(most_seen, users_.SeenCount(users[i].user_id()));
+      }
     }
   }
-  std::vector<Neighbors> neighbors;
-  FEEDLOOP_RETURN_IF_ERROR(
-      pool_->Search(queries, rc_.candidates() + most_seen, &neighbors));
-
+  const size_t depth = rc_.candidates() + most_seen;
+  const size_t per_batch = std::max<size_t>(1, config::kMaxSearchResults / depth);
   out->assign(n, v1::Slate());
-  auto rank_one = [&](size_t i) {
-    RankOne(users[i], row_of[i] >= 0 ? &neighbors[row_of[i]] : nullptr, slate_size,
-            &(*out)[i]);
-  };
-  if (options_.pool != nullptr) {
-    options_.pool->ParallelFor(n, rank_one);
-  } else {
-    for (size_t i = 0; i < n; ++i) rank_one(i);
+  for (size_t first = 0; first < n; first += per_batch) {
+    FEEDLOOP_RETURN_IF_ERROR(cancel.Check());
+    const size_t last = std::min(n, first + per_batch);
+    std::vector<int> row_of(last - first, -1);
+    std::vector<float> queries;
+    for (size_t i = first; by_query && i < last; ++i) {
+      std::span<const float> q = query_of(i);
+      if (q.empty()) continue;
+      row_of[i - first] = static_cast<int>(queries.size() / dim_);
+      queries.insert(queries.end(), q.begin(), q.end());
+    }
+    std::vector<Neighbors> neighbors;
+    FEEDLOOP_RETURN_IF_ERROR(pool_->Search(queries, depth, &neighbors));
+    auto rank_one = [&](size_t j) {
+      RankOne(users[first + j], row_of[j] >= 0 ? &neighbors[row_of[j]] : nullptr,
+              slate_size, &(*out)[first + j]);
+    };
+    if (options_.pool != nullptr) {
+      options_.pool->ParallelFor(last - first, rank_one);
+    } else {
+      for (size_t j = 0; j < last - first; ++j) rank_one(j);
+    }
   }
   return absl::OkStatus();
 }
 
 absl::Status Ranker::Retrieve(std::span<const float> queries, uint32_t k,
                               std::vector<Neighbors>* out) const {
-  if (k == 0 || k > 10000) {
+  if (k == 0 || k > config::kMaxRetrieveK) {
     return absl::InvalidArgumentError(
-        absl::StrCat("k: must be in [1, 10000], got ", k));
+        absl::StrCat("k: must be in [1, ", config::kMaxRetrieveK, "], got ", k));
   }
   FEEDLOOP_RETURN_IF_ERROR(
       CheckEmbeddingRows(queries, dim_, "queries", /*require_unit=*/false));
-  if (queries.size() / dim_ > options_.max_query_rows) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("queries: ", queries.size() / dim_,
-                     " rows exceed the limit of ", options_.max_query_rows));
+  const size_t rows = queries.size() / dim_;
+  if (rows > options_.max_query_rows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "queries: ", rows, " rows exceed the limit of ", options_.max_query_rows));
+  }
+  if (uint64_t{rows} * k > config::kMaxRetrieveResults) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "k: ", rows, " queries x k ", k, " = ", uint64_t{rows} * k,
+        " neighbours exceed the limit of ", config::kMaxRetrieveResults, " per request"));
   }
   absl::ReaderMutexLock lock(&mu_);
   return pool_->Search(queries, k, out);
@@ -280,7 +301,7 @@ absl::Status Ranker::Retrieve(std::span<const float> queries, uint32_t k,
 
 absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
     std::span<const float> candidates, std::span<const uint32_t> user_ids,
-    uint32_t sample_users, uint64_t seed) const {
+    uint32_t sample_users, uint64_t seed, const Cancellation& cancel) const {
   FEEDLOOP_RETURN_IF_ERROR(CheckEmbeddingRows(candidates, dim_, "candidates",
                                               /*require_unit=*/false));
   const size_t n = candidates.size() / dim_;
@@ -288,6 +309,27 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
     return absl::InvalidArgumentError(
         absl::StrCat("candidates: ", n, " rows exceed the limit of ",
                      options_.max_batch_rows));
+  }
+  // Bounded before anything is sized by it: the call's work is rows x
+  // users x dim.
+  const size_t scoring = user_ids.empty() ? std::min<size_t>(sample_users, num_users_)
+                                          : user_ids.size();
+  if (scoring > config::kMaxScoreUsers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        user_ids.empty() ? "sample_users: " : "user_ids: ", scoring,
+        " users exceed the limit of ", config::kMaxScoreUsers, " per request"));
+  }
+  if (uint64_t{scoring} * dim_ > config::kMaxScoreUserFloats) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        user_ids.empty() ? "sample_users: " : "user_ids: ", scoring, " users x dim ", dim_,
+        " exceed the limit of ", config::kMaxScoreUserFloats, " floats per request"));
+  }
+  const uint64_t work = uint64_t{n} * scoring * dim_;
+  if (work > config::kMaxScoreWork) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "candidates: ", n, " rows x ", scoring, " users x dim ", dim_, " = ", work,
+        " exceeds the limit of ", config::kMaxScoreWork,
+        " per request; send fewer rows per call"));
   }
   std::vector<uint32_t> users;
   if (!user_ids.empty()) {
@@ -342,25 +384,46 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
       if (rc_.seen_filter()) most_seen = std::max(most_seen, users_.SeenCount(users[j]));
     }
   }
-  std::vector<Neighbors> neighbors;
+  // The users' slates, searched in batches of at most kMaxSearchResults
+  // neighbours (as RankBatch does), the caller checked between batches.
   const size_t expiring = pool_->live_ids().size() - live_then;
-  FEEDLOOP_RETURN_IF_ERROR(
-      pool_->Search(queries, rc_.candidates() + most_seen + expiring, &neighbors));
+  const size_t depth = rc_.candidates() + most_seen + expiring;
+  const size_t per_batch = std::max<size_t>(1, config::kMaxSearchResults / depth);
   std::vector<SlatePolicy::View> views(m);
   std::vector<double> floors(m, kNegInf);
-  auto view_one = [&](size_t j) {
-    std::vector<SlatePolicy::Candidate> cands;
-    const std::span<const float> query =
-        row_of[j] >= 0 ? std::span<const float>(q.data() + j * dim_, dim_)
-                       : std::span<const float>();
-    CandidatesOf(users[j], query, row_of[j] >= 0 ? &neighbors[row_of[j]] : nullptr,
-                 at_round, &cands, &floors[j]);
-    views[j] = policy_.ViewOf(cands, slate_size, live_then);
-  };
-  if (options_.pool != nullptr) {
-    options_.pool->ParallelFor(m, view_one);
-  } else {
-    for (size_t j = 0; j < m; ++j) view_one(j);
+  for (size_t first = 0; first < m; first += per_batch) {
+    FEEDLOOP_RETURN_IF_ERROR(cancel.Check());
+    const size_t last = std::min(m, first + per_batch);
+    // The batch's queries: rows row_of[first] .. of `queries`.
+    int first_row = -1, end_row = 0;
+    for (size_t j = first; j < last; ++j) {
+      if (row_of[j] < 0) continue;
+      if (first_row < 0) first_row = row_of[j];
+      end_row = row_of[j] + 1;
+    }
+    std::vector<Neighbors> neighbors;
+    if (first_row >= 0) {
+      FEEDLOOP_RETURN_IF_ERROR(pool_->Search(
+          std::span<const float>(queries.data() + size_t(first_row) * dim_,
+                                 size_t(end_row - first_row) * dim_),
+          depth, &neighbors));
+    }
+    auto view_one = [&](size_t i) {
+      const size_t j = first + i;
+      std::vector<SlatePolicy::Candidate> cands;
+      const std::span<const float> query =
+          row_of[j] >= 0 ? std::span<const float>(q.data() + j * dim_, dim_)
+                         : std::span<const float>();
+      CandidatesOf(users[j], query,
+                   row_of[j] >= 0 ? &neighbors[row_of[j] - first_row] : nullptr,
+                   at_round, &cands, &floors[j]);
+      views[j] = policy_.ViewOf(cands, slate_size, live_then);
+    };
+    if (options_.pool != nullptr) {
+      options_.pool->ParallelFor(last - first, view_one);
+    } else {
+      for (size_t i = 0; i < last - first; ++i) view_one(i);
+    }
   }
 
   const double slope = rc_.reward_slope();
@@ -370,8 +433,16 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
       live_then == 0 ? policy_.MeanExamination(slate_size)
                      : std::min(1.0, static_cast<double>(slate_size) / (live_then + 1)) *
                            policy_.MeanExamination(slate_size);
+  // Candidates scored in chunks, the caller checked between them: each
+  // chunk is at most about kMaxScoreWork / 64 multiply-adds.
   std::vector<float> out(n);
+  std::atomic<bool> stopped{false};
+  const size_t per_check = std::max<size_t>(1, (config::kMaxScoreWork / 64) / (m * dim_ + 1));
   auto score_one = [&](size_t c) {
+    if (c % per_check == 0 && (stopped.load(std::memory_order_relaxed) || cancel.fired())) {
+      stopped = true;
+    }
+    if (stopped.load(std::memory_order_relaxed)) return;
     const std::span<const float> cand = candidates.subspan(c * dim_, dim_);
     double sum = 0;
     for (size_t j = 0; j < m; ++j) {
@@ -402,6 +473,10 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
     options_.pool->ParallelFor(n, score_one);
   } else {
     for (size_t c = 0; c < n; ++c) score_one(c);
+  }
+  if (stopped) {
+    absl::Status why = cancel.Check();
+    return why.ok() ? absl::CancelledError("the call was cancelled") : why;
   }
   return out;
 }

@@ -40,7 +40,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/cancellation.h"
 #include "common/thread_pool.h"
+#include "config/limits.h"
 #include "feedloop/v1/config.pb.h"
 #include "feedloop/v1/ranker.pb.h"
 #include "feedloop/v1/types.pb.h"
@@ -62,13 +64,12 @@ class Ranker {
     // OpenMP threads FAISS may use per search; 0 means FAISS's default.
     // Default: 0.
     int search_threads = 0;
-    // Most users in one RankBatch. Default: 10000.
-    size_t max_batch_users = 10000;
-    // Most query rows in one Retrieve (ranker.proto: 10000). Default: 10000.
-    size_t max_query_rows = 10000;
-    // Most candidate rows in one ScoreItems (ranker.proto: 100000).
-    // Default: 100000.
-    size_t max_batch_rows = 100000;
+    // Most users in one RankBatch. Default: config::kMaxRankUsers.
+    size_t max_batch_users = config::kMaxRankUsers;
+    // Most query rows in one Retrieve. Default: config::kMaxQueryRows.
+    size_t max_query_rows = config::kMaxQueryRows;
+    // Most candidate rows in one ScoreItems. Default: config::kMaxScoreRows.
+    size_t max_batch_rows = config::kMaxScoreRows;
   };
 
   struct State {
@@ -101,12 +102,15 @@ class Ranker {
   // Slates for `users`, in order. slate_size 0 means users.slate_size.
   // INVALID_ARGUMENT for an oversized batch, a slate size out of range, an
   // unknown user id, a missing or bad true_interest under ORACLE, or a user
-  // without feedback when cold start is off.
+  // without feedback when cold start is off; `cancel`'s status once the
+  // caller has gone (checked between batches of users).
   absl::Status RankBatch(
       const google::protobuf::RepeatedPtrField<v1::UserQuery>& users,
-      uint32_t slate_size, std::vector<v1::Slate>* out) const;
+      uint32_t slate_size, std::vector<v1::Slate>* out,
+      const Cancellation& cancel = {}) const;
 
   // Raw nearest live items by inner product for each query row.
+  // INVALID_ARGUMENT past config/limits.h's Retrieve limits.
   absl::Status Retrieve(std::span<const float> queries, uint32_t k,
                         std::vector<Neighbors>* out) const;
 
@@ -117,9 +121,12 @@ class Ranker {
   // slate it would enter (SlatePolicy::ExpectedExamination: its retrieval,
   // position, MMR, temperature, exploration) times the predicted engagement
   // sigmoid(reward_slope * (<q_u, c> - reward_midpoint)).
+  // INVALID_ARGUMENT past config/limits.h's ScoreItems limits (rows, users,
+  // users x dim, rows x users x dim); `cancel`'s status once the caller
+  // has gone (checked between batches of users and chunks of rows).
   absl::StatusOr<std::vector<float>> ScoreItems(
       std::span<const float> candidates, std::span<const uint32_t> user_ids,
-      uint32_t sample_users, uint64_t seed) const;
+      uint32_t sample_users, uint64_t seed, const Cancellation& cancel = {}) const;
 
   // The round's impressions and engagements: engagements raise popularity
   // and pull q_u toward the item; skips push it away by skip_rate. Applied
@@ -130,6 +137,8 @@ class Ranker {
                               std::span<const v1::Interaction> interactions);
 
   State state() const;
+  // The run's embedding dimension (space.dim).
+  uint32_t dim() const { return dim_; }
   // The learned estimate of a user (the prior when it has no feedback).
   std::vector<float> UserEstimate(uint32_t user_id) const;
 

@@ -26,6 +26,24 @@ uint64_t Position(const Ranker::State& s) {
   return 2 * uint64_t{*s.round} + (fed ? 2 : 1);
 }
 
+// The rows of a request are `dim` floats each, and dim is the run's.
+absl::Status CheckRequestDim(uint32_t dim, const Ranker& ranker, size_t floats,
+                             absl::string_view rows_field) {
+  if (dim == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dim: give the rows' dimension (this run's space.dim is ", ranker.dim(), ")"));
+  }
+  if (dim != ranker.dim()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dim: ", dim, " is not this run's dimension (space.dim ", ranker.dim(), ")"));
+  }
+  if (floats % dim != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        rows_field, ": ", floats, " floats are not whole rows of dim ", dim));
+  }
+  return absl::OkStatus();
+}
+
 void ToProto(const Neighbors& n, v1::Candidates* out) {
   out->mutable_item_ids()->Add(n.ids.begin(), n.ids.end());
   out->mutable_scores()->Add(n.scores.begin(), n.scores.end());
@@ -248,7 +266,7 @@ void RankerServiceImpl::Publish(const std::string& run_id) {
 grpc::ServerUnaryReactor* RankerServiceImpl::OpenRun(
     grpc::CallbackServerContext* ctx, const v1::OpenRunRequest* request,
     v1::RankerRunState* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(*response, OpenRun(*request));
     Publish(request->run_id());
     return absl::OkStatus();
@@ -258,7 +276,7 @@ grpc::ServerUnaryReactor* RankerServiceImpl::OpenRun(
 grpc::ServerUnaryReactor* RankerServiceImpl::CloseRun(
     grpc::CallbackServerContext* ctx, const v1::CloseRunRequest* request,
     v1::CloseRunResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request]() -> absl::Status {
     FEEDLOOP_RETURN_IF_ERROR(runs_.Close(request->run_id()));
     Publish(request->run_id());
     return absl::OkStatus();
@@ -268,7 +286,7 @@ grpc::ServerUnaryReactor* RankerServiceImpl::CloseRun(
 grpc::ServerUnaryReactor* RankerServiceImpl::AdvanceRound(
     grpc::CallbackServerContext* ctx, const v1::AdvanceRoundRequest* request,
     v1::RankerRunState* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(*response, AdvanceRoundImpl(*request));
     Publish(request->run_id());
     return absl::OkStatus();
@@ -278,10 +296,12 @@ grpc::ServerUnaryReactor* RankerServiceImpl::AdvanceRound(
 grpc::ServerUnaryReactor* RankerServiceImpl::Retrieve(
     grpc::CallbackServerContext* ctx, const v1::RetrieveRequest* request,
     v1::RetrieveResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::shared_ptr<Ranker> ranker,
         At(request->run_id(), RoundOf(*request), Need::kIndexed));
+    FEEDLOOP_RETURN_IF_ERROR(CheckRequestDim(request->dim(), *ranker,
+                                             request->queries_size(), "queries"));
     std::vector<Neighbors> out;
     FEEDLOOP_RETURN_IF_ERROR(
         ranker->Retrieve(AsSpan(request->queries()), request->k(), &out));
@@ -293,7 +313,7 @@ grpc::ServerUnaryReactor* RankerServiceImpl::Retrieve(
 grpc::ServerUnaryReactor* RankerServiceImpl::Rank(
     grpc::CallbackServerContext* ctx, const v1::RankRequest* request,
     v1::RankResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::shared_ptr<Ranker> ranker,
         At(request->run_id(), RoundOf(*request), Need::kIndexed));
@@ -310,13 +330,14 @@ grpc::ServerUnaryReactor* RankerServiceImpl::Rank(
 grpc::ServerUnaryReactor* RankerServiceImpl::RankBatch(
     grpc::CallbackServerContext* ctx, const v1::RankBatchRequest* request,
     v1::RankBatchResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request,
+                    [this, request, response](const Cancellation& cancel) -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::shared_ptr<Ranker> ranker,
         At(request->run_id(), RoundOf(*request), Need::kIndexed));
     std::vector<v1::Slate> slates;
     FEEDLOOP_RETURN_IF_ERROR(
-        ranker->RankBatch(request->users(), request->slate_size(), &slates));
+        ranker->RankBatch(request->users(), request->slate_size(), &slates, cancel));
     response->mutable_slates()->Reserve(static_cast<int>(slates.size()));
     for (v1::Slate& s : slates) *response->add_slates() = std::move(s);
     return absl::OkStatus();
@@ -326,17 +347,20 @@ grpc::ServerUnaryReactor* RankerServiceImpl::RankBatch(
 grpc::ServerUnaryReactor* RankerServiceImpl::ScoreItems(
     grpc::CallbackServerContext* ctx, const v1::ScoreItemsRequest* request,
     v1::ScoreItemsResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request,
+                    [this, request, response](const Cancellation& cancel) -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::shared_ptr<Ranker> ranker,
         At(request->run_id(), RoundOf(*request), Need::kStartOfRound));
+    FEEDLOOP_RETURN_IF_ERROR(CheckRequestDim(request->dim(), *ranker,
+                                             request->candidates_size(), "candidates"));
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::vector<float> scores,
         ranker->ScoreItems(
             AsSpan(request->candidates()),
             std::span<const uint32_t>(request->user_ids().data(),
                                       request->user_ids_size()),
-            request->sample_users(), request->seed()));
+            request->sample_users(), request->seed(), cancel));
     response->mutable_scores()->Add(scores.begin(), scores.end());
     return absl::OkStatus();
   });
@@ -345,7 +369,7 @@ grpc::ServerUnaryReactor* RankerServiceImpl::ScoreItems(
 grpc::ServerUnaryReactor* RankerServiceImpl::RecordFeedback(
     grpc::CallbackServerContext* ctx, const v1::RecordFeedbackRequest* request,
     v1::RecordFeedbackResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::shared_ptr<Ranker> ranker,
         At(request->run_id(), request->round(), Need::kIndexedOrLater));

@@ -1,12 +1,17 @@
 // Glue between gRPC's callback API and feedloop's worker pools. Reactor
 // threads must never block, so each handler hands its work to a sized pool;
-// a full pool answers RESOURCE_EXHAUSTED at once instead of queueing.
+// a full pool (in requests or in their bytes) answers RESOURCE_EXHAUSTED at
+// once instead of queueing. Work that runs long takes the call's
+// Cancellation and checks it between chunks.
 //
 //   grpc::ServerUnaryReactor* Ingest(grpc::CallbackServerContext* ctx,
 //                                    const IngestRequest* req,
 //                                    IngestResponse* resp) override {
-//     return ServeUnary(ctx, pool_, [=] { return DoIngest(*req, resp); });
+//     return ServeUnary(ctx, pool_, *req, [=] { return DoIngest(*req, resp); });
 //   }
+//   ... ServeUnary(ctx, pool_, *req, [=](const Cancellation& cancel) {
+//         return DoLongWork(*req, cancel, resp);
+//       });
 
 #ifndef FEEDLOOP_RPC_REACTORS_H_
 #define FEEDLOOP_RPC_REACTORS_H_
@@ -15,14 +20,17 @@
 #include <chrono>
 #include <functional>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/cancellation.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
+#include "google/protobuf/message.h"
 #include "rpc/grpc_status.h"
 #include "grpcpp/grpcpp.h"
 
@@ -38,36 +46,62 @@ inline absl::Status CheckCallAlive(grpc::CallbackServerContext* ctx) {
   return absl::OkStatus();
 }
 
-inline grpc::Status OverloadedStatus() {
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      "server overloaded: work queue full, retry later");
+// The call's deadline and cancellation, for work to check between chunks.
+// Valid until the call is finished.
+inline Cancellation CancellationOf(grpc::CallbackServerContext* ctx) {
+  const absl::Time deadline =
+      ctx->deadline() == std::chrono::system_clock::time_point::max()
+          ? absl::InfiniteFuture()
+          : absl::FromChrono(ctx->deadline());
+  return Cancellation(deadline, [ctx] { return ctx->IsCancelled(); });
 }
 
-// Runs `work` (returning absl::Status) on `pool` and finishes the call with
-// its status.
+inline grpc::Status OverloadedStatus() {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "server overloaded: work queue full (in requests or in their "
+                      "bytes), retry later");
+}
+
+// Runs `work` on `pool` and finishes the call with its status. `work`
+// returns absl::Status and takes either nothing or the call's
+// Cancellation. The call weighs `request`'s size in the pool's byte bound
+// until it is done.
 template <typename Work>
 grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx,
-                                     ThreadPool* pool, Work work) {
+                                     ThreadPool* pool,
+                                     const google::protobuf::Message& request,
+                                     Work work) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  const bool queued =
-      pool->TrySchedule([ctx, reactor, work = std::move(work)]() mutable {
+  const bool queued = pool->TrySchedule(
+      [ctx, reactor, work = std::move(work)]() mutable {
         absl::Status alive = CheckCallAlive(ctx);
-        reactor->Finish(ToGrpcStatus(alive.ok() ? work() : alive));
-      });
+        if (!alive.ok()) {
+          reactor->Finish(ToGrpcStatus(alive));
+          return;
+        }
+        if constexpr (std::is_invocable_v<Work&, const Cancellation&>) {
+          reactor->Finish(ToGrpcStatus(work(CancellationOf(ctx))));
+        } else {
+          reactor->Finish(ToGrpcStatus(work()));
+        }
+      },
+      request.ByteSizeLong());
   if (!queued) reactor->Finish(OverloadedStatus());
   return reactor;
 }
 
 // A server-streaming reactor that asks `fill` for one response at a time,
-// on `pool`, and writes it; `fill` returns whether more responses follow.
-// Made with `new`; deletes itself when the call is done.
+// on `pool`, and writes it; `fill` returns whether more responses follow,
+// and gets the call's Cancellation for work that runs long. Made with
+// `new`; deletes itself when the call is done.
 //
 //   return new ChunkedWriteReactor<ScanItemsResponse>(ctx, pool_,
-//       [cursor = ...](ScanItemsResponse* r) -> absl::StatusOr<bool> {...});
+//       [cursor = ...](ScanItemsResponse* r, const Cancellation&)
+//           -> absl::StatusOr<bool> {...});
 template <typename Response>
 class ChunkedWriteReactor final : public grpc::ServerWriteReactor<Response> {
  public:
-  using Fill = absl::AnyInvocable<absl::StatusOr<bool>(Response*)>;
+  using Fill = absl::AnyInvocable<absl::StatusOr<bool>(Response*, const Cancellation&)>;
 
   ChunkedWriteReactor(grpc::CallbackServerContext* ctx, ThreadPool* pool,
                       Fill fill)
@@ -97,7 +131,7 @@ class ChunkedWriteReactor final : public grpc::ServerWriteReactor<Response> {
         return;
       }
       response_.Clear();
-      absl::StatusOr<bool> more = fill_(&response_);
+      absl::StatusOr<bool> more = fill_(&response_, CancellationOf(ctx_));
       if (!more.ok()) {
         this->Finish(ToGrpcStatus(more.status()));
         return;

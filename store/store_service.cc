@@ -34,7 +34,7 @@ absl::StatusOr<uint32_t> ChunkSize(uint32_t asked) {
 grpc::ServerUnaryReactor* IngestServiceImpl::CreateRun(
     grpc::CallbackServerContext* ctx, const v1::CreateRunRequest* request,
     v1::RunRecord* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     // A run is stored only with a config that would run: the same check
     // as StartRun's and the services' OpenRun.
     FEEDLOOP_RETURN_IF_ERROR(
@@ -48,7 +48,7 @@ grpc::ServerUnaryReactor* IngestServiceImpl::CreateRun(
 grpc::ServerUnaryReactor* IngestServiceImpl::UpdateRun(
     grpc::CallbackServerContext* ctx, const v1::UpdateRunRequest* request,
     v1::RunRecord* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(*response, store_->UpdateRun(*request));
     return absl::OkStatus();
   });
@@ -57,7 +57,7 @@ grpc::ServerUnaryReactor* IngestServiceImpl::UpdateRun(
 grpc::ServerUnaryReactor* IngestServiceImpl::Ingest(
     grpc::CallbackServerContext* ctx, const v1::IngestRequest* request,
     v1::IngestResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_RETURN_IF_ERROR(store_->Ingest(request->run_id(), request->items()));
     response->set_count(request->items_size());
     return absl::OkStatus();
@@ -67,7 +67,7 @@ grpc::ServerUnaryReactor* IngestServiceImpl::Ingest(
 grpc::ServerUnaryReactor* IngestServiceImpl::GetItems(
     grpc::CallbackServerContext* ctx, const v1::GetItemsRequest* request,
     v1::GetItemsResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::vector<v1::Item> items,
         store_->GetItems(request->run_id(),
@@ -84,7 +84,7 @@ grpc::ServerWriteReactor<v1::ScanItemsResponse>* IngestServiceImpl::ScanItems(
   return new ChunkedWriteReactor<v1::ScanItemsResponse>(
       ctx, pool_,
       [this, request, cursor = std::move(cursor), max_items = size_t{0}](
-          v1::ScanItemsResponse* out) mutable -> absl::StatusOr<bool> {
+          v1::ScanItemsResponse* out, const Cancellation&) mutable -> absl::StatusOr<bool> {
         FEEDLOOP_ASSIGN_OR_RETURN(uint32_t chunk,
                                   ChunkSize(request->chunk_size()));
         if (cursor == nullptr) {
@@ -109,7 +109,7 @@ grpc::ServerWriteReactor<v1::ScanItemsResponse>* IngestServiceImpl::ScanItems(
 grpc::ServerUnaryReactor* IngestServiceImpl::LogInteractions(
     grpc::CallbackServerContext* ctx, const v1::LogInteractionsRequest* request,
     v1::LogInteractionsResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_RETURN_IF_ERROR(store_->LogInteractions(
         request->run_id(), request->round(), request->interactions()));
     response->set_count(request->interactions_size());
@@ -125,7 +125,7 @@ IngestServiceImpl::ScanInteractions(
   return new ChunkedWriteReactor<v1::ScanInteractionsResponse>(
       ctx, pool_,
       [this, request, cursor = std::move(cursor)](
-          v1::ScanInteractionsResponse* out) mutable -> absl::StatusOr<bool> {
+          v1::ScanInteractionsResponse* out, const Cancellation&) mutable -> absl::StatusOr<bool> {
         if (cursor == nullptr) {
           FEEDLOOP_ASSIGN_OR_RETURN(
               cursor, store_->ScanInteractions(
@@ -148,7 +148,7 @@ IngestServiceImpl::ScanInteractions(
 grpc::ServerUnaryReactor* IngestServiceImpl::WriteMetrics(
     grpc::CallbackServerContext* ctx, const v1::WriteMetricsRequest* request,
     v1::WriteMetricsResponse* response) {
-  return ServeUnary(ctx, pool_, [this, request]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request]() -> absl::Status {
     return store_->WriteMetrics(*request);
   });
 }
@@ -156,7 +156,7 @@ grpc::ServerUnaryReactor* IngestServiceImpl::WriteMetrics(
 grpc::ServerUnaryReactor* IngestServiceImpl::ClaimRun(
     grpc::CallbackServerContext* ctx, const v1::ClaimRunRequest* request,
     v1::RunRecord* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         *response, store_->ClaimRun(request->run_id(), request->owner(),
                                     absl::Milliseconds(request->lease_ms())));
@@ -167,7 +167,7 @@ grpc::ServerUnaryReactor* IngestServiceImpl::ClaimRun(
 grpc::ServerUnaryReactor* IngestServiceImpl::GetCheckpoint(
     grpc::CallbackServerContext* ctx, const v1::GetCheckpointRequest* request,
     v1::RoundCheckpoint* response) {
-  return ServeUnary(ctx, pool_, [this, request, response]() -> absl::Status {
+  return ServeUnary(ctx, pool_, *request, [this, request, response]() -> absl::Status {
     FEEDLOOP_ASSIGN_OR_RETURN(
         *response, store_->GetCheckpoint(request->run_id(), request->round()));
     return absl::OkStatus();

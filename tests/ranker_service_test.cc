@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "common/vectors.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
+#include "config/limits.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -242,6 +243,22 @@ TEST_F(RankerServiceTest, BadRequestsAreNamed) {
   retrieve.set_run_id("run");
   retrieve.set_k(5);
   retrieve.mutable_queries()->Resize(kDim, 0.0f);
+  {
+    // The request says its rows' dimension, so a wrong one is told apart
+    // from a different row count.
+    grpc::ClientContext c;
+    v1::RetrieveResponse r;
+    EXPECT_THAT(FromGrpcStatus(ranker_->Retrieve(&c, retrieve, &r)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dim: give")));
+    v1::RetrieveRequest halves = retrieve;
+    halves.mutable_queries()->Resize(kDim * 2, 0.5f);
+    halves.set_dim(kDim * 2);
+    grpc::ClientContext c2;
+    EXPECT_THAT(FromGrpcStatus(ranker_->Retrieve(&c2, halves, &r)),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr(absl::StrCat("dim: ", kDim * 2, " is not this run's"))));
+  }
+  retrieve.set_dim(kDim);
   retrieve.set_queries(2, std::nanf(""));
   grpc::ClientContext c3;
   v1::RetrieveResponse rr;
@@ -257,6 +274,17 @@ TEST_F(RankerServiceTest, BadRequestsAreNamed) {
   v1::ScoreItemsRequest score;
   score.set_run_id("run");
   score.mutable_candidates()->Resize(kDim * 2, 0.25f);
+  score.set_dim(kDim);
+  {
+    // More scoring users than a request may name: refused before any work.
+    v1::ScoreItemsRequest many = score;
+    for (size_t i = 0; i <= config::kMaxScoreUsers; ++i) many.add_user_ids(0);
+    grpc::ClientContext c;
+    v1::ScoreItemsResponse r;
+    EXPECT_THAT(FromGrpcStatus(ranker_->ScoreItems(&c, many, &r)),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("user_ids: 100001 users exceed the limit")));
+  }
   score.add_user_ids(kUsers + 5);
   grpc::ClientContext c5;
   v1::ScoreItemsResponse sr;
