@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "cli/commands.h"
+#include "common/memory_budget.h"
+#include "common/status.h"
 
 ABSL_FLAG(std::string, store, "",
           "the store's address (host:port). serve ranker and loop: required. "
@@ -25,6 +27,12 @@ ABSL_FLAG(std::string, generator, "",
 ABSL_FLAG(std::string, loop, "",
           "run: submit the experiment to this deployed loop service "
           "(ExperimentService) and follow it; needs --store for the results");
+
+ABSL_FLAG(std::string, memory_budget, "",
+          "serve and run: the memory the runs this process admits may reserve, "
+          "e.g. 12GiB (default: half of the machine's or the container's memory). "
+          "A run whose estimated need exceeds it is refused before it starts "
+          "(README, \"Memory budget\")");
 
 ABSL_FLAG(std::string, owner, "",
           "serve loop and run: this loop's name in the runs it plays (default: "
@@ -50,6 +58,14 @@ std::string HostName() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == 0) return "localhost";
   return name;
+}
+
+absl::StatusOr<uint64_t> MemoryBudgetFromFlags() {
+  const std::string text = absl::GetFlag(FLAGS_memory_budget);
+  if (text.empty()) return 0;
+  absl::StatusOr<uint64_t> bytes = ParseBytes(text);
+  if (!bytes.ok()) return Annotate(bytes.status(), "--memory_budget");
+  return bytes;
 }
 
 ServiceAddresses AddressesFromFlags() {

@@ -36,6 +36,10 @@ struct Ownership {
 Ownership OwnershipFromFlags(const std::string& default_owner);
 std::string HostName();
 
+// --memory_budget in bytes; 0 when unset (the default budget).
+// INVALID_ARGUMENT naming the flag when it is not a size.
+absl::StatusOr<uint64_t> MemoryBudgetFromFlags();
+
 
 int RunCommand(const std::vector<std::string>& args);
 int QueryCommand(const std::vector<std::string>& args);

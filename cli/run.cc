@@ -138,6 +138,7 @@ struct Plan {
   Transport transport;
   ServiceAddresses deployed;
   bool serve = false;
+  uint64_t memory_budget = 0;  // 0: the default
 };
 
 absl::StatusOr<Plan> PlanFromFlags(const std::vector<std::string>& args) {
@@ -155,6 +156,7 @@ absl::StatusOr<Plan> PlanFromFlags(const std::vector<std::string>& args) {
   FEEDLOOP_ASSIGN_OR_RETURN(plan.transport, TransportFromFlags());
   plan.deployed = AddressesFromFlags();
   plan.serve = absl::GetFlag(FLAGS_serve);
+  FEEDLOOP_ASSIGN_OR_RETURN(plan.memory_budget, MemoryBudgetFromFlags());
   if (!plan.deployed.loop.empty()) {
     if (plan.deployed.store.empty()) {
       return absl::InvalidArgumentError(
@@ -207,6 +209,7 @@ absl::StatusOr<Services> StartServices(const Plan& plan) {
       plan.deployed.store.empty() ? "embedded" : absl::StrCat("run@", HostName()));
   options.owner = ownership.owner;
   options.lease = ownership.lease;
+  options.memory_budget_bytes = plan.memory_budget;
   absl::StatusOr<std::unique_ptr<stack::EmbeddedStack>> started =
       stack::EmbeddedStack::Start(options);
   if (!started.ok()) {  // not a usage error, whatever its code

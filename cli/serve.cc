@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
+#include "common/memory_budget.h"
 #include "glog/logging.h"
 #include "rpc/server.h"
 #include "rpc/telemetry.h"
@@ -13,6 +14,7 @@
 #include "stack/loop_server.h"
 #include "stack/ranker_server.h"
 #include "stack/store_server.h"
+#include "rpc/service_host.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port to serve on; port 0 lets the OS pick (printed at start). "
@@ -44,6 +46,10 @@ namespace {
 // The flags every server shares.
 void ApplyServingFlags(const Transport& transport, Telemetry* telemetry,
                        ServingOptions* options) {
+  // Parsed (and refused if bad) by ServeCommand before any server starts.
+  if (const uint64_t budget = *MemoryBudgetFromFlags(); budget > 0) {
+    options->memory_budget = std::make_shared<MemoryBudget>(budget);
+  }
   options->transport = transport;
   options->telemetry = telemetry;
   options->listen = absl::GetFlag(FLAGS_listen);
@@ -137,6 +143,10 @@ int ServeCommand(const std::vector<std::string>& args) {
   absl::StatusOr<Transport> transport = TransportFromFlags();
   if (!transport.ok()) {
     std::cerr << "feedloop serve: " << transport.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (absl::Status budget = MemoryBudgetFromFlags().status(); !budget.ok()) {
+    std::cerr << "feedloop serve: " << budget.message() << "\n";
     return kExitUsage;
   }
   std::unique_ptr<Telemetry> telemetry;

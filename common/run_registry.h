@@ -33,6 +33,9 @@ class RunRegistry {
   struct Entry {
     std::string config_bytes;  // the config it was opened with, serialized
     std::shared_ptr<T> value;
+    // What the run holds while open here (its memory reservation); let go
+    // when the run is closed or replaced. May be null.
+    std::shared_ptr<void> hold;
   };
 
   // `service` names the holder in messages: "ranker", "generator".
@@ -58,20 +61,28 @@ class RunRegistry {
     return it->second;
   }
 
-  // Opens the run with `value`, replacing what was open under its id.
+  // Opens the run with `value` (holding `hold`), replacing what was open
+  // under its id.
   void Put(const std::string& run_id, std::string config_bytes,
-           std::shared_ptr<T> value) {
+           std::shared_ptr<T> value, std::shared_ptr<void> hold = nullptr) {
+    Entry replaced;  // let go outside the lock
     absl::MutexLock lock(&mu_);
-    runs_[run_id] = Entry{std::move(config_bytes), std::move(value)};
+    Entry& e = runs_[run_id];
+    replaced = std::move(e);
+    e = Entry{std::move(config_bytes), std::move(value), std::move(hold)};
   }
 
   // Closes the run; NOT_FOUND when it is not open here.
   absl::Status Close(const std::string& run_id) {
+    Entry closed;  // let go outside the lock
     absl::MutexLock lock(&mu_);
-    if (runs_.erase(run_id) == 0) {
+    auto it = runs_.find(run_id);
+    if (it == runs_.end()) {
       return absl::NotFoundError(absl::StrCat(
           "run_id: run '", run_id, "' is not open on this ", service_));
     }
+    closed = std::move(it->second);
+    runs_.erase(it);
     return absl::OkStatus();
   }
 

@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "common/vectors.h"
 #include "config/config.h"
+#include "config/cost.h"
 
 namespace feedloop::generator {
 namespace {
@@ -83,12 +84,7 @@ uint32_t Generator::CandidatesPerItem() const {
 }
 
 uint32_t Generator::ItemsInRound(uint32_t round) const {
-  const auto& g = config_.generator();
-  const double base = static_cast<double>(creators_) *
-                      config_.creators().items_per_round();
-  const double grown = base * std::pow(g.volume_growth(), round);
-  return static_cast<uint32_t>(std::clamp<double>(
-      std::llround(grown), 1, g.max_items_per_round()));
+  return static_cast<uint32_t>(config::ItemsInRound(config_, round));
 }
 
 absl::StatusOr<std::vector<v1::Item>> Generator::Generate(

@@ -8,6 +8,7 @@
 #include "common/paging.h"
 #include "common/status.h"
 #include "config/config.h"
+#include "config/cost.h"
 #include "model/outcomes.h"
 #include "store/round_log.h"
 
@@ -16,10 +17,11 @@ namespace feedloop::generator {
 GeneratorServiceImpl::GeneratorServiceImpl(RewardModel* reward,
                                            store::StoreClient* store,
                                            ThreadPool* pool, ThreadPool* compute_pool,
-                                           bool replay_outcomes)
+                                           bool replay_outcomes, MemoryBudget* memory)
     : reward_(reward),
       store_(store),
       replay_outcomes_(replay_outcomes),
+      memory_(memory),
       pool_(pool),
       compute_pool_(compute_pool) {}
 
@@ -46,6 +48,15 @@ absl::StatusOr<v1::GeneratorRunState> GeneratorServiceImpl::Open(
       return state;
     }
   }
+  std::shared_ptr<void> hold;
+  if (memory_ != nullptr) {
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        MemoryBudget::Reservation r,
+        config::Admit(config::Service::kGenerator,
+                      config::EstimateRunMemory(request.config(), config::Service::kGenerator),
+                      absl::StrCat("run ", Quote(request.run_id())), *memory_));
+    hold = std::make_shared<MemoryBudget::Reservation>(std::move(r));
+  }
   std::unique_ptr<Generator> generator;
   if (request.round() == 0) {
     Generator::Options options;
@@ -56,7 +67,7 @@ absl::StatusOr<v1::GeneratorRunState> GeneratorServiceImpl::Open(
     FEEDLOOP_ASSIGN_OR_RETURN(generator, Resume(request));
   }
   std::shared_ptr<Generator> shared(std::move(generator));
-  runs_.Put(request.run_id(), config_bytes, shared);
+  runs_.Put(request.run_id(), config_bytes, shared, std::move(hold));
   return shared->state();
 }
 

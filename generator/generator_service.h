@@ -19,6 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/memory_budget.h"
 #include "common/run_registry.h"
 #include "common/thread_pool.h"
 #include "feedloop/v1/generator.grpc.pb.h"
@@ -38,7 +39,7 @@ class GeneratorServiceImpl final : public v1::GeneratorService::CallbackService 
   // then differ from an uninterrupted run's.
   GeneratorServiceImpl(RewardModel* reward, store::StoreClient* store,
                        ThreadPool* pool, ThreadPool* compute_pool,
-                       bool replay_outcomes = true);
+                       bool replay_outcomes = true, MemoryBudget* memory = nullptr);
 
   grpc::ServerUnaryReactor* OpenRun(grpc::CallbackServerContext* ctx,
                                     const v1::OpenRunRequest* request,
@@ -65,6 +66,8 @@ class GeneratorServiceImpl final : public v1::GeneratorService::CallbackService 
   RewardModel* const reward_;
   store::StoreClient* const store_;
   const bool replay_outcomes_;
+  // What open runs may reserve (config/cost.h); may be null (no bound).
+  MemoryBudget* const memory_;
   ThreadPool* const pool_;
   ThreadPool* const compute_pool_;
   // Serializes Open, so one run is never resumed twice at once.

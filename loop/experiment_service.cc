@@ -1,5 +1,6 @@
 #include "loop/experiment_service.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "absl/strings/match.h"
@@ -9,6 +10,7 @@
 #include "common/random.h"
 #include "common/status.h"
 #include "config/config.h"
+#include "config/cost.h"
 #include "glog/logging.h"
 #include "rpc/deadline.h"
 #include "rpc/grpc_status.h"
@@ -113,10 +115,62 @@ std::shared_ptr<TrackedRun> ExperimentServiceImpl::Find(
   return it == runs_.end() ? nullptr : it->second;
 }
 
+absl::StatusOr<std::shared_ptr<MemoryBudget::Reservation>> ExperimentServiceImpl::Reserve(
+    const std::vector<const v1::ExperimentConfig*>& configs, int parallel,
+    absl::string_view what) {
+  if (options_.memory == nullptr || configs.empty()) return nullptr;
+  // The largest run, `parallel` of them at once, and every run's record.
+  config::MemoryEstimate largest;
+  uint64_t records = 0;
+  for (const v1::ExperimentConfig* c : configs) {
+    config::MemoryEstimate e = config::EstimateRunMemory(*c, config::Service::kLoop);
+    if (e.bytes > largest.bytes) largest = std::move(e);
+    records += 3 * c->ByteSizeLong() + 512;
+  }
+  const uint64_t at_once = std::min<uint64_t>(std::max(parallel, 1), configs.size());
+  config::MemoryEstimate total;
+  for (config::MemoryTerm t : largest.terms) {
+    t.bytes *= at_once;
+    if (at_once > 1) t.what = absl::StrCat(t.what, " x execution.parallel_runs");
+    total.terms.push_back(std::move(t));
+  }
+  total.terms.push_back({absl::StrCat(configs.size(), " run records (sweep.values x "
+                                                      "sweep.replicates)"),
+                         records});
+  std::sort(total.terms.begin(), total.terms.end(),
+            [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
+  for (const config::MemoryTerm& t : total.terms) total.bytes += t.bytes;
+  FEEDLOOP_ASSIGN_OR_RETURN(
+      MemoryBudget::Reservation r,
+      config::Admit(config::Service::kLoop, total, what, *options_.memory));
+  return std::make_shared<MemoryBudget::Reservation>(std::move(r));
+}
+
 absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
-    const v1::ExperimentConfig& config, const std::string& experiment_id) {
+    const v1::ExperimentConfig& config, const std::string& experiment_id,
+    const Cancellation& cancel) {
+  FEEDLOOP_RETURN_IF_ERROR(config::ValidateConfig(config));
+  // The run records alone, before the sweep is expanded into them.
+  const uint64_t planned =
+      config.has_sweep()
+          ? uint64_t(config.sweep().values_size()) * config.sweep().replicates()
+          : 1;
+  if (options_.memory != nullptr) {
+    const config::MemoryEstimate records{
+        planned * (3 * config.ByteSizeLong() + 512),
+        {{absl::StrCat(planned, " run records (sweep.values x sweep.replicates)"),
+          planned * (3 * config.ByteSizeLong() + 512)}}};
+    FEEDLOOP_RETURN_IF_ERROR(
+        config::Admit(config::Service::kLoop, records, "the experiment", *options_.memory)
+            .status());
+  }
   FEEDLOOP_ASSIGN_OR_RETURN(std::vector<config::RunSpec> specs,
                             config::ExpandSweep(config));
+  std::vector<const v1::ExperimentConfig*> configs;
+  for (const config::RunSpec& spec : specs) configs.push_back(&spec.config);
+  const int parallel = static_cast<int>(config.execution().parallel_runs());
+  FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<MemoryBudget::Reservation> memory,
+                            Reserve(configs, parallel, "the experiment"));
   if (!experiment_id.empty() && !IsValidId(experiment_id)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "experiment_id: '", experiment_id,
@@ -130,6 +184,9 @@ absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
   const std::string sweep_id = sweep ? id : "";
   response.set_sweep_id(sweep_id);
   for (const config::RunSpec& spec : specs) {
+    if (absl::Status alive = cancel.Check(); !alive.ok()) {
+      return AbandonRecorded(records, specs.size(), alive);
+    }
     v1::RunRecord run;
     run.set_run_id(sweep ? absl::StrCat(sweep_id, ".p", spec.sweep_point, "r",
                                         spec.replicate)
@@ -163,8 +220,25 @@ absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
     records.push_back(std::move(created));
   }
   absl::MutexLock lock(&mu_);
-  Launch(std::move(records), static_cast<int>(config.execution().parallel_runs()));
+  Launch(std::move(records), parallel, std::move(memory));
   return response;
+}
+
+absl::Status ExperimentServiceImpl::AbandonRecorded(const std::vector<v1::RunRecord>& recorded,
+                                                    size_t planned, const absl::Status& why) {
+  const std::string error = absl::StrCat(
+      "StartRun ended (", why.message(), ") after ", recorded.size(), " of ", planned,
+      " runs were recorded; none was played. Start the experiment again.");
+  for (const v1::RunRecord& run : recorded) {
+    if (run.status() != v1::PENDING || !run.owner().empty()) continue;  // resumed
+    v1::UpdateRunRequest update;
+    update.set_run_id(run.run_id());
+    update.set_status(v1::STOPPED);
+    update.set_error(error);
+    absl::Status s = options_.clients.store->UpdateRun(update).status();
+    if (!s.ok()) LOG(WARNING) << "run " << run.run_id() << " left PENDING: " << s;
+  }
+  return absl::Status(why.code(), error);
 }
 
 absl::StatusOr<int> ExperimentServiceImpl::AdoptOrphans() {
@@ -184,25 +258,39 @@ absl::StatusOr<int> ExperimentServiceImpl::AdoptOrphans() {
               << (run.owner().empty() ? "" : absl::StrCat(" (left by ", run.owner(), ")"));
     adopted.push_back(std::move(run));
   }
-  const int n = static_cast<int>(adopted.size());
-  if (n > 0) {
+  // Each adopted run alone in its reservation; one that does not fit is
+  // left for a loop with room.
+  int n = 0;
+  for (v1::RunRecord& run : adopted) {
+    absl::StatusOr<std::shared_ptr<MemoryBudget::Reservation>> memory =
+        Reserve({&run.config()}, 1, absl::StrCat("run ", Quote(run.run_id())));
+    if (!memory.ok()) {
+      LOG(WARNING) << "loop " << options_.owner << ": not adopting run " << run.run_id()
+                   << ": " << memory.status();
+      continue;
+    }
     absl::MutexLock lock(&mu_);
-    Launch(std::move(adopted), 1);
+    std::vector<v1::RunRecord> one;
+    one.push_back(std::move(run));
+    Launch(std::move(one), 1, *std::move(memory));
+    ++n;
   }
   return n;
 }
 
-void ExperimentServiceImpl::Launch(std::vector<v1::RunRecord> runs, int parallel) {
+void ExperimentServiceImpl::Launch(std::vector<v1::RunRecord> runs, int parallel,
+                                   std::shared_ptr<MemoryBudget::Reservation> memory) {
   if (runs.empty()) return;
   for (const v1::RunRecord& r : runs) runs_[r.run_id()] = std::make_shared<TrackedRun>();
   ++executing_;
-  sweeps_.emplace_back([this, runs = std::move(runs), parallel]() mutable {
-    ExecuteSweep(std::move(runs), parallel);
-  });
+  sweeps_.emplace_back(
+      [this, runs = std::move(runs), parallel, memory = std::move(memory)]() mutable {
+        ExecuteSweep(std::move(runs), parallel, std::move(memory));
+      });
 }
 
-void ExperimentServiceImpl::ExecuteSweep(std::vector<v1::RunRecord> runs,
-                                         int parallel) {
+void ExperimentServiceImpl::ExecuteSweep(std::vector<v1::RunRecord> runs, int parallel,
+                                         std::shared_ptr<MemoryBudget::Reservation> memory) {
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t i = next.fetch_add(1); i < runs.size(); i = next.fetch_add(1)) {
@@ -215,6 +303,7 @@ void ExperimentServiceImpl::ExecuteSweep(std::vector<v1::RunRecord> runs,
   }
   worker();
   for (std::thread& t : workers) t.join();
+  memory.reset();  // before WaitUntilIdle can see the loop idle
   absl::MutexLock lock(&mu_);
   --executing_;
 }
@@ -320,10 +409,10 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::StartRun(
     grpc::CallbackServerContext* ctx, const v1::StartRunRequest* request,
     v1::StartRunResponse* response) {
   return ServeUnary(ctx, options_.request_pool, *request,
-                    [this, request, response]() -> absl::Status {
+                    [this, request, response](const Cancellation& cancel) -> absl::Status {
                       FEEDLOOP_ASSIGN_OR_RETURN(
                           *response,
-                          Start(request->config(), request->experiment_id()));
+                          Start(request->config(), request->experiment_id(), cancel));
                       return absl::OkStatus();
                     });
 }

@@ -38,7 +38,9 @@
 #include "absl/time/time.h"
 #include "common/thread_pool.h"
 #include "feedloop/v1/experiment.grpc.pb.h"
+#include "common/cancellation.h"
 #include "common/clock.h"
+#include "common/memory_budget.h"
 #include "loop/run_driver.h"
 
 namespace feedloop::loop {
@@ -80,6 +82,9 @@ class ExperimentServiceImpl final : public v1::ExperimentService::CallbackServic
     // Names experiments, times leases and adoption, and is handed to each
     // run's RunDriver; borrowed. Default: the system clock.
     Clock* clock = Clock::Real();
+    // What the experiments this loop plays may reserve (config/cost.h);
+    // borrowed. Default: null, no bound.
+    MemoryBudget* memory = nullptr;
   };
 
   explicit ExperimentServiceImpl(const Options& options);
@@ -87,10 +92,15 @@ class ExperimentServiceImpl final : public v1::ExperimentService::CallbackServic
 
   // Validates and expands `config`, records its runs in the store (or
   // finds them, for an existing `experiment_id`), and plays them in the
-  // background. INVALID_ARGUMENT names a bad field; FAILED_PRECONDITION
-  // when the experiment exists with another config.
+  // background. INVALID_ARGUMENT names a bad field, or the estimate when
+  // the experiment can never fit this loop's memory budget;
+  // RESOURCE_EXHAUSTED when it does not fit beside the experiments playing
+  // now; FAILED_PRECONDITION when the experiment exists with another
+  // config. Stops recording runs once `cancel` fires (the caller's
+  // deadline), marks those recorded STOPPED, and plays none.
   absl::StatusOr<v1::StartRunResponse> Start(const v1::ExperimentConfig& config,
-                                             const std::string& experiment_id = "");
+                                             const std::string& experiment_id = "",
+                                             const Cancellation& cancel = {});
   // Claims and resumes every run left by a loop that died (see above).
   // Returns how many it adopted.
   absl::StatusOr<int> AdoptOrphans();
@@ -114,11 +124,23 @@ class ExperimentServiceImpl final : public v1::ExperimentService::CallbackServic
 
  private:
   // Executes the runs of one StartRun, `parallel` at a time.
-  void ExecuteSweep(std::vector<v1::RunRecord> runs, int parallel);
+  void ExecuteSweep(std::vector<v1::RunRecord> runs, int parallel,
+                    std::shared_ptr<MemoryBudget::Reservation> memory);
   void ExecuteRun(const v1::RunRecord& run);
-  // Queues `runs` (claimed already) on a thread of their own.
-  void Launch(std::vector<v1::RunRecord> runs, int parallel)
+  // Marks the runs a cancelled Start recorded STOPPED, and returns `why`
+  // saying so.
+  absl::Status AbandonRecorded(const std::vector<v1::RunRecord>& recorded, size_t planned,
+                               const absl::Status& why);
+  // Queues `runs` (claimed already) on a thread of their own, holding
+  // `memory` (their reservation) until they are done.
+  void Launch(std::vector<v1::RunRecord> runs, int parallel,
+              std::shared_ptr<MemoryBudget::Reservation> memory = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What playing `configs` `parallel` at a time reserves here; null
+  // without a budget.
+  absl::StatusOr<std::shared_ptr<MemoryBudget::Reservation>> Reserve(
+      const std::vector<const v1::ExperimentConfig*>& configs, int parallel,
+      absl::string_view what);
   // Renews the lease of every run this loop holds, until shutdown.
   void RenewLeases();
   std::shared_ptr<TrackedRun> Find(const std::string& run_id) const;

@@ -5,6 +5,7 @@
 #include "common/status.h"
 #include "common/vectors.h"
 #include "config/config.h"
+#include "config/cost.h"
 #include "glog/logging.h"
 #include "store/round_log.h"
 
@@ -91,7 +92,15 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Find(
 
 absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Replay(
     const std::string& run_id, const v1::ExperimentConfig& config,
-    uint64_t position) {
+    uint64_t position, std::shared_ptr<void>* hold) {
+  if (options_.memory != nullptr) {
+    FEEDLOOP_ASSIGN_OR_RETURN(
+        MemoryBudget::Reservation r,
+        config::Admit(config::Service::kRanker,
+                      config::EstimateRunMemory(config, config::Service::kRanker),
+                      absl::StrCat("run ", Quote(run_id)), *options_.memory));
+    *hold = std::make_shared<MemoryBudget::Reservation>(std::move(r));
+  }
   Ranker::Options ranker_options;
   ranker_options.pool = options_.compute_pool;
   ranker_options.search_threads = options_.search_threads;
@@ -154,12 +163,13 @@ absl::StatusOr<v1::RankerRunState> RankerServiceImpl::OpenRunLocked(
     }
   }
   const absl::Time start = absl::Now();
+  std::shared_ptr<void> hold;
   FEEDLOOP_ASSIGN_OR_RETURN(
-      ranker, Replay(request.run_id(), request.config(), start_of_round));
+      ranker, Replay(request.run_id(), request.config(), start_of_round, &hold));
   LOG(INFO) << "ranker: opened run " << request.run_id() << " at round "
             << request.round() << " (" << ranker->state().live_items
             << " live items) in " << absl::Now() - start;
-  runs_.Put(request.run_id(), config_bytes, ranker);
+  runs_.Put(request.run_id(), config_bytes, ranker, std::move(hold));
   return StateOf(request.run_id(), *ranker);
 }
 
@@ -211,15 +221,17 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::At(
                                 ? std::min(want, reachable)
                                 : 2 * uint64_t{record->rounds_done()};
   absl::Status config_ok = config::ValidateConfig(record->config());
+  std::shared_ptr<void> hold;
   absl::StatusOr<std::shared_ptr<Ranker>> built =
-      config_ok.ok() ? Replay(run_id, record->config(), position)
+      config_ok.ok() ? Replay(run_id, record->config(), position, &hold)
                      : absl::StatusOr<std::shared_ptr<Ranker>>(config_ok);
   if (!built.ok()) {
     absl::Status s = Annotate(
         built.status(), absl::StrCat("ranker: cannot open run '", run_id, "' from the store"));
     // What will not change by trying again fails the run's calls at once,
     // until an OpenRun of it tries again.
-    if (!absl::IsUnavailable(s) && !absl::IsDeadlineExceeded(s) && !absl::IsCancelled(s)) {
+    if (!absl::IsUnavailable(s) && !absl::IsDeadlineExceeded(s) && !absl::IsCancelled(s) &&
+        !absl::IsResourceExhausted(s)) {
       absl::MutexLock lock(&mu_);
       failed_[run_id] = s;
     }
@@ -228,7 +240,7 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::At(
   }
   LOG(INFO) << "ranker: opened run " << run_id << " from the store at round "
             << position / 2 << (position % 2 ? " (indexed)" : "") << " for a request";
-  runs_.Put(run_id, record->config().SerializeAsString(), *built);
+  runs_.Put(run_id, record->config().SerializeAsString(), *built, std::move(hold));
   Publish(run_id);
   return *built;
 }

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "rpc/telemetry.h"
+#include "common/memory_budget.h"
 #include "common/run_registry.h"
 #include "common/thread_pool.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
@@ -46,6 +47,10 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
     // after OpenRun, AdvanceRound and CloseRun; borrowed, may be null.
     // Default: null.
     Telemetry* telemetry = nullptr;
+    // What the open runs may reserve (config/cost.h): a run that does not
+    // fit is refused at OpenRun, or when a request would open it; borrowed,
+    // may be null (no bound). Default: null.
+    MemoryBudget* memory = nullptr;
   };
 
   // Borrows `store` and `pool`; both must outlive the service.
@@ -102,10 +107,13 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
                                              std::optional<uint32_t> round,
                                              Need need);
   // Builds a ranker for `config` and replays the store's rounds up to
-  // `position` (2r: round r not started; 2r+1: its items indexed).
+  // `position` (2r: round r not started; 2r+1: its items indexed). First
+  // reserves the run's estimated memory, which `*hold` keeps (the
+  // registry's entry holds it while the run is open); Admit's status when
+  // it does not fit.
   absl::StatusOr<std::shared_ptr<Ranker>> Replay(
       const std::string& run_id, const v1::ExperimentConfig& config,
-      uint64_t position);
+      uint64_t position, std::shared_ptr<void>* hold);
   // Applies to `ranker`, one step at a time, the store's items and
   // interactions of the rounds after where it stands, until its position
   // (2r+1: round r indexed; 2r+2: and its feedback recorded) reaches `want`.

@@ -1,5 +1,6 @@
 #include "rpc/service_host.h"
 
+#include "common/memory_budget.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
 #include "rpc/server.h"
@@ -16,7 +17,11 @@ int ThreadsOf(const ServingOptions& options) {
 ServiceHost::ServiceHost(const ServingOptions& options)
     : options_(options),
       request_pool_(std::make_unique<ThreadPool>(ThreadsOf(options),
-                                                 options.max_queued_requests)) {}
+                                                 options.max_queued_requests,
+                                                 options.max_queued_bytes)),
+      memory_budget_(options.memory_budget != nullptr
+                         ? options.memory_budget
+                         : std::make_shared<MemoryBudget>(MemoryBudget::DefaultLimit())) {}
 
 ServiceHost::~ServiceHost() { Stop(); }
 

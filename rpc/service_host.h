@@ -30,6 +30,7 @@ class Service;
 namespace feedloop {
 
 class GrpcServer;
+class MemoryBudget;
 class Telemetry;
 class ThreadPool;
 
@@ -42,6 +43,10 @@ struct ServingOptions {
   // Requests that may wait for a worker before RESOURCE_EXHAUSTED.
   // Default: 256 (a server's Options may set another).
   size_t max_queued_requests = 256;
+  // The most the requests queued or being served may weigh, in bytes of
+  // their messages, before RESOURCE_EXHAUSTED: four requests at the 64 MiB
+  // message limit. Default: 256 MiB.
+  size_t max_queued_bytes = size_t{256} << 20;
   // Plaintext or TLS, for serving and for the connections the server makes.
   // Default: plaintext.
   Transport transport;
@@ -51,6 +56,11 @@ struct ServingOptions {
   // and spread over replicas added since (GrpcServer::Options). Default:
   // never.
   absl::Duration max_connection_age = absl::InfiniteDuration();
+  // The memory the runs this server admits may reserve (config/cost.h);
+  // shared by servers in one process. Default: null, a budget of the
+  // server's own of MemoryBudget::DefaultLimit() (half the machine's or
+  // the container's memory).
+  std::shared_ptr<MemoryBudget> memory_budget;
 };
 
 class ServiceHost {
@@ -67,6 +77,8 @@ class ServiceHost {
   // Work fanned out by requests (which take part in it, so its queue needs
   // no bound); made on first use, which must precede Serve.
   ThreadPool* compute_pool();
+  // The runs' memory budget (ServingOptions::memory_budget).
+  MemoryBudget* memory_budget() { return memory_budget_.get(); }
 
   // Binds, starts serving `services` (borrowed, must outlive Stop) and
   // reports SERVING. UNAVAILABLE when the address cannot be bound.
@@ -85,6 +97,7 @@ class ServiceHost {
   const ServingOptions options_;
   std::unique_ptr<ThreadPool> request_pool_;
   std::unique_ptr<ThreadPool> compute_pool_;
+  std::shared_ptr<MemoryBudget> memory_budget_;
   std::unique_ptr<GrpcServer> server_;
 };
 

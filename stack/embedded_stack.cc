@@ -1,5 +1,7 @@
 #include "stack/embedded_stack.h"
 
+#include "common/memory_budget.h"
+
 #include "common/status.h"
 #include "loop/experiment_service.h"
 #include "stack/generator_server.h"
@@ -21,6 +23,10 @@ std::string EmbeddedStack::loop_address() const { return loop_->address(); }
 absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
     const Options& options) {
   std::unique_ptr<EmbeddedStack> s(new EmbeddedStack());
+  // One budget for the four: they share this process's memory.
+  auto memory = std::make_shared<MemoryBudget>(options.memory_budget_bytes > 0
+                                                   ? options.memory_budget_bytes
+                                                   : MemoryBudget::DefaultLimit());
   s->store_address_ = options.store_address;
   if (s->store_address_.empty()) {
     StoreServer::Options so;
@@ -28,6 +34,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
     so.listen = options.store_listen;
     so.threads = options.threads;
     so.transport = options.transport;
+    so.memory_budget = memory;
     FEEDLOOP_ASSIGN_OR_RETURN(s->store_, StoreServer::Start(so));
     s->store_address_ = s->store_->address();
   }
@@ -37,6 +44,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
     ro.store_address = s->store_address_;
     ro.threads = options.threads;
     ro.transport = options.transport;
+    ro.memory_budget = memory;
     FEEDLOOP_ASSIGN_OR_RETURN(s->ranker_, RankerServer::Start(ro));
     s->ranker_address_ = s->ranker_->address();
   }
@@ -47,6 +55,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
     go.store_address = s->store_address_;
     go.threads = options.threads;
     go.transport = options.transport;
+    go.memory_budget = memory;
     FEEDLOOP_ASSIGN_OR_RETURN(s->generator_, GeneratorServer::Start(go));
     s->generator_address_ = s->generator_->address();
   }
@@ -56,6 +65,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
   lo.generator_address = s->generator_address_;
   lo.threads = options.threads;
   lo.transport = options.transport;
+  lo.memory_budget = memory;
   lo.owner = options.owner;
   lo.lease = options.lease;
   FEEDLOOP_ASSIGN_OR_RETURN(s->loop_, LoopServer::Start(lo));

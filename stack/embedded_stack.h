@@ -51,6 +51,10 @@ class EmbeddedStack {
     // runs back at once), 30 s.
     std::string owner = "embedded";
     absl::Duration lease = absl::Seconds(30);
+    // The memory the runs of the services started here may reserve
+    // together (they share this process). Default: 0, half of the
+    // machine's or the container's memory (MemoryBudget::DefaultLimit()).
+    uint64_t memory_budget_bytes = 0;
   };
 
   static absl::StatusOr<std::unique_ptr<EmbeddedStack>> Start(

@@ -24,7 +24,7 @@ absl::StatusOr<std::unique_ptr<GeneratorServer>> GeneratorServer::Start(
   s->host_ = std::make_unique<ServiceHost>(options);
   s->service_ = std::make_unique<generator::GeneratorServiceImpl>(
       s->reward_.get(), s->store_.get(), s->host_->request_pool(),
-      s->host_->compute_pool(), options.replay_outcomes);
+      s->host_->compute_pool(), options.replay_outcomes, s->host_->memory_budget());
   FEEDLOOP_RETURN_IF_ERROR(s->host_->Serve({s->service_.get()}));
   return s;
 }

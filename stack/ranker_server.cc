@@ -22,6 +22,7 @@ absl::StatusOr<std::unique_ptr<RankerServer>> RankerServer::Start(
   service_options.compute_pool = s->host_->compute_pool();
   service_options.search_threads = options.search_threads;
   service_options.telemetry = options.telemetry;
+  service_options.memory = s->host_->memory_budget();
   s->service_ = std::make_unique<ranker::RankerServiceImpl>(
       s->store_.get(), s->host_->request_pool(), service_options);
   FEEDLOOP_RETURN_IF_ERROR(s->host_->Serve({s->service_.get()}));

@@ -32,7 +32,7 @@ absl::StatusOr<std::unique_ptr<StoreServer>> StoreServer::Start(
   FEEDLOOP_ASSIGN_OR_RETURN(s->store_, store::ItemStore::Open(store_options));
   s->host_ = std::make_unique<ServiceHost>(options);
   s->ingest_ = std::make_unique<store::IngestServiceImpl>(
-      s->store_.get(), s->host_->request_pool());
+      s->store_.get(), s->host_->request_pool(), s->host_->memory_budget());
   s->diversity_ = std::make_unique<query::DiversityServiceImpl>(
       s->store_.get(), s->host_->request_pool());
   FEEDLOOP_RETURN_IF_ERROR(

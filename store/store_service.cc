@@ -9,6 +9,7 @@
 #include "common/paging.h"
 #include "common/status.h"
 #include "config/config.h"
+#include "config/cost.h"
 #include "common/vectors.h"
 #include "rpc/grpc_status.h"
 
@@ -39,6 +40,11 @@ grpc::ServerUnaryReactor* IngestServiceImpl::CreateRun(
     // as StartRun's and the services' OpenRun.
     FEEDLOOP_RETURN_IF_ERROR(
         Annotate(config::ValidateConfig(request->run().config()), "run.config"));
+    if (memory_ != nullptr) {
+      FEEDLOOP_RETURN_IF_ERROR(
+          config::AdmitRun(request->run().config(), config::Service::kStore, *memory_)
+              .status());
+    }
     FEEDLOOP_RETURN_IF_ERROR(store_->CreateRun(request->run()));
     FEEDLOOP_ASSIGN_OR_RETURN(*response, store_->GetRun(request->run().run_id()));
     return absl::OkStatus();

@@ -12,6 +12,7 @@
 #ifndef FEEDLOOP_STORE_STORE_SERVICE_H_
 #define FEEDLOOP_STORE_STORE_SERVICE_H_
 
+#include "common/memory_budget.h"
 #include "common/thread_pool.h"
 #include "feedloop/v1/ingest.grpc.pb.h"
 #include "store/item_store.h"
@@ -20,8 +21,10 @@ namespace feedloop::store {
 
 class IngestServiceImpl final : public v1::IngestService::CallbackService {
  public:
-  IngestServiceImpl(ItemStore* store, ThreadPool* pool)
-      : store_(store), pool_(pool) {}
+  // `memory` (may be null: no check) is the budget a run's config is
+  // checked against at CreateRun, as StartRun and OpenRun check theirs.
+  IngestServiceImpl(ItemStore* store, ThreadPool* pool, MemoryBudget* memory = nullptr)
+      : store_(store), pool_(pool), memory_(memory) {}
 
   grpc::ServerUnaryReactor* CreateRun(grpc::CallbackServerContext* ctx,
                                       const v1::CreateRunRequest* request,
@@ -58,6 +61,7 @@ class IngestServiceImpl final : public v1::IngestService::CallbackService {
  private:
   ItemStore* const store_;
   ThreadPool* const pool_;
+  MemoryBudget* const memory_;
 };
 
 }  // namespace feedloop::store
