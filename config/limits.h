@@ -33,7 +33,7 @@ inline constexpr uint64_t kMaxScoreWork = uint64_t{1} << 32;
 
 // DiversityService.Evaluate: rows, and rows x dim (the floats it holds).
 inline constexpr size_t kMaxEvaluateRows = 100000;
-inline constexpr uint64_t kMaxEvaluateFloats = uint64_t{1} << 24;
+inline constexpr uint64_t kMaxEvaluateFloats = uint64_t{1} << 23;
 
 // Neighbours one search of the ranker's index returns at once: a ranker
 // cuts its users into batches of at most this many results (users x

@@ -433,11 +433,14 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
       live_then == 0 ? policy_.MeanExamination(slate_size)
                      : std::min(1.0, static_cast<double>(slate_size) / (live_then + 1)) *
                            policy_.MeanExamination(slate_size);
-  // Candidates scored in chunks, the caller checked between them: each
-  // chunk is at most about kMaxScoreWork / 64 multiply-adds.
+  // The caller is checked every few candidates: each pair costs about
+  // (1 + slate_size) x dim multiply-adds (its affinity, and its similarity
+  // to the slate's items under MMR), and a check comes every 2^16 or so,
+  // well under a millisecond of work.
   std::vector<float> out(n);
   std::atomic<bool> stopped{false};
-  const size_t per_check = std::max<size_t>(1, (config::kMaxScoreWork / 64) / (m * dim_ + 1));
+  const size_t per_check = std::max<size_t>(
+      1, (size_t{1} << 16) / (m * dim_ * (1 + size_t{slate_size}) + 1));
   auto score_one = [&](size_t c) {
     if (c % per_check == 0 && (stopped.load(std::memory_order_relaxed) || cancel.fired())) {
       stopped = true;

@@ -539,12 +539,24 @@ absl::StatusOr<std::vector<v1::Item>> ItemStore::GetItems(
         absl::StrCat("ids: ", ids.size(), " ids exceed the limit of ",
                      options_.max_batch_items, " per request"));
   }
-  FEEDLOOP_RETURN_IF_ERROR(GetRunShape(run_id).status());
+  FEEDLOOP_ASSIGN_OR_RETURN(const RunShape shape, GetRunShape(run_id));
+  // Bounded by size before anything is read: every item carries dim
+  // floats.
+  const uint64_t least = uint64_t{ids.size()} * (uint64_t{shape.dim} * sizeof(float) + 16);
+  if (least > options_.max_response_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ids: ", ids.size(), " items of dim ", shape.dim, " weigh at least ", least,
+        " bytes, more than one response carries (", options_.max_response_bytes,
+        "); ask for at most ",
+        options_.max_response_bytes / (uint64_t{shape.dim} * sizeof(float) + 16),
+        " at a time"));
+  }
   rocksdb::ReadOptions ro;
   const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
   ro.snapshot = snapshot;
   std::vector<v1::Item> out;
   out.reserve(ids.size());
+  size_t bytes = 0;
   absl::Status status;
   std::string value;
   for (size_t i = 0; i < ids.size() && status.ok(); ++i) {
@@ -565,6 +577,12 @@ absl::StatusOr<std::vector<v1::Item>> ItemStore::GetItems(
     status = FromRocks(s, "store: reading an item");
     if (status.ok() && !out.emplace_back().ParseFromString(value)) {
       status = absl::InternalError("store: an item record is corrupt");
+    }
+    bytes += value.size();
+    if (status.ok() && bytes > options_.max_response_bytes) {  // long titles
+      status = absl::InvalidArgumentError(absl::StrCat(
+          "ids: the first ", i + 1, " items weigh more than one response carries (",
+          options_.max_response_bytes, " bytes); ask for fewer at a time"));
     }
   }
   db_->ReleaseSnapshot(snapshot);

@@ -84,6 +84,9 @@ class ItemStore {
     bool sync = true;
     // Most items in one Ingest. Default: 100000.
     size_t max_batch_items = 100000;
+    // Most bytes of items one GetItems returns: a response must fit the
+    // 64 MiB message limit. Default: 48 MiB.
+    size_t max_response_bytes = size_t{48} << 20;
     // Most interactions in one LogInteractions. Default: 1000000.
     size_t max_batch_interactions = 1000000;
     // Most characters in an item title. Default: 1024.

@@ -18,6 +18,7 @@ namespace {
 
 using ::feedloop::testing::StatusIs;
 using ::google::protobuf::RepeatedPtrField;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr uint32_t kDim = 8;
@@ -70,6 +71,7 @@ class ItemStoreTest : public ::testing::Test {
     ItemStore::Options options;
     options.path = path_;
     options.max_batch_items = 50;
+    options.max_response_bytes = 512 << 10;  // 31 items at dim 4096
     options.clock = &clock_;
     auto store = ItemStore::Open(options);
     ASSERT_OK(store.status());
@@ -348,6 +350,24 @@ TEST_F(ItemStoreTest, GetItemsNamesUnknownId) {
   EXPECT_THAT(store_->GetItems("r1", ids),
               StatusIs(absl::StatusCode::kNotFound,
                        HasSubstr("ids[1]: item 99 not found")));
+}
+
+TEST_F(ItemStoreTest, GetItemsIsBoundedByTheResponsesSize) {
+  // 40 ids of a run at dim 4096 are 655 KB, more than this store's
+  // responses carry (512 KiB; 48 MiB by default). Refused by size before
+  // anything is read, saying how many fit.
+  v1::RunRecord wide;
+  wide.set_run_id("wide");
+  wide.mutable_config()->mutable_space()->set_dim(4096);
+  ASSERT_OK(store_->CreateRun(wide));
+  std::vector<uint64_t> ids(40);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = i + 1;
+  EXPECT_THAT(store_->GetItems("wide", ids),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("ids: 40 items of dim 4096"),
+                             HasSubstr("ask for at most 31 at a time"))));
+  // At the run's own dimension the same count is fine (not found, here).
+  EXPECT_THAT(store_->GetItems("r1", ids), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(ItemStoreTest, RunLifecycle) {

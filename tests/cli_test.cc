@@ -83,6 +83,24 @@ TEST(Cli, BadConfigsExitWithCodeTwoAndNameTheField) {
   EXPECT_THAT(out, HasSubstr("unknown command 'frobnicate'"));
 }
 
+TEST(Cli, AMemoryBudgetRefusesWhatDoesNotFit) {
+  int code = 0;
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_budget_", getpid());
+  const std::string config = WriteFile("budget.pbtxt", "users { count: 20000 }\n");
+  std::string out = Capture(
+      absl::StrCat("run --config ", config, " -o ", dir, " --memory_budget 12parsecs"), &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(out, HasSubstr("--memory_budget: '12parsecs' is not a size"));
+  // The experiment needs more than 1 MiB in the loop: refused, naming its
+  // largest terms, before a run is recorded.
+  out = Capture(absl::StrCat("run --config ", config, " -o ", dir, " --memory_budget 1MiB"),
+                &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(out, HasSubstr("memory budget is 1.00 MiB"));
+  EXPECT_THAT(out, HasSubstr("users.count x"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Cli, RunWritesMetricsAndSummary) {
   const std::string dir = absl::StrCat(::testing::TempDir(), "/cli_runs_", getpid());
   std::filesystem::remove_all(dir);

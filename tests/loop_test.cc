@@ -2,6 +2,7 @@
 // size and thread count, and ExperimentService over gRPC.
 
 #include <filesystem>
+#include <iostream>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,7 @@ namespace feedloop {
 namespace {
 
 using ::feedloop::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 v1::ExperimentConfig Tiny() {
@@ -229,6 +231,72 @@ TEST_F(LoopTest, StopRunEndsARunAfterItsCurrentRound) {
   EXPECT_EQ(run.status(), v1::STOPPED);
   EXPECT_LT(run.rounds_done(), 10000u);
   EXPECT_GT(run.finished_unix_ms(), 0);
+}
+
+TEST_F(LoopTest, StartRunRefusesAConfigBeyondTheMemoryBudgetAndWritesNothing) {
+  auto stack = Stack(2);
+  ASSERT_NE(stack, nullptr);
+  auto stub = v1::ExperimentService::NewStub(CreateChannel(stack->loop_address()));
+  // Every field inside its documented range: 10^7 users at dim 4096.
+  v1::StartRunRequest req;
+  *req.mutable_config() = Tiny();
+  req.mutable_config()->mutable_users()->set_count(10000000);
+  req.mutable_config()->mutable_space()->set_dim(4096);
+  ASSERT_OK(config::ValidateConfig(req.config()));
+  v1::StartRunResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_THAT(FromGrpcStatus(stub->StartRun(&ctx, req, &resp)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("loop: the experiment needs an estimated"),
+                             HasSubstr("users.count x space.dim"),
+                             HasSubstr("memory budget is"))));
+  const v1::RunStatus any[] = {v1::PENDING, v1::RUNNING, v1::DONE, v1::FAILED, v1::STOPPED};
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::RunRecord> runs, stack->store()->ListRuns(any));
+  EXPECT_TRUE(runs.empty());
+  // The loop serves on.
+  *req.mutable_config() = Tiny();
+  grpc::ClientContext ok_ctx;
+  EXPECT_OK(FromGrpcStatus(stub->StartRun(&ok_ctx, req, &resp)));
+}
+
+TEST_F(LoopTest, ASweepStopsBeingRecordedAtTheCallersDeadline) {
+  auto stack = Stack(2);
+  ASSERT_NE(stack, nullptr);
+  auto stub = v1::ExperimentService::NewStub(CreateChannel(stack->loop_address()));
+  // 1000 values x 100 replicates: 100000 run records, far more than a
+  // second can write.
+  v1::StartRunRequest req;
+  *req.mutable_config() = Tiny();
+  req.mutable_config()->mutable_sweep()->set_parameter("generator.alpha");
+  for (int i = 0; i < 1000; ++i) {
+    req.mutable_config()->mutable_sweep()->add_values(absl::StrCat(i / 1000.0));
+  }
+  req.mutable_config()->mutable_sweep()->set_replicates(100);
+  v1::StartRunResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  EXPECT_THAT(FromGrpcStatus(stub->StartRun(&ctx, req, &resp)),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  // Soon after, no more records appear, and those written are STOPPED
+  // with the reason: none is left PENDING for nobody to play.
+  const v1::RunStatus any[] = {v1::PENDING, v1::RUNNING, v1::DONE, v1::FAILED, v1::STOPPED};
+  std::vector<v1::RunRecord> runs;
+  int settled = 0;
+  for (int polls = 0; settled < 5 && polls < 50; ++polls) {
+    absl::SleepFor(absl::Milliseconds(200));
+    ASSERT_OK_AND_ASSIGN(std::vector<v1::RunRecord> now, stack->store()->ListRuns(any));
+    bool all_stopped = true;
+    for (const auto& r : now) all_stopped &= r.status() == v1::STOPPED;
+    settled = now.size() == runs.size() && all_stopped ? settled + 1 : 0;
+    runs = std::move(now);
+  }
+  ASSERT_EQ(settled, 5) << runs.size() << " records, still changing or not all STOPPED";
+  std::cout << runs.size() << " of 100000 runs were recorded before the deadline\n";
+  // (On a slow machine the deadline may pass while the sweep is expanded,
+  // before any record is written.)
+  for (const auto& r : runs) {
+    EXPECT_THAT(r.error(), HasSubstr("of 100000 runs were recorded; none was played"));
+  }
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // protocol, bad input over the wire, and restart. A ranker started against a
 // store holding a run must serve exactly what the ranker before it served.
 
+#include <time.h>
+
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +12,9 @@
 #include "common/status.h"
 #include "common/vectors.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
+#include "common/memory_budget.h"
+#include "config/config.h"
+#include "config/cost.h"
 #include "config/limits.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -24,6 +29,7 @@ namespace feedloop {
 namespace {
 
 using ::feedloop::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr uint32_t kDim = 16;
@@ -66,9 +72,10 @@ class RankerServiceTest : public ::testing::Test {
     store_server_.reset();
     std::filesystem::remove_all(dir_);
   }
-  void StartRanker() {
+  void StartRanker(uint64_t memory_budget = 0) {
     ranker_server_.reset();
     stack::RankerServer::Options ro;
+    if (memory_budget > 0) ro.memory_budget = std::make_shared<MemoryBudget>(memory_budget);
     ro.store_address = store_server_->address();
     ro.threads = 2;
     ro.search_threads = 1;
@@ -296,6 +303,93 @@ TEST_F(RankerServiceTest, BadRequestsAreNamed) {
   grpc::ClientContext c6;
   ASSERT_OK(FromGrpcStatus(ranker_->ScoreItems(&c6, score, &sr)));
   EXPECT_EQ(sr.scores_size(), 2);
+}
+
+absl::Status OpenRun(v1::RankerService::Stub* ranker, const std::string& run_id,
+                     const v1::ExperimentConfig& config) {
+  v1::OpenRunRequest open;
+  open.set_run_id(run_id);
+  *open.mutable_config() = config;
+  grpc::ClientContext ctx;
+  v1::RankerRunState state;
+  return FromGrpcStatus(ranker->OpenRun(&ctx, open, &state));
+}
+
+TEST_F(RankerServiceTest, RunsAreAdmittedByTheirEstimatedMemory) {
+  // Room for one run of this config, not two.
+  const v1::ExperimentConfig config = Config(v1::RankerConfig::FLAT);
+  const uint64_t one =
+      config::EstimateRunMemory(config, config::Service::kRanker).bytes;
+  StartRanker(one + one / 2);
+  ASSERT_OK(OpenRun(ranker_.get(), "a", config));
+  EXPECT_THAT(OpenRun(ranker_.get(), "b", config),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("held by the runs it serves now")));
+  {
+    v1::CloseRunRequest close;
+    close.set_run_id("a");
+    grpc::ClientContext ctx;
+    v1::CloseRunResponse resp;
+    ASSERT_OK(FromGrpcStatus(ranker_->CloseRun(&ctx, close, &resp)));
+  }
+  EXPECT_OK(OpenRun(ranker_.get(), "b", config));  // a's memory was let go
+
+  // Every field in range, but 10^7 users at dim 4096: refused before any
+  // allocation, naming the fields and the estimate, and the ranker serves
+  // on.
+  v1::ExperimentConfig huge = config;
+  huge.mutable_users()->set_count(10000000);
+  huge.mutable_space()->set_dim(4096);
+  ASSERT_OK(config::ValidateConfig(huge));
+  EXPECT_THAT(OpenRun(ranker_.get(), "huge", huge),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("users.count x space.dim"),
+                             HasSubstr("memory budget is"), HasSubstr("--memory_budget"))));
+  EXPECT_OK(OpenRun(ranker_.get(), "b", config));
+}
+
+// The CPU time this process has used.
+absl::Duration ProcessCpu() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return absl::DurationFromTimespec(t);
+}
+
+TEST_F(RankerServiceTest, AHeavyCallStopsWorkingSoonAfterItsDeadline) {
+  v1::RunRecord run;
+  run.set_run_id("run");
+  *run.mutable_config() = Config(v1::RankerConfig::FLAT);
+  run.set_status(v1::RUNNING);
+  ASSERT_OK(store_->CreateRun(run).status());
+  ASSERT_OK(OpenRun(ranker_.get(), "run", run.config()));
+  for (uint32_t round = 0; round < 2; ++round) PlayRound(round);
+
+  // The most rows a ScoreItems may carry, scored by every user: seconds
+  // of work, inside every limit.
+  v1::ScoreItemsRequest score;
+  score.set_run_id("run");
+  score.set_dim(kDim);
+  for (uint32_t u = 0; u < kUsers; ++u) score.add_user_ids(u);
+  const size_t rows = config::kMaxScoreRows;
+  ASSERT_LE(uint64_t{rows} * kUsers * kDim, config::kMaxScoreWork);
+  std::vector<float> e(kDim);
+  for (size_t r = 0; r < rows; ++r) {
+    for (float& x : e) x = static_cast<float>(rng_.Normal());
+    Normalize(std::span<float>(e));
+    score.mutable_candidates()->Add(e.begin(), e.end());
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(100)));
+  v1::ScoreItemsResponse resp;
+  EXPECT_THAT(FromGrpcStatus(ranker_->ScoreItems(&ctx, score, &resp)),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  // Within 200 ms of the deadline the server is idle: over the next half
+  // second it uses a small fraction of one core (the work alone would
+  // keep both busy for seconds).
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Duration before = ProcessCpu();
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_LT(ProcessCpu() - before, absl::Milliseconds(100));
 }
 
 }  // namespace
