@@ -193,7 +193,13 @@ absl::Status ValidateConfig(const v1::ExperimentConfig& c) {
   const v1::GeneratorConfig& g = c.generator();
   k.Range<double>("generator.alpha", g.alpha(), 0, 1);
   k.Range<uint32_t>("generator.max_candidates", g.max_candidates(), 1, 256);
-  k.Range<uint32_t>("generator.reward_users", g.reward_users(), 1, 100000);
+  k.Range<uint32_t>("generator.reward_users", g.reward_users(), 1, kMaxScoreUsers);
+  // The ranker's ScoreItems holds the scoring users' estimates.
+  k.Require(uint64_t{std::min(g.reward_users(), u.count())} * s.dim() <= kMaxScoreUserFloats,
+            "generator.reward_users",
+            absl::StrCat("generator.reward_users x space.dim must be at most ",
+                         kMaxScoreUserFloats, " (config/limits.h), got ",
+                         uint64_t{std::min(g.reward_users(), u.count())} * s.dim()));
   k.RangeOpenLow("generator.winners_fraction", g.winners_fraction(), 0, 1);
   k.Range<double>("generator.adaptation_rate", g.adaptation_rate(), 0, 1);
   k.RangeOpenHigh("generator.ai_share", g.ai_share(), 0, 1);

@@ -60,6 +60,19 @@ TEST(Config, UnknownEnumValuesAndUnknownFieldsAreRefused) {
   EXPECT_OK(ValidateConfig(v1::ExperimentConfig()));
 }
 
+TEST(Config, ScoringUsersTimesDimIsBoundedAsScoreItemsIs) {
+  v1::ExperimentConfig c;
+  c.mutable_space()->set_dim(4096);
+  c.mutable_users()->set_count(100000);
+  c.mutable_generator()->set_reward_users(4096);  // 2^24 floats: the limit
+  EXPECT_OK(ValidateConfig(c));
+  c.mutable_generator()->set_reward_users(4097);
+  EXPECT_THAT(ValidateConfig(c),
+              StatusIs(kInvalid, HasSubstr("generator.reward_users x space.dim must be at most")));
+  c.mutable_users()->set_count(4096);  // only 4096 users to sample
+  EXPECT_OK(ValidateConfig(c));
+}
+
 TEST(Config, OutOfRangeNamesThePath) {
   v1::ExperimentConfig c;
   c.mutable_generator()->set_alpha(1.5);
