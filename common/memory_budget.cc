@@ -109,7 +109,8 @@ absl::StatusOr<uint64_t> ParseBytes(absl::string_view text) {
   if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
   if (unit == "t" || unit == "tb" || unit == "tib") shift = 40;
   if (digits == 0 || shift < 0 || !absl::SimpleAtod(t.substr(0, digits), &number) ||
-      number <= 0 || number * double(uint64_t{1} << shift) >= 1.8e19) {
+      number * double(uint64_t{1} << shift) < 1 ||
+      number * double(uint64_t{1} << shift) >= 1.8e19) {
     return absl::InvalidArgumentError(absl::StrCat(
         Quote(text), " is not a size: give bytes, or a number with K, M, G or T "
                      "(binary units), e.g. 12GiB"));

@@ -39,7 +39,7 @@ TEST(Bytes, ParseAndFormatInBinaryUnits) {
   EXPECT_EQ(*ParseBytes("2g"), uint64_t{2} << 30);
   EXPECT_EQ(*ParseBytes("1.5K"), 1536u);
   EXPECT_EQ(*ParseBytes("4096"), 4096u);
-  for (const char* bad : {"", "GiB", "12 parsecs", "-1G", "0", "1e30"}) {
+  for (const char* bad : {"", "GiB", "12 parsecs", "-1G", "0", "0.5B", "1e30"}) {
     EXPECT_THAT(ParseBytes(bad).status(),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not a size")))
         << bad;

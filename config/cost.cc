@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status.h"
 #include "config/limits.h"
 
 namespace feedloop::config {
@@ -73,9 +74,11 @@ MemoryEstimate Ranker(const v1::ExperimentConfig& c) {
   Terms t;
   // The learned estimates and their directions.
   t.Add("users.count x space.dim (the ranker's user model)", 2 * s.users * s.vec);
+  // What a user has seen is forgotten once it expires.
+  const double seen_rounds = std::min<double>(s.rounds, std::max(1u, r.item_ttl_rounds()));
   if (r.seen_filter()) {
-    t.Add("users.count x users.slate_size x rounds (the seen filter)",
-          s.users * s.slate * s.rounds * kSetEntry);
+    t.Add("users.count x users.slate_size x ranker.item_ttl_rounds (the seen filter)",
+          s.users * s.slate * seen_rounds * kSetEntry);
   }
   // The index holds each live item's vector, and its own copy for
   // rebuilds, plus the dead ones until a rebuild.
@@ -90,7 +93,7 @@ MemoryEstimate Ranker(const v1::ExperimentConfig& c) {
         s.round_items * (s.vec + kItemOverhead));
   // A RankBatch's neighbours and slates.
   const double batch = std::min<double>(s.users, c.execution().rank_batch_size());
-  const double depth = s.candidates + (r.seen_filter() ? s.slate * s.rounds : 0);
+  const double depth = s.candidates + (r.seen_filter() ? s.slate * seen_rounds : 0);
   t.Add("execution.rank_batch_size x ranker.candidates (a batch's search)",
         std::min<double>(batch * depth, double(kMaxSearchResults)) * 12 +
             batch * s.slate * kSlateEntry);
@@ -194,20 +197,32 @@ MemoryEstimate EstimateRunMemory(const v1::ExperimentConfig& config, Service ser
   return {};
 }
 
+namespace {
+
+std::string Needs(Service service, const MemoryEstimate& estimate, absl::string_view what,
+                  const MemoryBudget& budget) {
+  const char* name = ServiceName(service);
+  return absl::StrCat(name, ": ", what, " needs an estimated ", FormatBytes(estimate.bytes),
+                      " (", estimate.Describe(), "); this ", name, "'s memory budget is ",
+                      FormatBytes(budget.limit()));
+}
+
+}  // namespace
+
+absl::Status CheckFits(Service service, const MemoryEstimate& estimate,
+                       absl::string_view what, const MemoryBudget& budget) {
+  if (estimate.bytes <= budget.limit()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      Needs(service, estimate, what, budget), ". Shrink those fields, or give the ",
+      ServiceName(service), " more memory (--memory_budget; README, \"Memory budget\")"));
+}
+
 absl::StatusOr<MemoryBudget::Reservation> Admit(Service service,
                                                 const MemoryEstimate& estimate,
                                                 absl::string_view what,
                                                 MemoryBudget& budget) {
-  const char* name = ServiceName(service);
-  const std::string needs =
-      absl::StrCat(name, ": ", what, " needs an estimated ", FormatBytes(estimate.bytes),
-                   " (", estimate.Describe(), "); this ", name, "'s memory budget is ",
-                   FormatBytes(budget.limit()));
-  if (estimate.bytes > budget.limit()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        needs, ". Shrink those fields, or give the ", name,
-        " more memory (--memory_budget; README, \"Memory budget\")"));
-  }
+  FEEDLOOP_RETURN_IF_ERROR(CheckFits(service, estimate, what, budget));
+  const std::string needs = Needs(service, estimate, what, budget);
   absl::StatusOr<MemoryBudget::Reservation> r = budget.Reserve(estimate.bytes);
   if (!r.ok()) {
     return absl::ResourceExhaustedError(absl::StrCat(

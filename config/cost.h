@@ -63,6 +63,10 @@ absl::StatusOr<MemoryBudget::Reservation> Admit(Service service,
                                                 const MemoryEstimate& estimate,
                                                 absl::string_view what,
                                                 MemoryBudget& budget);
+// Admit's first check alone: INVALID_ARGUMENT when the estimate exceeds
+// the whole budget; nothing is reserved.
+absl::Status CheckFits(Service service, const MemoryEstimate& estimate,
+                       absl::string_view what, const MemoryBudget& budget);
 // Admit of one run of `config`.
 absl::StatusOr<MemoryBudget::Reservation> AdmitRun(const v1::ExperimentConfig& config,
                                                    Service service, MemoryBudget& budget);

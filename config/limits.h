@@ -24,7 +24,8 @@ inline constexpr uint32_t kMaxRetrieveK = 10000;
 inline constexpr uint64_t kMaxRetrieveResults = 4000000;
 // RankerService.ScoreItems: candidate rows, scoring users (user_ids, or
 // sample_users once capped at the run's users), and rows x users x dim,
-// the multiply-adds of one call (about a second of one core's work).
+// the affinity multiply-adds of one call (MMR adds up to slate_size times
+// as many; the call checks its caller every 2^16 or so).
 inline constexpr size_t kMaxScoreRows = 100000;
 inline constexpr size_t kMaxScoreUsers = 100000;
 // ... and users x dim, the floats of their estimates the call holds.

@@ -48,8 +48,10 @@ absl::StatusOr<v1::GeneratorRunState> GeneratorServiceImpl::Open(
       return state;
     }
   }
-  std::shared_ptr<void> hold;
-  if (memory_ != nullptr) {
+  // Resumed in place of its open self (the same config, checked above):
+  // it keeps the reservation it has.
+  std::shared_ptr<void> hold = open.has_value() ? open->hold : nullptr;
+  if (hold == nullptr && memory_ != nullptr) {
     FEEDLOOP_ASSIGN_OR_RETURN(
         MemoryBudget::Reservation r,
         config::Admit(config::Service::kGenerator,

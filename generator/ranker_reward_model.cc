@@ -24,7 +24,8 @@ RankerRewardModel::RankerRewardModel(std::shared_ptr<grpc::Channel> channel)
 absl::StatusOr<std::vector<float>> RankerRewardModel::Score(
     const std::string& run_id, uint32_t round, std::span<const float> candidates,
     uint32_t dim, uint32_t sample_users, uint64_t seed, const Cancellation& cancel) {
-  const size_t rows = dim == 0 ? 0 : candidates.size() / dim;
+  if (dim == 0) return absl::InvalidArgumentError("dim: the candidates' dimension is 0");
+  const size_t rows = candidates.size() / dim;
   std::vector<float> out;
   out.reserve(rows);
   // Every call samples the same users (by seed) and scores each candidate

@@ -140,6 +140,32 @@ absl::StatusOr<std::shared_ptr<MemoryBudget::Reservation>> ExperimentServiceImpl
   std::sort(total.terms.begin(), total.terms.end(),
             [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
   for (const config::MemoryTerm& t : total.terms) total.bytes += t.bytes;
+  if (options_.memory_shared_with_services) {
+    // The ranker and the generator reserve their own shares when they open
+    // each run; all three must fit the one budget.
+    config::MemoryEstimate others;  // the largest run's, at_once of them
+    for (const v1::ExperimentConfig* c : configs) {
+      config::MemoryEstimate these;
+      for (config::Service s : {config::Service::kRanker, config::Service::kGenerator}) {
+        config::MemoryEstimate e = config::EstimateRunMemory(*c, s);
+        for (config::MemoryTerm& t : e.terms) {
+          t.bytes *= at_once;
+          t.what = absl::StrCat(t.what, ", in the ", config::ServiceName(s));
+          these.terms.push_back(std::move(t));
+        }
+        these.bytes += e.bytes * at_once;
+      }
+      if (these.bytes > others.bytes) others = std::move(these);
+    }
+    config::MemoryEstimate all = total;
+    all.bytes += others.bytes;
+    for (config::MemoryTerm& t : others.terms) all.terms.push_back(std::move(t));
+    std::sort(all.terms.begin(), all.terms.end(),
+              [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
+    FEEDLOOP_RETURN_IF_ERROR(config::CheckFits(
+        config::Service::kLoop, all, absl::StrCat(what, " with its ranker and generator"),
+        *options_.memory));
+  }
   FEEDLOOP_ASSIGN_OR_RETURN(
       MemoryBudget::Reservation r,
       config::Admit(config::Service::kLoop, total, what, *options_.memory));
@@ -150,6 +176,11 @@ absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
     const v1::ExperimentConfig& config, const std::string& experiment_id,
     const Cancellation& cancel) {
   FEEDLOOP_RETURN_IF_ERROR(config::ValidateConfig(config));
+  if (!experiment_id.empty() && !IsValidId(experiment_id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "experiment_id: '", experiment_id,
+        "' is not 1 to 48 characters of [A-Za-z0-9._-]"));
+  }
   // The run records alone, before the sweep is expanded into them.
   const uint64_t planned =
       config.has_sweep()
@@ -171,11 +202,6 @@ absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
   const int parallel = static_cast<int>(config.execution().parallel_runs());
   FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<MemoryBudget::Reservation> memory,
                             Reserve(configs, parallel, "the experiment"));
-  if (!experiment_id.empty() && !IsValidId(experiment_id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "experiment_id: '", experiment_id,
-        "' is not 1 to 48 characters of [A-Za-z0-9._-]"));
-  }
   v1::StartRunResponse response;
   std::vector<v1::RunRecord> records;
   const bool sweep = config.has_sweep();
@@ -214,10 +240,10 @@ absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
     run.set_sweep_parameter(config.sweep().parameter());
     run.set_sweep_point(spec.sweep_point);
     run.set_replicate(spec.replicate);
-    FEEDLOOP_ASSIGN_OR_RETURN(v1::RunRecord created,
-                              options_.clients.store->CreateRun(run));
-    response.add_run_ids(created.run_id());
-    records.push_back(std::move(created));
+    absl::StatusOr<v1::RunRecord> created = options_.clients.store->CreateRun(run);
+    if (!created.ok()) return AbandonRecorded(records, specs.size(), created.status());
+    response.add_run_ids(created->run_id());
+    records.push_back(*std::move(created));
   }
   absl::MutexLock lock(&mu_);
   Launch(std::move(records), parallel, std::move(memory));
@@ -258,23 +284,21 @@ absl::StatusOr<int> ExperimentServiceImpl::AdoptOrphans() {
               << (run.owner().empty() ? "" : absl::StrCat(" (left by ", run.owner(), ")"));
     adopted.push_back(std::move(run));
   }
-  // Each adopted run alone in its reservation; one that does not fit is
-  // left for a loop with room.
-  int n = 0;
-  for (v1::RunRecord& run : adopted) {
-    absl::StatusOr<std::shared_ptr<MemoryBudget::Reservation>> memory =
-        Reserve({&run.config()}, 1, absl::StrCat("run ", Quote(run.run_id())));
-    if (!memory.ok()) {
-      LOG(WARNING) << "loop " << options_.owner << ": not adopting run " << run.run_id()
-                   << ": " << memory.status();
-      continue;
-    }
-    absl::MutexLock lock(&mu_);
-    std::vector<v1::RunRecord> one;
-    one.push_back(std::move(run));
-    Launch(std::move(one), 1, *std::move(memory));
-    ++n;
+  // Played one after another, as one sweep reserving its largest run; when
+  // that does not fit they are left for a loop with room.
+  if (adopted.empty()) return 0;
+  std::vector<const v1::ExperimentConfig*> configs;
+  for (const v1::RunRecord& run : adopted) configs.push_back(&run.config());
+  absl::StatusOr<std::shared_ptr<MemoryBudget::Reservation>> memory =
+      Reserve(configs, 1, absl::StrCat(adopted.size(), " orphaned runs"));
+  if (!memory.ok()) {
+    LOG(WARNING) << "loop " << options_.owner << ": not adopting " << adopted.size()
+                 << " runs now: " << memory.status();
+    return 0;
   }
+  const int n = static_cast<int>(adopted.size());
+  absl::MutexLock lock(&mu_);
+  Launch(std::move(adopted), 1, *std::move(memory));
   return n;
 }
 

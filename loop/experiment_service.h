@@ -85,6 +85,11 @@ class ExperimentServiceImpl final : public v1::ExperimentService::CallbackServic
     // What the experiments this loop plays may reserve (config/cost.h);
     // borrowed. Default: null, no bound.
     MemoryBudget* memory = nullptr;
+    // `memory` is also the ranker's and the generator's (one process):
+    // StartRun then refuses at once an experiment whose runs could never
+    // fit with their shares too, rather than letting their OpenRun refuse
+    // it later. Default: false.
+    bool memory_shared_with_services = false;
   };
 
   explicit ExperimentServiceImpl(const Options& options);

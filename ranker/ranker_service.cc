@@ -93,7 +93,13 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Find(
 absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Replay(
     const std::string& run_id, const v1::ExperimentConfig& config,
     uint64_t position, std::shared_ptr<void>* hold) {
-  if (options_.memory != nullptr) {
+  // A run rebuilt in place of its open self (the same config) keeps the
+  // reservation it has: it is not counted twice.
+  if (auto open = runs_.Get(run_id);
+      open.has_value() && open->hold != nullptr &&
+      open->config_bytes == config.SerializeAsString()) {
+    *hold = open->hold;
+  } else if (options_.memory != nullptr) {
     FEEDLOOP_ASSIGN_OR_RETURN(
         MemoryBudget::Reservation r,
         config::Admit(config::Service::kRanker,

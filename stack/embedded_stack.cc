@@ -66,6 +66,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
   lo.threads = options.threads;
   lo.transport = options.transport;
   lo.memory_budget = memory;
+  lo.memory_shared_with_services = options.ranker_address.empty() || options.generator_address.empty();
   lo.owner = options.owner;
   lo.lease = options.lease;
   FEEDLOOP_ASSIGN_OR_RETURN(s->loop_, LoopServer::Start(lo));

@@ -49,6 +49,7 @@ absl::StatusOr<std::unique_ptr<LoopServer>> LoopServer::Start(
   service_options.adopt_orphans = options.adopt_orphans;
   service_options.retry_budget = options.retry_budget;
   service_options.memory = s->host_->memory_budget();
+  service_options.memory_shared_with_services = options.memory_shared_with_services;
   s->service_ = std::make_unique<loop::ExperimentServiceImpl>(service_options);
   if (options.telemetry != nullptr) {
     // Run progress: rounds completed, per run, as they complete.

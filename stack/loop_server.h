@@ -43,6 +43,9 @@ class LoopServer final : public HostedServer {
     absl::Duration lease = absl::Seconds(30);
     bool adopt_orphans = false;
     absl::Duration retry_budget = absl::Minutes(5);
+    // memory_budget is the ranker's and the generator's too
+    // (ExperimentServiceImpl::Options). Default: false.
+    bool memory_shared_with_services = false;
   };
 
   static absl::StatusOr<std::unique_ptr<LoopServer>> Start(const Options& options);

@@ -41,9 +41,11 @@ grpc::ServerUnaryReactor* IngestServiceImpl::CreateRun(
     FEEDLOOP_RETURN_IF_ERROR(
         Annotate(config::ValidateConfig(request->run().config()), "run.config"));
     if (memory_ != nullptr) {
-      FEEDLOOP_RETURN_IF_ERROR(
-          config::AdmitRun(request->run().config(), config::Service::kStore, *memory_)
-              .status());
+      // The store holds no run in memory: a comparison, no reservation.
+      FEEDLOOP_RETURN_IF_ERROR(config::CheckFits(
+          config::Service::kStore,
+          config::EstimateRunMemory(request->run().config(), config::Service::kStore),
+          "the run", *memory_));
     }
     FEEDLOOP_RETURN_IF_ERROR(store_->CreateRun(request->run()));
     FEEDLOOP_ASSIGN_OR_RETURN(*response, store_->GetRun(request->run().run_id()));

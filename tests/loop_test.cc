@@ -247,7 +247,8 @@ TEST_F(LoopTest, StartRunRefusesAConfigBeyondTheMemoryBudgetAndWritesNothing) {
   grpc::ClientContext ctx;
   EXPECT_THAT(FromGrpcStatus(stub->StartRun(&ctx, req, &resp)),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("loop: the experiment needs an estimated"),
+                       AllOf(HasSubstr("loop: the experiment with its ranker and generator "
+                                       "needs an estimated"),
                              HasSubstr("users.count x space.dim"),
                              HasSubstr("memory budget is"))));
   const v1::RunStatus any[] = {v1::PENDING, v1::RUNNING, v1::DONE, v1::FAILED, v1::STOPPED};

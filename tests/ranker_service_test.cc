@@ -348,6 +348,26 @@ TEST_F(RankerServiceTest, RunsAreAdmittedByTheirEstimatedMemory) {
   EXPECT_OK(OpenRun(ranker_.get(), "b", config));
 }
 
+TEST_F(RankerServiceTest, ARunRebuiltInPlaceKeepsItsReservation) {
+  // Room for one run: redoing round 0 of a run at round 1 rebuilds it, and
+  // the rebuilt run must not be counted beside its old self.
+  v1::RunRecord run;
+  run.set_run_id("run");
+  *run.mutable_config() = Config(v1::RankerConfig::FLAT);
+  run.set_status(v1::RUNNING);
+  const uint64_t one =
+      config::EstimateRunMemory(run.config(), config::Service::kRanker).bytes;
+  StartRanker(one + one / 2);
+  ASSERT_OK(store_->CreateRun(run).status());
+  ASSERT_OK(OpenRun(ranker_.get(), "run", run.config()));
+  PlayRound(0);
+  ASSERT_OK(store_->Ingest("run", Items(1, 150)));
+  ASSERT_OK(Advance(1));
+  EXPECT_OK(OpenRun(ranker_.get(), "run", run.config()));  // round 0 again
+  EXPECT_THAT(OpenRun(ranker_.get(), "other", run.config()),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+}
+
 // The CPU time this process has used.
 absl::Duration ProcessCpu() {
   timespec t{};
