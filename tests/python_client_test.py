@@ -48,12 +48,17 @@ class PythonClientTest(unittest.TestCase):
             [BINARY, "run", "--config", config, "-o", cls.dir, "--serve",
              f"--store_listen={cls.addr}"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        cls.loop = None
         for line in cls.server.stdout:
+            if "; loop " in line:
+                cls.loop = line.split("; loop ")[1].split(",")[0]
             if "serving until" in line:
                 break
         else:
             raise RuntimeError("feedloop run --serve ended early")
-        cls.client = Client(cls.addr)
+        cls.client = Client(cls.addr, loop=cls.loop)
+        # The CLI's sweep (experiments the tests start come after it).
+        cls.sweep = cls.client.runs().sweep_id[0]
 
     @classmethod
     def tearDownClass(cls):
@@ -67,7 +72,7 @@ class PythonClientTest(unittest.TestCase):
         return os.path.join(self.dir, name)
 
     def test_series_equals_the_csv_the_run_wrote(self):
-        runs = self.client.runs()
+        runs = self.client.runs(sweep_id=self.sweep)
         self.assertEqual(len(runs), 4)
         self.assertTrue((runs.status == "DONE").all())
         df = self.client.series(runs.run_id)
@@ -85,7 +90,7 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(len(wide), 4)
 
     def test_compare_groups_the_sweep(self):
-        sweep = self.client.runs().sweep_id[0]
+        sweep = self.sweep
         table = self.client.compare(sweep_id=sweep, metrics="content.vendi", window=2)
         self.assertEqual(table.attrs["sweep_parameter"], "generator.alpha")
         self.assertEqual(list(table.sweep_value), ["0", "1"])
@@ -93,7 +98,7 @@ class PythonClientTest(unittest.TestCase):
         self.assertTrue((table.ci_low <= table["mean"]).all())
 
     def test_watch_a_finished_run_yields_every_round(self):
-        run = self.client.runs().run_id[0]
+        run = self.client.runs(sweep_id=self.sweep).run_id[0]
         rounds = [r["round"] for r in self.client.watch(run, metrics="content.")]
         self.assertEqual(rounds, [0, 1, 2, 3])
 
@@ -107,6 +112,45 @@ class PythonClientTest(unittest.TestCase):
         with self.assertRaises(FeedloopError) as e:
             self.client.evaluate([[float("nan"), 1.0]])
         self.assertEqual(e.exception.code, "INVALID_ARGUMENT")
+
+    def test_experiments_start_watch_wait_and_replay_per_seed(self):
+        config = CONFIG.split("sweep")[0].replace('name: "py"', 'name: "pystart"')
+        # pbtxt text, a dict and a message start the same experiment.
+        first = self.client.start(config + " seed: 11")
+        seen = []
+        for m in first.watch(metrics="content.vendi"):
+            seen.append(m["round"])
+            break  # stops iterating: the stream is cancelled, the run goes on
+        self.assertEqual(seen, [0])
+        status = first.wait(timeout=60)
+        self.assertEqual(list(status.status), ["DONE"])
+        again = self.client.start({"name": "pystart", "seed": "11", "rounds": 4,
+                                   "space": {"dim": 8, "topics": 4},
+                                   "users": {"count": 80},
+                                   "creators": {"count": 8, "itemsPerRound": 4},
+                                   "ranker": {"candidates": 20, "itemTtlRounds": 2}})
+        again.wait(timeout=60)
+        a = self.client.series(first.run_ids[0]).drop(columns="run")
+        b = self.client.series(again.run_ids[0]).drop(columns="run")
+        self.assertGreater(len(a), 4 * 15)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)  # same seed, same metrics
+
+        swept = self.client.sweep(config, "generator.alpha", [0, 1], replicates=1)
+        self.assertEqual(len(swept.run_ids), 2)
+        self.assertTrue(swept.sweep_id)
+        swept.stop()
+        self.assertTrue(swept.wait(timeout=60).status.isin(["DONE", "STOPPED"]).all())
+
+        with self.assertRaises(FeedloopError) as e:
+            self.client.start("generator { alpha: 5 }")
+        self.assertEqual(e.exception.code, "INVALID_ARGUMENT")
+        self.assertIn("generator.alpha", e.exception.message)
+        with self.assertRaises(FeedloopError) as e:
+            self.client.start("generator { alpah: 1 }")
+        self.assertEqual(e.exception.code, "INVALID_ARGUMENT")
+        with self.assertRaises(FeedloopError) as e:
+            Client(self.addr).start(config)
+        self.assertEqual(e.exception.code, "FAILED_PRECONDITION")
 
     def test_example_plots_a_png(self):
         out = os.path.join(self.dir, "coupling.png")

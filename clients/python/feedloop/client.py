@@ -1,13 +1,18 @@
-"""A small typed client for DiversityService (see feedloop/__init__.py)."""
+"""A small typed client for DiversityService and ExperimentService (see
+feedloop/__init__.py)."""
 
 from __future__ import annotations
 
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
+import time
+
 import grpc
 import pandas as pd
+from google.protobuf import json_format, text_format
 
-from feedloop.v1 import diversity_pb2, diversity_pb2_grpc, types_pb2
+from feedloop.v1 import (config_pb2, diversity_pb2, diversity_pb2_grpc, experiment_pb2,
+                         experiment_pb2_grpc, types_pb2)
 
 
 _NAN = float("nan")
@@ -22,6 +27,14 @@ class FeedloopError(RuntimeError):
         self.message = message
 
 
+def _pem(value) -> Optional[bytes]:
+    """PEM bytes as given, or read from a path."""
+    if value is None or isinstance(value, bytes):
+        return value
+    with open(value, "rb") as f:
+        return f.read()
+
+
 def _names(metrics: Optional[Union[str, Iterable[str]]]) -> List[str]:
     if metrics is None:
         return []
@@ -30,18 +43,134 @@ def _names(metrics: Optional[Union[str, Iterable[str]]]) -> List[str]:
     return list(metrics)
 
 
-class Client:
-    """DiversityService at `addr` (host:port of a feedloop store)."""
+_FINISHED = ("DONE", "FAILED", "STOPPED")
 
-    def __init__(self, addr: str = "127.0.0.1:7001", timeout: float = 30.0):
+
+def _config(config) -> config_pb2.ExperimentConfig:
+    """An ExperimentConfig from a message, a dict, or pbtxt text."""
+    if isinstance(config, config_pb2.ExperimentConfig):
+        return config
+    try:
+        if isinstance(config, dict):
+            return json_format.ParseDict(config, config_pb2.ExperimentConfig())
+        if isinstance(config, str):
+            return text_format.Parse(config, config_pb2.ExperimentConfig())
+    except (json_format.ParseError, text_format.ParseError) as e:
+        raise FeedloopError("INVALID_ARGUMENT", f"config: {e}") from None
+    raise TypeError("config: give pbtxt text, a dict, or an ExperimentConfig")
+
+
+class Experiment:
+    """A started experiment: its runs, to wait for, watch or stop."""
+
+    def __init__(self, client: "Client", response):
+        self._client = client
+        self.run_ids: List[str] = list(response.run_ids)
+        self.sweep_id: str = response.sweep_id
+
+    def status(self) -> pd.DataFrame:
+        """run_id, status, rounds_done, error of each run, as the loop sees it."""
+        rows = []
+        for run_id in self.run_ids:
+            r = self._client._call(self._client._loop().GetRun,
+                                   types_pb2.GetRunRequest(run_id=run_id))
+            rows.append({"run_id": r.run_id, "status": types_pb2.RunStatus.Name(r.status),
+                         "rounds_done": r.rounds_done, "error": r.error})
+        return pd.DataFrame(rows, columns=["run_id", "status", "rounds_done", "error"])
+
+    def wait(self, timeout: Optional[float] = None, poll: float = 0.2) -> pd.DataFrame:
+        """Blocks until every run is DONE, FAILED or STOPPED and returns
+        status(); FeedloopError DEADLINE_EXCEEDED after `timeout` seconds."""
+        give_up = None if timeout is None else time.monotonic() + timeout
+        while True:
+            df = self.status()
+            if df.status.isin(_FINISHED).all():
+                return df
+            if give_up is not None and time.monotonic() > give_up:
+                raise FeedloopError("DEADLINE_EXCEEDED",
+                                    f"runs not finished after {timeout} s: "
+                                    f"{', '.join(df.run_id[~df.status.isin(_FINISHED)])}")
+            time.sleep(poll)
+
+    def watch(self, run_id: Optional[str] = None,
+              metrics: Optional[Union[str, Iterable[str]]] = None) -> Iterator[Dict]:
+        """Client.watch of one run (the first by default)."""
+        return self._client.watch(run_id or self.run_ids[0], metrics)
+
+    def stop(self) -> None:
+        """Stops every run after its current round."""
+        for run_id in self.run_ids:
+            try:
+                self._client._call(self._client._loop().StopRun,
+                                   experiment_pb2.StopRunRequest(run_id=run_id))
+            except FeedloopError as e:
+                if e.code != "NOT_FOUND":  # finished already
+                    raise
+
+
+class Client:
+    """DiversityService at `addr` (host:port of a feedloop store) and, to
+    start experiments, ExperimentService at `loop` (a feedloop loop).
+
+    TLS: `root_cert` (PEM bytes or a path) verifies the servers;
+    `cert` and `key` add this client's certificate (mutual TLS), as the
+    CLI's --tls_ca, --tls_cert and --tls_key."""
+
+    def __init__(self, addr: str = "127.0.0.1:7001", timeout: float = 30.0,
+                 loop: Optional[str] = None, root_cert=None, cert=None, key=None):
         self._addr = addr
         self._timeout = timeout
-        options = [("grpc.max_receive_message_length", 64 << 20)]
-        self._channel = grpc.insecure_channel(addr, options=options)
+        options = [("grpc.max_receive_message_length", 64 << 20),
+                   ("grpc.max_send_message_length", 64 << 20)]
+        self._credentials = None
+        if root_cert is not None or cert is not None:
+            self._credentials = grpc.ssl_channel_credentials(
+                root_certificates=_pem(root_cert), private_key=_pem(key),
+                certificate_chain=_pem(cert))
+        self._options = options
+        self._channel = self._open(addr)
         self._stub = diversity_pb2_grpc.DiversityServiceStub(self._channel)
+        self._loop_addr = loop
+        self._loop_channel = None
+        self._loop_stub = None
+
+    def _open(self, addr: str):
+        if self._credentials is None:
+            return grpc.insecure_channel(addr, options=self._options)
+        return grpc.secure_channel(addr, self._credentials, options=self._options)
+
+    def _loop(self):
+        if self._loop_addr is None:
+            raise FeedloopError("FAILED_PRECONDITION",
+                                "loop: starting experiments needs Client(..., loop=ADDR)")
+        if self._loop_stub is None:
+            self._loop_channel = self._open(self._loop_addr)
+            self._loop_stub = experiment_pb2_grpc.ExperimentServiceStub(self._loop_channel)
+        return self._loop_stub
 
     def close(self) -> None:
         self._channel.close()
+        if self._loop_channel is not None:
+            self._loop_channel.close()
+
+    def start(self, config, experiment_id: str = "") -> Experiment:
+        """Starts an experiment on the loop: `config` as pbtxt text, a dict
+        (the proto's JSON form) or an ExperimentConfig. The same config and
+        experiment_id again continue it."""
+        response = self._call(self._loop().StartRun, experiment_pb2.StartRunRequest(
+            config=_config(config), experiment_id=experiment_id))
+        return Experiment(self, response)
+
+    def sweep(self, config, parameter: str, values: Sequence, replicates: int = 1,
+              experiment_id: str = "") -> Experiment:
+        """start() of `config` swept over `parameter` (e.g. "generator.alpha")."""
+        c = config_pb2.ExperimentConfig()
+        c.CopyFrom(_config(config))
+        c.sweep.parameter = parameter
+        del c.sweep.values[:]
+        c.sweep.values.extend(str(v) for v in values)
+        c.sweep.replicates = replicates
+        return self.start(c, experiment_id)
 
     def __enter__(self) -> "Client":
         return self
@@ -144,13 +273,16 @@ class Client:
         Ends when the run does."""
         request = types_pb2.WatchRunRequest(run_id=run_id, metrics=_names(metrics),
                                             from_round=from_round)
+        call = self._stub.WatchRun(request)
         try:
-            for rm in self._stub.WatchRun(request):
+            for rm in call:
                 yield {"run": rm.run_id, "round": rm.round,
                        "values": {v.name: _NAN if v.absent else v.value for v in rm.values},
                        "absent": {v.name: v.absent for v in rm.values if v.absent}}
         except grpc.RpcError as e:
             raise FeedloopError(e.code().name, e.details() or "") from None
+        finally:
+            call.cancel()  # the caller stopped iterating: the stream ends too
 
     def evaluate(self, embeddings=None, run_id: str = "",
                  item_ids: Optional[Iterable[int]] = None, seed: int = 0) -> Dict[str, float]:
