@@ -162,5 +162,53 @@ class PythonClientTest(unittest.TestCase):
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
 
 
+
+class TlsTest(unittest.TestCase):
+    """Mutual TLS as the CLI's flags give it: a store that asks for client
+    certificates answers a client with one, and refuses one without."""
+
+    def test_mutual_tls(self):
+        d = tempfile.mkdtemp(prefix="feedloop_pytls_")
+        try:
+            script = (
+                "set -e\n"
+                "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca "
+                "-keyout ca.key -out ca.pem\n"
+                "for who in server client; do\n"
+                "  openssl req -newkey rsa:2048 -nodes -subj /CN=$who -keyout $who.key "
+                "-out $who.csr\n"
+                "  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > $who.ext\n"
+                "  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                "-days 2 -extfile $who.ext -out $who.pem\n"
+                "done\n")
+            subprocess.run(["/bin/sh", "-c", script], cwd=d, check=True,
+                           capture_output=True)
+            p = lambda name: os.path.join(d, name)  # noqa: E731
+            server = subprocess.Popen(
+                [BINARY, "serve", "store", "--data_dir", p("db"), "--listen", "127.0.0.1:0",
+                 "--tls_cert", p("server.pem"), "--tls_key", p("server.key"),
+                 "--tls_ca", p("ca.pem"), "--tls_require_client_cert"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            try:
+                addr = None
+                for line in server.stdout:
+                    if "listening on " in line:
+                        addr = line.split("listening on ")[1].strip()
+                        break
+                self.assertIsNotNone(addr)
+                with Client(addr, timeout=10, root_cert=p("ca.pem"), cert=p("client.pem"),
+                            key=p("client.key")) as c:
+                    self.assertEqual(len(c.runs()), 0)
+                with Client(addr, timeout=10, root_cert=p("ca.pem")) as c:
+                    with self.assertRaises(FeedloopError) as e:
+                        c.runs()
+                    self.assertEqual(e.exception.code, "UNAVAILABLE")
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=30)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
