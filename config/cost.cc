@@ -33,12 +33,15 @@ class Terms {
     terms_.push_back({std::move(what), static_cast<uint64_t>(
                                            std::min(bytes * kAllocatorOverhead, 1.8e19))});
   }
-  MemoryEstimate Done() && {
+  MemoryEstimate Done() && { return Finished(std::move(terms_)); }
+
+  // Terms largest first, and their sum.
+  static MemoryEstimate Finished(std::vector<MemoryTerm> terms) {
     MemoryEstimate e;
-    std::sort(terms_.begin(), terms_.end(),
+    std::sort(terms.begin(), terms.end(),
               [](const MemoryTerm& a, const MemoryTerm& b) { return a.bytes > b.bytes; });
-    for (const MemoryTerm& t : terms_) e.bytes += t.bytes;
-    e.terms = std::move(terms_);
+    for (const MemoryTerm& t : terms) e.bytes += t.bytes;
+    e.terms = std::move(terms);
     return e;
   }
 
@@ -179,6 +182,38 @@ uint64_t PeakLiveItems(const v1::ExperimentConfig& c) {
   return live;
 }
 
+uint64_t RunRecordBytes(const v1::ExperimentConfig& config) {
+  return 3 * config.ByteSizeLong() + 512;  // the record, its spec, its copy in flight
+}
+
+MemoryEstimate ExperimentMemory(const std::vector<const v1::ExperimentConfig*>& configs,
+                                int parallel, const std::vector<Service>& services) {
+  const uint64_t at_once =
+      std::min<uint64_t>(std::max(parallel, 1), std::max<size_t>(configs.size(), 1));
+  std::vector<MemoryTerm> terms;
+  for (Service service : services) {
+    MemoryEstimate largest;
+    for (const v1::ExperimentConfig* c : configs) {
+      MemoryEstimate e = EstimateRunMemory(*c, service);
+      if (e.bytes > largest.bytes) largest = std::move(e);
+    }
+    for (MemoryTerm& t : largest.terms) {
+      t.bytes *= at_once;
+      if (at_once > 1) t.what = absl::StrCat(t.what, " x execution.parallel_runs");
+      if (services.size() > 1) t.what = absl::StrCat(t.what, ", in the ", ServiceName(service));
+      terms.push_back(std::move(t));
+    }
+    if (service == Service::kLoop) {
+      uint64_t records = 0;
+      for (const v1::ExperimentConfig* c : configs) records += RunRecordBytes(*c);
+      terms.push_back({absl::StrCat(configs.size(),
+                                    " run records (sweep.values x sweep.replicates)"),
+                       records});
+    }
+  }
+  return Terms::Finished(std::move(terms));
+}
+
 std::string MemoryEstimate::Describe(size_t max_terms) const {
   std::vector<std::string> parts;
   for (size_t i = 0; i < terms.size() && i < max_terms; ++i) {
@@ -230,6 +265,16 @@ absl::StatusOr<MemoryBudget::Reservation> Admit(Service service,
         " is held by the runs it serves now; retry when some finish"));
   }
   return r;
+}
+
+absl::StatusOr<std::shared_ptr<MemoryBudget::Reservation>> HoldRun(
+    const v1::ExperimentConfig& config, Service service, absl::string_view run_id,
+    MemoryBudget* budget) {
+  if (budget == nullptr) return nullptr;
+  FEEDLOOP_ASSIGN_OR_RETURN(MemoryBudget::Reservation r,
+                            Admit(service, EstimateRunMemory(config, service),
+                                  absl::StrCat("run ", Quote(run_id)), *budget));
+  return std::make_shared<MemoryBudget::Reservation>(std::move(r));
 }
 
 absl::StatusOr<MemoryBudget::Reservation> AdmitRun(const v1::ExperimentConfig& config,

@@ -18,6 +18,7 @@
 #define FEEDLOOP_CONFIG_COST_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,16 @@ MemoryEstimate EstimateRunMemory(const v1::ExperimentConfig& config, Service ser
 uint64_t ItemsInRound(const v1::ExperimentConfig& config, uint32_t round);
 uint64_t PeakLiveItems(const v1::ExperimentConfig& config);
 
+// What a run's record costs the loop while its experiment plays.
+uint64_t RunRecordBytes(const v1::ExperimentConfig& config);
+
+// The memory of an experiment of `configs` (its runs) played `parallel`
+// at a time in `services`: for each service its largest run's terms times
+// the runs at once, plus, in the loop, every run's record. Terms name
+// their service when there are several.
+MemoryEstimate ExperimentMemory(const std::vector<const v1::ExperimentConfig*>& configs,
+                                int parallel, const std::vector<Service>& services);
+
 // Reserves `bytes` (an estimate for `what`, described by `estimate`) in
 // `budget`. INVALID_ARGUMENT when the estimate exceeds the whole budget
 // (this process can never hold it), RESOURCE_EXHAUSTED when it does not fit
@@ -67,6 +78,12 @@ absl::StatusOr<MemoryBudget::Reservation> Admit(Service service,
 // the whole budget; nothing is reserved.
 absl::Status CheckFits(Service service, const MemoryEstimate& estimate,
                        absl::string_view what, const MemoryBudget& budget);
+// Admit of run `run_id` of `config` in `service`, the reservation shared
+// so that the registry entry of the open run can hold it; null when
+// `budget` is (no bound).
+absl::StatusOr<std::shared_ptr<MemoryBudget::Reservation>> HoldRun(
+    const v1::ExperimentConfig& config, Service service, absl::string_view run_id,
+    MemoryBudget* budget);
 // Admit of one run of `config`.
 absl::StatusOr<MemoryBudget::Reservation> AdmitRun(const v1::ExperimentConfig& config,
                                                    Service service, MemoryBudget& budget);

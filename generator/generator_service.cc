@@ -51,13 +51,10 @@ absl::StatusOr<v1::GeneratorRunState> GeneratorServiceImpl::Open(
   // Resumed in place of its open self (the same config, checked above):
   // it keeps the reservation it has.
   std::shared_ptr<void> hold = open.has_value() ? open->hold : nullptr;
-  if (hold == nullptr && memory_ != nullptr) {
-    FEEDLOOP_ASSIGN_OR_RETURN(
-        MemoryBudget::Reservation r,
-        config::Admit(config::Service::kGenerator,
-                      config::EstimateRunMemory(request.config(), config::Service::kGenerator),
-                      absl::StrCat("run ", Quote(request.run_id())), *memory_));
-    hold = std::make_shared<MemoryBudget::Reservation>(std::move(r));
+  if (hold == nullptr) {
+    FEEDLOOP_ASSIGN_OR_RETURN(hold, config::HoldRun(request.config(),
+                                                    config::Service::kGenerator,
+                                                    request.run_id(), memory_));
   }
   std::unique_ptr<Generator> generator;
   if (request.round() == 0) {

@@ -119,53 +119,18 @@ absl::StatusOr<std::shared_ptr<MemoryBudget::Reservation>> ExperimentServiceImpl
     const std::vector<const v1::ExperimentConfig*>& configs, int parallel,
     absl::string_view what) {
   if (options_.memory == nullptr || configs.empty()) return nullptr;
-  // The largest run, `parallel` of them at once, and every run's record.
-  config::MemoryEstimate largest;
-  uint64_t records = 0;
-  for (const v1::ExperimentConfig* c : configs) {
-    config::MemoryEstimate e = config::EstimateRunMemory(*c, config::Service::kLoop);
-    if (e.bytes > largest.bytes) largest = std::move(e);
-    records += 3 * c->ByteSizeLong() + 512;
-  }
-  const uint64_t at_once = std::min<uint64_t>(std::max(parallel, 1), configs.size());
-  config::MemoryEstimate total;
-  for (config::MemoryTerm t : largest.terms) {
-    t.bytes *= at_once;
-    if (at_once > 1) t.what = absl::StrCat(t.what, " x execution.parallel_runs");
-    total.terms.push_back(std::move(t));
-  }
-  total.terms.push_back({absl::StrCat(configs.size(), " run records (sweep.values x "
-                                                      "sweep.replicates)"),
-                         records});
-  std::sort(total.terms.begin(), total.terms.end(),
-            [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
-  for (const config::MemoryTerm& t : total.terms) total.bytes += t.bytes;
   if (options_.memory_shared_with_services) {
     // The ranker and the generator reserve their own shares when they open
     // each run; all three must fit the one budget.
-    config::MemoryEstimate others;  // the largest run's, at_once of them
-    for (const v1::ExperimentConfig* c : configs) {
-      config::MemoryEstimate these;
-      for (config::Service s : {config::Service::kRanker, config::Service::kGenerator}) {
-        config::MemoryEstimate e = config::EstimateRunMemory(*c, s);
-        for (config::MemoryTerm& t : e.terms) {
-          t.bytes *= at_once;
-          t.what = absl::StrCat(t.what, ", in the ", config::ServiceName(s));
-          these.terms.push_back(std::move(t));
-        }
-        these.bytes += e.bytes * at_once;
-      }
-      if (these.bytes > others.bytes) others = std::move(these);
-    }
-    config::MemoryEstimate all = total;
-    all.bytes += others.bytes;
-    for (config::MemoryTerm& t : others.terms) all.terms.push_back(std::move(t));
-    std::sort(all.terms.begin(), all.terms.end(),
-              [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
     FEEDLOOP_RETURN_IF_ERROR(config::CheckFits(
-        config::Service::kLoop, all, absl::StrCat(what, " with its ranker and generator"),
-        *options_.memory));
+        config::Service::kLoop,
+        config::ExperimentMemory(configs, parallel,
+                                 {config::Service::kLoop, config::Service::kRanker,
+                                  config::Service::kGenerator}),
+        absl::StrCat(what, " with its ranker and generator"), *options_.memory));
   }
+  const config::MemoryEstimate total =
+      config::ExperimentMemory(configs, parallel, {config::Service::kLoop});
   FEEDLOOP_ASSIGN_OR_RETURN(
       MemoryBudget::Reservation r,
       config::Admit(config::Service::kLoop, total, what, *options_.memory));
@@ -187,10 +152,10 @@ absl::StatusOr<v1::StartRunResponse> ExperimentServiceImpl::Start(
           ? uint64_t(config.sweep().values_size()) * config.sweep().replicates()
           : 1;
   if (options_.memory != nullptr) {
+    const uint64_t bytes = planned * config::RunRecordBytes(config);
     const config::MemoryEstimate records{
-        planned * (3 * config.ByteSizeLong() + 512),
-        {{absl::StrCat(planned, " run records (sweep.values x sweep.replicates)"),
-          planned * (3 * config.ByteSizeLong() + 512)}}};
+        bytes, {{absl::StrCat(planned, " run records (sweep.values x sweep.replicates)"),
+                 bytes}}};
     FEEDLOOP_RETURN_IF_ERROR(
         config::Admit(config::Service::kLoop, records, "the experiment", *options_.memory)
             .status());

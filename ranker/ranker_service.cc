@@ -99,13 +99,9 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Replay(
       open.has_value() && open->hold != nullptr &&
       open->config_bytes == config.SerializeAsString()) {
     *hold = open->hold;
-  } else if (options_.memory != nullptr) {
+  } else {
     FEEDLOOP_ASSIGN_OR_RETURN(
-        MemoryBudget::Reservation r,
-        config::Admit(config::Service::kRanker,
-                      config::EstimateRunMemory(config, config::Service::kRanker),
-                      absl::StrCat("run ", Quote(run_id)), *options_.memory));
-    *hold = std::make_shared<MemoryBudget::Reservation>(std::move(r));
+        *hold, config::HoldRun(config, config::Service::kRanker, run_id, options_.memory));
   }
   Ranker::Options ranker_options;
   ranker_options.pool = options_.compute_pool;
