@@ -45,6 +45,7 @@ int RunCommand(const std::vector<std::string>& args);
 int QueryCommand(const std::vector<std::string>& args);
 int ServeCommand(const std::vector<std::string>& args);
 int HealthCommand(const std::vector<std::string>& args);
+int ConformanceCommand(const std::vector<std::string>& args);
 
 }  // namespace feedloop::cli
 

@@ -38,6 +38,9 @@ Usage:
                       --generator HOST:PORT serve the loop (ExperimentService)
   feedloop health HOST:PORT [--service NAME]
                                             a server's grpc.health.v1 status; exit 0 if SERVING
+  feedloop conformance ranker|generator HOST:PORT --store HOST:PORT
+                                            check a ranker or generator (a plug-in) against
+                                            the protocol (docs/plugins.md); exit 0 if it conforms
   feedloop help                             this text
 
 'feedloop <command> --help' lists a command's flags.)";
@@ -52,6 +55,7 @@ constexpr Command kCommands[] = {
     {"serve", feedloop::cli::ServeCommand},
     {"query", feedloop::cli::QueryCommand},
     {"health", feedloop::cli::HealthCommand},
+    {"conformance", feedloop::cli::ConformanceCommand},
 };
 
 }  // namespace
@@ -67,9 +71,11 @@ int main(int argc, char** argv) {
   usage_config.contains_help_flags = [](absl::string_view file) {
     return absl::StrContains(file, flags_file) ||
            ((flags_file == "cli/serve.cc" || flags_file == "cli/query.cc" ||
-             flags_file == "cli/run.cc" || flags_file == "cli/health.cc") &&
+             flags_file == "cli/run.cc" || flags_file == "cli/health.cc" ||
+             flags_file == "cli/conformance.cc") &&
             absl::StrContains(file, "cli/transport_flags.cc")) ||
-           ((flags_file == "cli/serve.cc" || flags_file == "cli/run.cc") &&
+           ((flags_file == "cli/serve.cc" || flags_file == "cli/run.cc" ||
+             flags_file == "cli/conformance.cc") &&
             absl::StrContains(file, "cli/address_flags.cc"));
   };
   usage_config.normalize_filename = [](absl::string_view file) {
