@@ -27,6 +27,7 @@
 #include "common/table.h"
 #include "feedloop/v1/diversity.grpc.pb.h"
 #include "metrics/metric_value.h"
+#include "metrics/summary.h"
 #include "rpc/grpc_status.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -182,20 +183,26 @@ int Compare(v1::DiversityService::Stub* stub,
     std::cout << Json(resp);
     return kExitOk;
   }
-  // n: the runs a figure rests on; absent: runs where it was undefined.
+  // n: the runs a figure rests on; absent: runs where it was undefined;
+  // runs: every run of the group, and those left out by status.
   Table t({resp.sweep_parameter().empty() ? "group" : resp.sweep_parameter(),
-           "metric", "n", "absent", "mean", "ci_low", "ci_high"});
+           "metric", "n", "absent", "mean", "ci_low", "ci_high", "runs"});
   for (const auto& g : resp.groups()) {
+    const std::string group = !g.sweep_value().empty() ? g.sweep_value()
+                              : g.run_ids_size() > 0   ? g.run_ids(0)
+                                                       : "";
+    const std::string runs = metrics::FormatRunsCounted(g);
+    if (g.metrics().empty()) t.AddRow({group, "", "0", "0", "", "", "", runs});
     for (const auto& m : g.metrics()) {
       const bool any = m.n() > 0;
-      t.AddRow({g.sweep_value().empty() ? g.run_ids(0) : g.sweep_value(),
-                m.metric(), absl::StrCat(m.n()), absl::StrCat(m.absent()),
+      t.AddRow({group, m.metric(), absl::StrCat(m.n()), absl::StrCat(m.absent()),
                 any ? absl::StrFormat("%.4f", m.mean()) : "",
                 any ? absl::StrFormat("%.4f", m.ci_low()) : "",
-                any ? absl::StrFormat("%.4f", m.ci_high()) : ""});
+                any ? absl::StrFormat("%.4f", m.ci_high()) : "", runs});
     }
   }
   Print(t, format);
+  if (format == Format::kTable && !resp.rule().empty()) std::cout << "n: " << resp.rule() << "\n";
   return kExitOk;
 }
 

@@ -3,7 +3,9 @@
 #include <cmath>
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace feedloop::metrics {
 
@@ -53,17 +55,38 @@ std::string FormatMeanCi(const v1::MetricSummary& m) {
   return out;
 }
 
+bool Counts(v1::RunStatus status) { return status == v1::DONE; }
+
+std::string FormatRunsCounted(const v1::CompareGroup& g) {
+  uint32_t all = 0;
+  std::vector<std::string> left_out;
+  for (const auto& [status, n] : std::map<std::string, uint32_t>(g.runs_by_status().begin(),
+                                                                 g.runs_by_status().end())) {
+    all += n;
+    v1::RunStatus s = v1::RUN_STATUS_UNSPECIFIED;
+    if (n > 0 && v1::RunStatus_Parse(status, &s) && !Counts(s)) {
+      left_out.push_back(absl::StrCat(n, " ", status));
+    }
+  }
+  const uint32_t counted = static_cast<uint32_t>(g.run_ids_size());
+  if (counted == all || all == 0) return absl::StrCat(counted);  // 0: an older server
+  return absl::StrCat(counted, " of ", all, " (", absl::StrJoin(left_out, ", "), ")");
+}
+
 std::vector<v1::CompareGroup> GroupBySweepPoint(const std::vector<RunValues>& runs) {
   struct Group {
     std::string value;
     std::vector<std::string> run_ids;
     std::map<std::string, std::vector<double>> metrics;
     std::map<std::string, uint32_t> absent;
+    std::map<std::string, uint32_t> by_status;
   };
   std::map<uint32_t, Group> groups;
   for (const RunValues& r : runs) {
     Group& g = groups[r.sweep_point];
     g.value = r.sweep_value;
+    ++g.by_status[v1::RunStatus_Name(r.status)];
+    if (!Counts(r.status)) continue;
     g.run_ids.push_back(r.run_id);
     for (const v1::MetricValue& v : r.values) {
       if (v.absent().empty()) {
@@ -79,6 +102,7 @@ std::vector<v1::CompareGroup> GroupBySweepPoint(const std::vector<RunValues>& ru
     v1::CompareGroup& cg = out.emplace_back();
     cg.set_sweep_value(g.value);
     for (const auto& id : g.run_ids) cg.add_run_ids(id);
+    for (const auto& [status, n] : g.by_status) (*cg.mutable_runs_by_status())[status] = n;
     for (const auto& [name, xs] : g.metrics) {
       v1::MetricSummary& m = *cg.add_metrics();
       m = Summarize(name, xs);

@@ -16,10 +16,10 @@ v1::MetricValue V(const char* name, double value) {
 
 TEST(Summary, GroupsBySweepPointWithStudentInterval) {
   std::vector<RunValues> runs = {
-      {"a0", "0", 0, {V("m", 1), V("k", 5)}},
-      {"b0", "1", 1, {V("m", 10)}},
-      {"a1", "0", 0, {V("m", 3), V("k", 5)}},
-      {"a2", "0", 0, {V("m", 5), V("k", 5)}},
+      {"a0", "0", 0, v1::DONE, {V("m", 1), V("k", 5)}},
+      {"b0", "1", 1, v1::DONE, {V("m", 10)}},
+      {"a1", "0", 0, v1::DONE, {V("m", 3), V("k", 5)}},
+      {"a2", "0", 0, v1::DONE, {V("m", 5), V("k", 5)}},
   };
   auto groups = GroupBySweepPoint(runs);
   ASSERT_EQ(groups.size(), 2u);
@@ -36,6 +36,36 @@ TEST(Summary, GroupsBySweepPointWithStudentInterval) {
   // A single replicate: the interval collapses to the mean.
   EXPECT_DOUBLE_EQ(groups[1].metrics(0).ci_low(), 10);
   EXPECT_DOUBLE_EQ(groups[1].metrics(0).ci_high(), 10);
+}
+
+// Which runs count: a run stopped early has a "final" value from another
+// round (here far off); counting every run with rounds would put the mean
+// at 34.67. Only DONE runs count, and the rest are reported by status.
+TEST(Summary, OnlyRunsThatPlayedEveryRoundCount) {
+  std::vector<RunValues> runs = {
+      {"a0", "0", 0, v1::DONE, {V("m", 1)}},
+      {"a1", "0", 0, v1::STOPPED, {V("m", 100)}},
+      {"a2", "0", 0, v1::DONE, {V("m", 3)}},
+      {"b0", "1", 1, v1::RUNNING, {V("m", 7)}},
+      {"b1", "1", 1, v1::FAILED, {}},
+  };
+  auto groups = GroupBySweepPoint(runs);
+  ASSERT_EQ(groups.size(), 2u);
+  ASSERT_EQ(groups[0].metrics_size(), 1);
+  EXPECT_DOUBLE_EQ(groups[0].metrics(0).mean(), 2);
+  EXPECT_EQ(groups[0].metrics(0).n(), 2u);
+  EXPECT_EQ(groups[0].run_ids_size(), 2);
+  EXPECT_EQ(groups[0].runs_by_status().at("DONE"), 2u);
+  EXPECT_EQ(groups[0].runs_by_status().at("STOPPED"), 1u);
+  EXPECT_EQ(FormatRunsCounted(groups[0]), "2 of 3 (1 STOPPED)");
+  // A group with no run done: listed, with nothing to average.
+  EXPECT_EQ(groups[1].run_ids_size(), 0);
+  EXPECT_EQ(groups[1].metrics_size(), 0);
+  EXPECT_EQ(FormatRunsCounted(groups[1]), "0 of 2 (1 FAILED, 1 RUNNING)");
+  EXPECT_TRUE(Counts(v1::DONE));
+  for (v1::RunStatus s : {v1::PENDING, v1::RUNNING, v1::STOPPED, v1::FAILED}) {
+    EXPECT_FALSE(Counts(s)) << v1::RunStatus_Name(s);
+  }
 }
 
 }  // namespace

@@ -138,13 +138,20 @@ absl::StatusOr<v1::CompareRunsResponse> RunQueries::Compare(
                                    request.metrics().end());
   std::vector<metrics::RunValues> values;
   std::set<std::string> seen;
+  bool any_counted = false;
   for (const v1::RunRecord& run : runs) {
-    if (run.rounds_done() == 0) continue;
+    // Every run is in its group's runs_by_status; only those that count
+    // are read (metrics/summary.h: the one definition).
+    if (!metrics::Counts(run.status())) {
+      values.push_back({run.run_id(), run.sweep_value(), run.sweep_point(), run.status(), {}});
+      continue;
+    }
+    any_counted = true;
     const uint32_t from = run.rounds_done() > window ? run.rounds_done() - window : 0;
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::vector<v1::Series> series,
         store_->ReadSeries(run.run_id(), metrics, from, UINT32_MAX));
-    metrics::RunValues rv{run.run_id(), run.sweep_value(), run.sweep_point(), {}};
+    metrics::RunValues rv{run.run_id(), run.sweep_value(), run.sweep_point(), run.status(), {}};
     for (const v1::Series& s : series) {
       v1::MetricValue& v = rv.values.emplace_back();
       v.set_name(s.metric());
@@ -159,9 +166,11 @@ absl::StatusOr<v1::CompareRunsResponse> RunQueries::Compare(
     }
     values.push_back(std::move(rv));
   }
-  FEEDLOOP_RETURN_IF_ERROR(CheckNamed(metrics, seen));
+  // With no run counted yet there is nothing to check the names against.
+  if (any_counted) FEEDLOOP_RETURN_IF_ERROR(CheckNamed(metrics, seen));
   v1::CompareRunsResponse response;
   response.set_sweep_parameter(runs.front().sweep_parameter());
+  response.set_rule(metrics::kCountedRule);
   for (v1::CompareGroup& g : metrics::GroupBySweepPoint(values)) {
     *response.add_groups() = std::move(g);
   }

@@ -135,17 +135,16 @@ absl::StatusOr<ExperimentResult> CollectResults(
       // The final round's value, or its absence: never an earlier round's
       // value standing in for an undefined final one.
       const auto points = metrics::SeriesPoints(s);
-      if (!points.empty() && run.status() == v1::DONE &&
+      if (!points.empty() && metrics::Counts(run.status()) &&
           points.back().first + 1 == run.rounds_done()) {
         *rs->add_final_metrics() = points.back().second;
       }
       result.series.push_back(std::move(s));
     }
-    if (run.status() == v1::DONE) {
-      finals.push_back({run_id, run.sweep_value(), run.sweep_point(),
-                        {rs->final_metrics().begin(), rs->final_metrics().end()}});
-    }
+    finals.push_back({run_id, run.sweep_value(), run.sweep_point(), run.status(),
+                      {rs->final_metrics().begin(), rs->final_metrics().end()}});
   }
+  summary.set_rule(metrics::kCountedRule);
   for (v1::CompareGroup& g : metrics::GroupBySweepPoint(finals)) {
     *summary.add_groups() = std::move(g);
   }
@@ -191,8 +190,8 @@ std::string FormatTable(const v1::ExperimentSummary& summary) {
   for (const std::string& k : keys) header.push_back(k);
   Table table(header);
   for (const v1::CompareGroup& g : summary.groups()) {
-    std::vector<std::string> row = {sweep ? g.sweep_value() : g.run_ids(0),
-                                    absl::StrCat(g.run_ids_size())};
+    std::vector<std::string> row = {
+        sweep ? g.sweep_value() : summary.runs(0).run_id(), metrics::FormatRunsCounted(g)};
     for (const std::string& k : keys) {
       std::string cell = "-";
       for (const v1::MetricSummary& m : g.metrics()) {
@@ -204,8 +203,11 @@ std::string FormatTable(const v1::ExperimentSummary& summary) {
     table.AddRow(std::move(row));
   }
   std::string out = table.Render();
+  bool left_out = false;
+  for (const v1::RunSummary& run : summary.runs()) left_out |= !metrics::Counts(run.status());
+  if (left_out) absl::StrAppend(&out, "n: ", summary.rule(), "\n");
   for (const v1::RunSummary& run : summary.runs()) {
-    if (run.status() != v1::DONE) {
+    if (!metrics::Counts(run.status())) {
       absl::StrAppend(&out, "run ", run.run_id(), ": ",
                       v1::RunStatus_Name(run.status()),
                       run.error().empty() ? "" : absl::StrCat(": ", run.error()),

@@ -349,16 +349,20 @@ std::string RenderReport(const v1::ExperimentSummary& summary,
 
   // ---- final table: metrics down, sweep points across
   absl::StrAppend(&html, "<h2>Final round</h2>\n");
-  if (summary.groups_size() == 0) {
-    absl::StrAppend(&html, "<p class=\"note\">No run finished; see the runs below.</p>\n");
+  bool any_counted = false;
+  for (const v1::CompareGroup& g : summary.groups()) any_counted |= g.run_ids_size() > 0;
+  if (!any_counted) {
+    absl::StrAppend(&html, "<p class=\"note\">No run finished every round (",
+                    Html(summary.rule()), "); see the runs below.</p>\n");
   } else {
     absl::StrAppend(&html,
                     "<p class=\"note\">Each metric at the last round: the mean over "
-                    "replicates ± half its 95% confidence interval (Student t).</p>\n"
+                    "replicates ± half its 95% confidence interval (Student t). n: ",
+                    Html(summary.rule()), ".</p>\n"
                     "<div class=\"scroll\"><table id=\"final\">\n<thead><tr><th>metric</th>");
     for (const v1::CompareGroup& g : summary.groups()) {
       absl::StrAppend(&html, "<th>", Html(GroupLabel(summary, g)), " <small>(n = ",
-                      g.run_ids_size(), ")</small></th>");
+                      Html(metrics::FormatRunsCounted(g)), ")</small></th>");
     }
     absl::StrAppend(&html, "</tr></thead>\n<tbody>\n");
     for (size_t row = 0; row < metric_names.size(); ++row) {

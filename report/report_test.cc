@@ -69,7 +69,7 @@ Fixture MakeFixture() {
         last.set_value(series.values(4));
         *run->add_final_metrics() = last;
       }
-      finals.push_back({runs[r], value, value == "0" ? 0u : 1u,
+      finals.push_back({runs[r], value, value == "0" ? 0u : 1u, v1::DONE,
                         {run->final_metrics().begin(), run->final_metrics().end()}});
     }
     for (v1::CompareGroup& g : metrics::GroupBySweepPoint(finals)) {

@@ -11,6 +11,8 @@
 #include "feedloop/v1/experiment.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "metrics/summary.h"
+#include "report/outputs.h"
 #include "loop/experiment_service.h"
 #include "rpc/grpc_status.h"
 #include "rpc/server.h"
@@ -91,6 +93,64 @@ TEST_F(DiversityServiceTest, CompareRunsGroupsASweepByPoint) {
   grpc::ClientContext ctx3;
   EXPECT_THAT(FromGrpcStatus(stub_->CompareRuns(&ctx3, req, &resp)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not both")));
+}
+
+// One answer to "which runs count": CompareRuns (so the CLI's and Python's
+// compare) and the run's own outputs (final table, summary.json,
+// report.html) rest on the same runs, DONE ones, and both say what they left
+// out. Before, compare took any run with rounds done, and the two
+// disagreed on the same sweep after a run stopped.
+TEST_F(DiversityServiceTest, CompareAndTheOutputsCountTheSameRuns) {
+  auto config = Config(4);
+  config.mutable_sweep()->set_parameter("generator.alpha");
+  config.mutable_sweep()->add_values("0");
+  config.mutable_sweep()->add_values("1");
+  config.mutable_sweep()->set_replicates(2);
+  ASSERT_OK_AND_ASSIGN(auto started, stack_->experiments()->Start(config));
+  stack_->experiments()->WaitUntilIdle();
+  // The first run of point 0 ends STOPPED (as after a Ctrl-C).
+  ASSERT_OK_AND_ASSIGN(v1::RunRecord first, stack_->store()->GetRun(started.run_ids(0)));
+  ASSERT_EQ(first.sweep_point(), 0u);
+  v1::UpdateRunRequest stop;
+  stop.set_run_id(first.run_id());
+  stop.set_status(v1::STOPPED);
+  stop.set_rounds_done(first.rounds_done());
+  ASSERT_OK(stack_->store()->UpdateRun(stop).status());
+
+  v1::CompareRunsRequest req;
+  req.set_sweep_id(started.sweep_id());
+  v1::CompareRunsResponse compared;
+  grpc::ClientContext ctx;
+  ASSERT_OK(FromGrpcStatus(stub_->CompareRuns(&ctx, req, &compared)));
+  ASSERT_OK_AND_ASSIGN(report::ExperimentResult outputs,
+                       report::CollectResults(stack_->store(), started, config, 0));
+  const v1::ExperimentSummary& summary = outputs.summary;
+  EXPECT_THAT(compared.rule(), HasSubstr("DONE"));
+  EXPECT_EQ(summary.rule(), compared.rule());
+  ASSERT_EQ(compared.groups_size(), 2);
+  ASSERT_EQ(summary.groups_size(), 2);
+  const v1::CompareGroup& point0 = compared.groups(0);
+  EXPECT_EQ(point0.run_ids_size(), 1);
+  EXPECT_NE(point0.run_ids(0), first.run_id());
+  EXPECT_EQ(point0.runs_by_status().at("STOPPED"), 1u);
+  EXPECT_EQ(point0.runs_by_status().at("DONE"), 1u);
+  EXPECT_EQ(compared.groups(1).run_ids_size(), 2);
+  for (int g = 0; g < 2; ++g) {
+    const v1::CompareGroup& a = compared.groups(g);
+    const v1::CompareGroup& b = summary.groups(g);
+    EXPECT_EQ(std::vector<std::string>(a.run_ids().begin(), a.run_ids().end()),
+              std::vector<std::string>(b.run_ids().begin(), b.run_ids().end()));
+    EXPECT_EQ(metrics::FormatRunsCounted(a), metrics::FormatRunsCounted(b));
+    ASSERT_EQ(a.metrics_size(), b.metrics_size());
+    for (int m = 0; m < a.metrics_size(); ++m) {
+      EXPECT_EQ(a.metrics(m).metric(), b.metrics(m).metric());
+      EXPECT_EQ(a.metrics(m).n(), b.metrics(m).n()) << a.metrics(m).metric();
+      EXPECT_DOUBLE_EQ(a.metrics(m).mean(), b.metrics(m).mean()) << a.metrics(m).metric();
+    }
+  }
+  const std::string table = report::FormatTable(summary);
+  EXPECT_THAT(table, HasSubstr("1 of 2 (1 STOPPED)"));
+  EXPECT_THAT(table, HasSubstr(compared.rule()));
 }
 
 TEST_F(DiversityServiceTest, WatchRunStreamsStoredThenLiveRoundsUntilTheRunEnds) {

@@ -96,6 +96,22 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(list(table.sweep_value), ["0", "1"])
         self.assertTrue((table.n == 2).all())
         self.assertTrue((table.ci_low <= table["mean"]).all())
+        # What each figure rests on, and the rule: DONE runs only.
+        self.assertEqual(list(table.runs), ["2", "2"])
+        self.assertIn("DONE", table.attrs["rule"])
+        self.assertEqual(table.attrs["runs_by_status"]["0"], {"DONE": 2})
+
+    def test_a_run_named_twice_is_one_run_and_wide_never_averages(self):
+        run = self.client.runs(sweep_id=self.sweep).run_id[0]
+        once = self.client.series(run, "content.vendi", wide=True)
+        twice = self.client.series([run, run], "content.vendi", wide=True)
+        pd.testing.assert_frame_equal(once, twice)
+        long = self.client.series(run, "content.vendi")
+        from feedloop.client import _wide
+        with self.assertRaises(FeedloopError) as e:
+            _wide(pd.concat([long, long.iloc[:1]]))
+        self.assertEqual(e.exception.code, "INVALID_ARGUMENT")
+        self.assertIn("repeated rows", e.exception.message)
 
     def test_watch_a_finished_run_yields_every_round(self):
         run = self.client.runs(sweep_id=self.sweep).run_id[0]

@@ -46,6 +46,33 @@ def _names(metrics: Optional[Union[str, Iterable[str]]]) -> List[str]:
 _FINISHED = ("DONE", "FAILED", "STOPPED")
 
 
+def _wide(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, round), one column per metric. A repeated (run,
+    round, metric) is an error, never silently averaged."""
+    repeated = df.duplicated(["run", "round", "metric"], keep=False)
+    if repeated.any():
+        first = df[repeated].iloc[0]
+        raise FeedloopError(
+            "INVALID_ARGUMENT",
+            f"wide: run {first['run']!r} has {int(repeated.sum())} repeated rows "
+            f"(round {first['round']}, {first['metric']}); use the long form")
+    wide_df = df.pivot(index=["run", "round"], columns="metric", values="value")
+    wide_df.columns.name = None
+    return wide_df.reset_index()
+
+
+def _runs_counted(group) -> str:
+    """What a group's figures rest on: "3", or "3 of 4 (1 STOPPED)" when runs
+    were left out (the CLI's and the final table's wording)."""
+    counted = len(group.run_ids)
+    total = sum(group.runs_by_status.values())
+    if counted == total or total == 0:  # 0: an older server
+        return str(counted)
+    left = ", ".join(f"{n} {status}" for status, n in sorted(group.runs_by_status.items())
+                     if status != "DONE" and n)
+    return f"{counted} of {total} ({left})"
+
+
 def _config(config) -> config_pb2.ExperimentConfig:
     """An ExperimentConfig from a message, a dict, or pbtxt text."""
     if isinstance(config, config_pb2.ExperimentConfig):
@@ -224,8 +251,10 @@ class Client:
         metrics.csv): a round where a metric was undefined has value NaN and
         its reason in `absent` (NaN where the value is defined). Wide: one row
         per (run, round), one column per metric, NaN where undefined."""
+        # A run named twice is the same run: asked once.
         request = diversity_pb2.GetSeriesRequest(
-            run_ids=_names(run_ids), metrics=_names(metrics), round_from=round_from)
+            run_ids=list(dict.fromkeys(_names(run_ids))), metrics=_names(metrics),
+            round_from=round_from)
         if round_to is not None:
             request.round_to = round_to
         rows = []
@@ -239,31 +268,38 @@ class Client:
         df = df.sort_values(["run", "metric", "round"]).reset_index(drop=True)
         if not wide:
             return df
-        # pivot, not pivot_table: a repeated (run, round, metric) is an error,
-        # never silently averaged.
-        wide_df = df.pivot(index=["run", "round"], columns="metric", values="value")
-        wide_df.columns.name = None
-        return wide_df.reset_index()
+        return _wide(df)
 
     def compare(self, run_ids: Optional[Iterable[str]] = None, sweep_id: str = "",
                 metrics: Optional[Union[str, Iterable[str]]] = None,
                 window: int = 1) -> pd.DataFrame:
         """Per sweep point and metric: n, mean and 95% interval over replicates
         of each run's mean over its last `window` rounds; `absent` counts the
-        runs where the metric was undefined there (left out of n and mean)."""
+        runs where the metric was undefined there (left out of n and mean).
+        Only DONE runs count, as in the final table and report.html; `runs`
+        says what each figure rests on ("2 of 3 (1 STOPPED)") and
+        df.attrs["rule"] states the rule."""
         response = self._call(self._stub.CompareRuns, diversity_pb2.CompareRunsRequest(
             run_ids=_names(run_ids), sweep_id=sweep_id, metrics=_names(metrics),
             window=window))
-        rows = [{
-            "sweep_value": g.sweep_value, "metric": m.metric, "n": m.n,
-            "absent": m.absent,
-            "mean": m.mean if m.n else _NAN,
-            "ci_low": m.ci_low if m.n else _NAN,
-            "ci_high": m.ci_high if m.n else _NAN,
-        } for g in response.groups for m in g.metrics]
+        rows = []
+        for g in response.groups:
+            runs = _runs_counted(g)
+            for m in g.metrics:
+                rows.append({
+                    "sweep_value": g.sweep_value, "metric": m.metric, "n": m.n,
+                    "absent": m.absent,
+                    "mean": m.mean if m.n else _NAN,
+                    "ci_low": m.ci_low if m.n else _NAN,
+                    "ci_high": m.ci_high if m.n else _NAN,
+                    "runs": runs,
+                })
         df = pd.DataFrame(rows, columns=["sweep_value", "metric", "n", "absent", "mean",
-                                         "ci_low", "ci_high"])
+                                         "ci_low", "ci_high", "runs"])
         df.attrs["sweep_parameter"] = response.sweep_parameter
+        df.attrs["rule"] = response.rule
+        df.attrs["runs_by_status"] = {g.sweep_value: dict(g.runs_by_status)
+                                      for g in response.groups}
         return df
 
     def watch(self, run_id: str, metrics: Optional[Union[str, Iterable[str]]] = None,
