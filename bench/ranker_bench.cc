@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 
 #include "common/random.h"
 #include "common/thread_pool.h"
@@ -19,6 +20,7 @@
 #include "faiss/IndexHNSW.h"
 #include "faiss/IndexIVFFlat.h"
 #include "ranker/ranker.h"
+#include "ranker/vector_index.h"
 
 namespace feedloop::ranker {
 namespace {
@@ -43,8 +45,8 @@ class Data {
   const std::vector<float>& items() const { return items_; }
   const std::vector<float>& users() const { return users_; }
 
- private:
-  std::vector<float> Around(Rng& rng, size_t n, double spread) {
+  // n unit vectors around the topic centres.
+  std::vector<float> Around(Rng& rng, size_t n, double spread) const {
     std::vector<float> v(n * kDim);
     for (size_t i = 0; i < n; ++i) {
       const int t = static_cast<int>(rng.UniformInt(kTopics));
@@ -56,6 +58,7 @@ class Data {
     }
     return v;
   }
+ private:
   std::vector<float> topics_, items_, users_;
 };
 
@@ -126,6 +129,78 @@ void BM_RankBatch(benchmark::State& state) {
       static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
 }
 
+// An IVF VectorIndex over the first n rows of `data`: the defaults (lists
+// by size, nprobe calibrated), or the first wave's fixed 256 lists and 32
+// probes.
+std::unique_ptr<VectorIndex> IvfIndex(const std::vector<float>& data, size_t n, bool fixed) {
+  VectorIndex::Options o;
+  o.type = VectorIndex::Type::kIvf;
+  o.dim = kDim;
+  o.ivf_calibration_k = kCandidates;
+  if (fixed) {
+    o.ivf_nlist = 256;
+    o.ivf_nprobe = 32;
+  }
+  auto index = *VectorIndex::Create(o);
+  std::vector<uint64_t> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = i + 1;
+  if (!index->Add(ids, std::span<const float>(data.data(), n * kDim)).ok()) std::abort();
+  return index;
+}
+
+VectorIndex::IvfShape IvfShapeOf(const std::vector<float>& data, size_t n, bool fixed) {
+  return IvfIndex(data, n, fixed)->ivf_shape();
+}
+
+// IVF by size against the first wave's fixed shape, at two sizes: queries
+// per second of 512-user batches, and recall@100 of 512 users' queries
+// against exact search. Args: {items, 0 fixed 256/32 or 1 by size}.
+void BM_IvfShape(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  const bool fixed = state.range(1) == 0;
+  static std::map<size_t, std::vector<float>> items;
+  if (!items.contains(n)) {
+    Rng rng(11);
+    items[n] = TheData().Around(rng, n, 0.5);
+  }
+  const std::vector<float>& data = items[n];
+  auto index = IvfIndex(data, n, fixed);
+  VectorIndex::Options exact_options;
+  exact_options.dim = kDim;
+  auto exact = *VectorIndex::Create(exact_options);
+  {
+    std::vector<uint64_t> ids(n);
+    for (size_t i = 0; i < n; ++i) ids[i] = i + 1;
+    if (!exact->Add(ids, data).ok()) std::abort();
+  }
+  const std::vector<float> queries(TheData().users().begin(),
+                                   TheData().users().begin() + 512 * kDim);
+  std::vector<Neighbors> truth, found;
+  if (!exact->Search(queries, kCandidates, &truth).ok()) std::abort();
+  for (auto _ : state) {
+    if (!index->Search(queries, kCandidates, &found).ok()) std::abort();
+    benchmark::DoNotOptimize(found.data());
+  }
+  size_t hits = 0;
+  for (size_t q = 0; q < truth.size(); ++q) {
+    std::set<uint64_t> t(truth[q].ids.begin(), truth[q].ids.end());
+    for (uint64_t id : found[q].ids) hits += t.count(id);
+  }
+  const VectorIndex::IvfShape shape = index->ivf_shape();
+  state.counters["queries_per_second"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * 512), benchmark::Counter::kIsRate);
+  state.counters["recall"] = static_cast<double>(hits) / (512.0 * kCandidates);
+  state.counters["nlist"] = shape.nlist;
+  state.counters["nprobe"] = shape.nprobe;
+  state.counters["scanned"] = static_cast<double>(shape.nprobe) / shape.nlist;
+}
+BENCHMARK(BM_IvfShape)
+    ->ArgsProduct({{100000, 400000}, {0, 1}})
+    ->ArgNames({"items", "by_size"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0);
+
 // The same FAISS index types, built directly, searching the same queries
 // for the same K: what the ranker's retrieval costs at the very least.
 faiss::Index& RawFor(int64_t type) {
@@ -136,12 +211,14 @@ faiss::Index& RawFor(int64_t type) {
   if (type == 0) {
     slot = std::make_unique<faiss::IndexFlatIP>(kDim);
   } else if (type == 1) {
+    // The lists and probes the ranker's index chose (by size, calibrated).
+    const VectorIndex::IvfShape shape = IvfShapeOf(data, kItems, /*fixed=*/false);
     auto* quantizer = new faiss::IndexFlatIP(kDim);
-    auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, kDim, 256,
+    auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, kDim, shape.nlist,
                                                      faiss::METRIC_INNER_PRODUCT);
     ivf->own_fields = true;
-    ivf->nprobe = 32;
-    ivf->train(256 * 256, data.data());
+    ivf->nprobe = shape.nprobe;
+    ivf->train(std::min<size_t>(kItems, 256 * size_t{shape.nlist}), data.data());
     slot = std::move(ivf);
   } else {
     auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(kDim, 32, faiss::METRIC_L2);

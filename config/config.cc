@@ -213,12 +213,14 @@ absl::Status ValidateConfig(const v1::ExperimentConfig& c) {
                     10000000);
 
   const v1::RankerConfig& r = c.ranker();
-  k.Range<uint32_t>("ranker.ivf_nlist", r.ivf_nlist(), 1, 65536);
-  k.Range<uint32_t>("ranker.ivf_nprobe", r.ivf_nprobe(), 1, r.ivf_nlist());
+  k.Range<uint32_t>("ranker.ivf_nlist", r.ivf_nlist(), 0, 65536);
+  k.Range<uint32_t>("ranker.ivf_nprobe", r.ivf_nprobe(), 0,
+                    r.ivf_nlist() == 0 ? 65536 : r.ivf_nlist());
   k.Range<uint32_t>("ranker.hnsw_m", r.hnsw_m(), 4, 128);
   k.Range<uint32_t>("ranker.hnsw_ef_search", r.hnsw_ef_search(), 1, 4096);
   k.Range<uint32_t>("ranker.hnsw_ef_construction", r.hnsw_ef_construction(), 1,
                     4096);
+  k.RangeOpenLow("ranker.ivf_target_recall", r.ivf_target_recall(), 0, 1);
   k.RangeOpenLow("ranker.rebuild_dead_fraction", r.rebuild_dead_fraction(), 0,
                  1);
   k.Range<uint32_t>("ranker.item_ttl_rounds", r.item_ttl_rounds(), 1, 100000);

@@ -38,11 +38,18 @@ VectorIndex::Options IndexOptionsFor(const v1::ExperimentConfig& config,
   o.dim = config.space().dim();
   o.ivf_nlist = r.ivf_nlist();
   o.ivf_nprobe = r.ivf_nprobe();
+  o.ivf_target_recall = r.ivf_target_recall();
+  o.ivf_calibration_k = r.candidates();
   o.hnsw_m = r.hnsw_m();
   o.hnsw_ef_search = r.hnsw_ef_search();
   o.hnsw_ef_construction = r.hnsw_ef_construction();
   o.rebuild_dead_fraction = r.rebuild_dead_fraction();
-  o.search_threads = search_threads;
+  // The run's execution.threads bounds its FAISS calls too (a run
+  // confined to one core), within the service's own bound.
+  const int run_threads = static_cast<int>(config.execution().threads());
+  o.search_threads = run_threads == 0       ? search_threads
+                     : search_threads == 0 ? run_threads
+                                           : std::min(run_threads, search_threads);
   o.seed = DeriveSeed(config.seed(), 0x1dc);
   return o;
 }

@@ -14,6 +14,8 @@
 #include "faiss/IndexHNSW.h"
 #include "faiss/IndexIVFFlat.h"
 #include "faiss/impl/FaissException.h"
+#include "faiss/utils/distances.h"
+#include "glog/logging.h"
 
 namespace feedloop::ranker {
 namespace {
@@ -54,14 +56,21 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("index.dim: must be in [1, 4096], got ", options.dim));
   }
-  if (options.ivf_nlist == 0 || options.ivf_nlist > 65536) {
+  if (options.ivf_nlist > 65536) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "index.ivf_nlist: must be in [1, 65536], got ", options.ivf_nlist));
+        "index.ivf_nlist: must be in [0, 65536], got ", options.ivf_nlist));
   }
-  if (options.ivf_nprobe == 0 || options.ivf_nprobe > options.ivf_nlist) {
+  if (options.ivf_nprobe > (options.ivf_nlist == 0 ? 65536 : options.ivf_nlist)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("index.ivf_nprobe: must be in [1, ivf_nlist=",
+        absl::StrCat("index.ivf_nprobe: must be in [0, ivf_nlist=",
                      options.ivf_nlist, "], got ", options.ivf_nprobe));
+  }
+  if (!(options.ivf_target_recall > 0 && options.ivf_target_recall <= 1) ||
+      options.ivf_calibration_k == 0 || options.ivf_calibration_queries == 0 ||
+      !(options.ivf_regrow_factor > 1)) {
+    return absl::InvalidArgumentError(
+        "index.ivf_target_recall must be in (0, 1], ivf_calibration_k and "
+        "ivf_calibration_queries positive, ivf_regrow_factor above 1");
   }
   if (options.ivf_train_factor == 0) {
     return absl::InvalidArgumentError("index.ivf_train_factor: must be >= 1");
@@ -86,7 +95,18 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(
   return index;
 }
 
+uint32_t IvfListsFor(size_t n) {
+  const double limit = 4 * std::sqrt(static_cast<double>(n));
+  uint32_t lists = 16;
+  while (lists < 65536 && 2.0 * lists <= limit) lists *= 2;
+  return lists;
+}
+
 VectorIndex::VectorIndex(const Options& options) : options_(options) {}
+
+uint32_t VectorIndex::ListsFor(size_t n) const {
+  return options_.ivf_nlist != 0 ? options_.ivf_nlist : IvfListsFor(n);
+}
 VectorIndex::~VectorIndex() = default;
 
 absl::Status VectorIndex::RebuildLocked() {
@@ -115,6 +135,7 @@ absl::Status VectorIndex::RebuildLocked() {
   const size_t n = position_id_.size();
   std::unique_ptr<faiss::Index> index;
   bool trained = false;
+  uint32_t nlist = 0;
   FEEDLOOP_RETURN_IF_ERROR(CallFaiss("build", [&] {
     switch (options_.type) {
       case Type::kFlat:
@@ -133,20 +154,20 @@ absl::Status VectorIndex::RebuildLocked() {
         break;
       }
       case Type::kIvf: {
-        if (n < size_t{options_.ivf_train_factor} * options_.ivf_nlist) {
+        nlist = ListsFor(n);
+        if (n < size_t{options_.ivf_train_factor} * nlist) {
           index = std::make_unique<faiss::IndexFlatIP>(dim);  // exact for now
           break;
         }
         auto quantizer = std::make_unique<faiss::IndexFlatIP>(dim);
         auto ivf = std::make_unique<faiss::IndexIVFFlat>(
-            quantizer.release(), dim, options_.ivf_nlist,
-            faiss::METRIC_INNER_PRODUCT);
+            quantizer.release(), dim, nlist, faiss::METRIC_INNER_PRODUCT);
         ivf->own_fields = true;
-        ivf->nprobe = options_.ivf_nprobe;
+        ivf->nprobe = std::min(nlist, std::max<uint32_t>(1, options_.ivf_nprobe));
         ivf->cp.seed = static_cast<int>(options_.seed & 0x7fffffff);
         ivf->cp.verbose = false;
         // A seeded sample, in position order, so training is reproducible.
-        const size_t cap = kMaxTrainPointsPerList * options_.ivf_nlist;
+        const size_t cap = kMaxTrainPointsPerList * nlist;
         std::vector<float> sample;
         const float* train_rows = vectors_.data();
         size_t train_n = n;
@@ -172,25 +193,94 @@ absl::Status VectorIndex::RebuildLocked() {
   }));
   index_ = std::move(index);
   ivf_trained_ = trained;
-  return AddToFaissLocked(vectors_.data(), n);
+  ivf_shape_ = IvfShape();
+  FEEDLOOP_RETURN_IF_ERROR(AddToFaissLocked(vectors_.data(), n));
+  if (!trained) return absl::OkStatus();
+  ivf_shape_.nlist = nlist;
+  ivf_shape_.trained_at = n;
+  return CalibrateLocked();
+}
+
+absl::Status VectorIndex::CalibrateLocked() {
+  auto* ivf = static_cast<faiss::IndexIVFFlat*>(index_.get());
+  const uint32_t nlist = ivf_shape_.nlist;
+  if (options_.ivf_nprobe != 0) {
+    ivf_shape_.nprobe = static_cast<uint32_t>(ivf->nprobe);
+    return absl::OkStatus();
+  }
+  // Queries: a seeded sample of the indexed items; truth: exact search
+  // over the same rows (no copy of them).
+  const size_t dim = options_.dim;
+  const size_t n = position_id_.size();
+  const size_t q = std::min<size_t>(options_.ivf_calibration_queries, n);
+  const size_t k = std::min<size_t>(options_.ivf_calibration_k, n);
+  Rng rng(DeriveSeed(options_.seed, 0xca1b, rebuilds_));
+  std::vector<float> queries;
+  queries.reserve(q * dim);
+  for (uint64_t p : rng.SampleWithoutReplacement(n, q)) {
+    queries.insert(queries.end(), vectors_.begin() + p * dim, vectors_.begin() + (p + 1) * dim);
+  }
+  std::vector<float> exact_scores(q * k), scores(q * k);
+  std::vector<int64_t> exact(q * k), found(q * k);
+  FEEDLOOP_RETURN_IF_ERROR(CallFaiss("calibrate", [&] {
+    faiss::knn_inner_product(queries.data(), vectors_.data(), dim, q, n, k,
+                             exact_scores.data(), exact.data());
+  }));
+  std::vector<std::vector<int64_t>> truth(q);
+  for (size_t i = 0; i < q; ++i) {
+    truth[i].assign(exact.begin() + i * k, exact.begin() + (i + 1) * k);
+    std::sort(truth[i].begin(), truth[i].end());
+  }
+  for (uint32_t nprobe = 1;; nprobe = std::min(nlist, 2 * nprobe)) {
+    ivf->nprobe = nprobe;
+    FEEDLOOP_RETURN_IF_ERROR(CallFaiss("calibrate", [&] {
+      ivf->search(static_cast<faiss::Index::idx_t>(q), queries.data(),
+                  static_cast<faiss::Index::idx_t>(k), scores.data(), found.data());
+    }));
+    size_t hits = 0;
+    for (size_t i = 0; i < q; ++i) {
+      for (size_t j = 0; j < k; ++j) {
+        hits += std::binary_search(truth[i].begin(), truth[i].end(), found[i * k + j]);
+      }
+    }
+    const double recall = static_cast<double>(hits) / static_cast<double>(q * k);
+    if (recall >= options_.ivf_target_recall || nprobe == nlist) {
+      ivf_shape_.nprobe = nprobe;
+      ivf_shape_.recall = recall;
+      VLOG(1) << "ivf: " << nlist << " lists over " << n << " items; nprobe " << nprobe
+              << " gives recall@" << k << " " << recall << " on " << q << " sampled items";
+      return absl::OkStatus();
+    }
+  }
 }
 
 absl::Status VectorIndex::AddToFaissLocked(const float* rows, size_t n) {
   if (n == 0) return absl::OkStatus();
   // HNSW inserts in parallel give a graph that depends on thread timing.
-  ScopedOmpThreads threads(options_.type == Type::kHnsw ? 1 : 0);
+  ScopedOmpThreads threads(options_.type == Type::kHnsw ? 1 : options_.search_threads);
   return CallFaiss("add", [&] {
     index_->add(static_cast<faiss::Index::idx_t>(n), rows);
   });
 }
 
 absl::Status VectorIndex::MaybeTrainLocked() {
-  if (options_.type != Type::kIvf || ivf_trained_) return absl::OkStatus();
-  if (position_of_.size() <
-      size_t{options_.ivf_train_factor} * options_.ivf_nlist) {
-    return absl::OkStatus();
+  if (options_.type != Type::kIvf) return absl::OkStatus();
+  const size_t live = position_of_.size();
+  if (ivf_trained_) {
+    // Lists that follow the size: retrain once the index has outgrown them.
+    const bool outgrown =
+        options_.ivf_nlist == 0 && static_cast<double>(live) >
+                                       options_.ivf_regrow_factor *
+                                           static_cast<double>(ivf_shape_.trained_at);
+    return outgrown ? RebuildLocked() : absl::OkStatus();
   }
+  if (live < size_t{options_.ivf_train_factor} * ListsFor(live)) return absl::OkStatus();
   return RebuildLocked();
+}
+
+VectorIndex::IvfShape VectorIndex::ivf_shape() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return ivf_shape_;
 }
 
 absl::Status VectorIndex::Add(std::span<const uint64_t> ids,

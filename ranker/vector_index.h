@@ -53,8 +53,22 @@ struct Neighbors {
   std::vector<float> scores;  // inner products
 };
 
+// The inverted lists an IVF index of n items gets when ivf_nlist is 0: the
+// largest power of two at most 4 * sqrt(n) (the low end of FAISS's advice
+// of 4 to 16 * sqrt(n)), in [16, 65536].
+uint32_t IvfListsFor(size_t n);
+
 class VectorIndex {
  public:
+  // What an IVF index trained to: lists, lists probed, the recall@k its
+  // calibration measured (0 when nprobe was given), and the live items it
+  // trained at. All zero before training.
+  struct IvfShape {
+    uint32_t nlist = 0, nprobe = 0;
+    double recall = 0;
+    size_t trained_at = 0;
+  };
+
   enum class Type { kFlat, kIvf, kHnsw };
 
   struct Options {
@@ -63,11 +77,21 @@ class VectorIndex {
     // Vector dimension. Required, in [1, 4096].
     uint32_t dim = 0;
     // IVF: inverted lists; the index trains once it holds
-    // ivf_train_factor * ivf_nlist items and searches exactly before that.
-    // Default: 256.
-    uint32_t ivf_nlist = 256;
-    // IVF: lists probed per query, in [1, ivf_nlist]. Default: 32.
-    uint32_t ivf_nprobe = 32;
+    // ivf_train_factor * nlist items and searches exactly before that. 0:
+    // follows the index size, IvfListsFor(live items) at each training,
+    // and the index retrains once it has grown ivf_regrow_factor times
+    // past the size it trained at. Default: 0.
+    uint32_t ivf_nlist = 0;
+    // IVF: lists probed per query, in [1, nlist]. 0: calibrated at each
+    // training, the smallest power of two whose recall@ivf_calibration_k on
+    // a seeded sample of ivf_calibration_queries indexed items, against
+    // exact search, reaches ivf_target_recall. Default: 0.
+    uint32_t ivf_nprobe = 0;
+    // Default: 0.9, 100 (the ranker's candidates), 256, 4.
+    double ivf_target_recall = 0.9;
+    uint32_t ivf_calibration_k = 100;
+    uint32_t ivf_calibration_queries = 256;
+    double ivf_regrow_factor = 4;
     // IVF: training points per list (FAISS warns below 39). Default: 39.
     uint32_t ivf_train_factor = 39;
     // HNSW: neighbours per node, in [4, 128]. Default: 32.
@@ -119,6 +143,7 @@ class VectorIndex {
   uint64_t rebuilds() const;
   // False for IVF until it has trained (it searches exactly before).
   bool trained() const;
+  IvfShape ivf_shape() const;
   const Options& options() const { return options_; }
 
  private:
@@ -129,8 +154,13 @@ class VectorIndex {
   // Appends rows to the FAISS index.
   absl::Status AddToFaissLocked(const float* rows, size_t n)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Turns an exact (not yet trained) IVF into a trained one when due.
+  // Turns an exact (not yet trained) IVF into a trained one when due, and
+  // retrains one that has outgrown its lists.
   absl::Status MaybeTrainLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The lists an IVF of n items trains with.
+  uint32_t ListsFor(size_t n) const;
+  // Sets the trained IVF's nprobe: given, or calibrated on a sample.
+  absl::Status CalibrateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SearchLocked(std::span<const float> queries, size_t fetch,
                             std::vector<float>* scores,
                             std::vector<int64_t>* positions) const
@@ -143,6 +173,7 @@ class VectorIndex {
   std::unique_ptr<faiss::Index> index_ ABSL_GUARDED_BY(mu_);
   // Whether index_ is the trained IVF (as opposed to the exact stand-in).
   bool ivf_trained_ ABSL_GUARDED_BY(mu_) = false;
+  IvfShape ivf_shape_ ABSL_GUARDED_BY(mu_);
   // Per FAISS position: the item id, and whether it is dead.
   std::vector<uint64_t> position_id_ ABSL_GUARDED_BY(mu_);
   std::vector<bool> dead_ ABSL_GUARDED_BY(mu_);

@@ -225,6 +225,75 @@ TEST(VectorIndex, RejectsBadInputWithoutChangingAnything) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("index.dim")));
 }
 
+TEST(VectorIndex, IvfListsFollowTheIndexSize) {
+  EXPECT_EQ(IvfListsFor(0), 16u);
+  EXPECT_EQ(IvfListsFor(10000), 256u);      // 4 sqrt(n) = 400
+  EXPECT_EQ(IvfListsFor(1000000), 2048u);   // 4000
+  EXPECT_EQ(IvfListsFor(10000000), 8192u);  // 12649
+  EXPECT_EQ(IvfListsFor(size_t{1} << 40), 65536u);
+}
+
+// Recall@k of `index` against exact search, on queries that are not items
+// (users' interests share the items' topics, not their vectors).
+double RecallAgainstExact(const VectorIndex& index, const std::vector<float>& data,
+                          size_t n, size_t k) {
+  const std::vector<uint64_t> ids = Ids(1, n);
+  const absl::flat_hash_set<uint64_t> live(ids.begin(), ids.end());
+  const std::vector<float> queries = ClusteredVectors(100, 16, 4242);
+  std::vector<Neighbors> out;
+  EXPECT_OK(index.Search(queries, k, &out));
+  size_t hits = 0;
+  for (size_t q = 0; q < 100; ++q) {
+    const auto truth = BruteForce(data, ids, live,
+                                  std::span<const float>(&queries[q * kDim], kDim), k);
+    const std::set<uint64_t> found(out[q].ids.begin(), out[q].ids.end());
+    for (uint64_t id : truth) hits += found.count(id);
+  }
+  return static_cast<double>(hits) / (100.0 * k);
+}
+
+// With the defaults, IVF picks its lists by size and calibrates nprobe to
+// the target recall; it retrains once the index has grown past its lists.
+// The plausible wrong setting, a fixed small nprobe, misses the target.
+TEST(VectorIndex, IvfCalibratesToTheTargetRecallAndRetrainsAsItGrows) {
+  VectorIndex::Options o;
+  o.type = Type::kIvf;
+  o.dim = kDim;
+  o.ivf_calibration_k = 50;
+  ASSERT_OK_AND_ASSIGN(auto index, VectorIndex::Create(o));
+  const std::vector<float> data = ClusteredVectors(41000, 16, 31);
+  ASSERT_OK(index->Add(Ids(1, 10000), std::span<const float>(data.data(), 10000 * kDim)));
+  VectorIndex::IvfShape shape = index->ivf_shape();
+  ASSERT_TRUE(index->trained());
+  EXPECT_EQ(shape.nlist, 256u);
+  EXPECT_EQ(shape.trained_at, 10000u);
+  EXPECT_GE(shape.recall, 0.9);
+  EXPECT_EQ(shape.nprobe & (shape.nprobe - 1), 0u) << shape.nprobe;  // a power of two
+  EXPECT_GE(RecallAgainstExact(*index, data, 10000, 50), 0.85);
+
+  VectorIndex::Options fixed = o;
+  fixed.ivf_nlist = 256;
+  fixed.ivf_nprobe = 1;
+  ASSERT_OK_AND_ASSIGN(auto one_probe, VectorIndex::Create(fixed));
+  ASSERT_OK(one_probe->Add(Ids(1, 10000), std::span<const float>(data.data(), 10000 * kDim)));
+  EXPECT_LT(RecallAgainstExact(*one_probe, data, 10000, 50), 0.85);
+  EXPECT_EQ(one_probe->ivf_shape().nprobe, 1u);
+
+  // Grown past 4 x 10000: retrained on the new size, with more lists.
+  ASSERT_OK(index->Add(Ids(10001, 31000),
+                       std::span<const float>(data.data() + 10000 * kDim, 31000 * kDim)));
+  shape = index->ivf_shape();
+  EXPECT_EQ(shape.trained_at, 41000u);
+  EXPECT_EQ(shape.nlist, 512u);
+  EXPECT_GE(shape.recall, 0.9);
+  EXPECT_GE(RecallAgainstExact(*index, data, 41000, 50), 0.85);
+  // Lists given explicitly stay as given.
+  ASSERT_OK(one_probe->Add(Ids(10001, 31000),
+                           std::span<const float>(data.data() + 10000 * kDim, 31000 * kDim)));
+  EXPECT_EQ(one_probe->ivf_shape().nlist, 256u);
+  EXPECT_EQ(one_probe->ivf_shape().trained_at, 10000u);
+}
+
 TEST(VectorIndex, SameCallsGiveSameResults) {
   for (Type type : {Type::kIvf, Type::kHnsw}) {
     std::vector<std::vector<uint64_t>> results;

@@ -2,6 +2,8 @@
 // generator, and names what a broken one gets wrong. Each broken server is
 // a proxy in front of feedloop's own that misbehaves in one way.
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -197,7 +199,9 @@ Proxy Serve(grpc::Service* service) {
 class ConformanceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(absl::StrCat(::testing::TempDir(), "/conformance_test"));
+    // One folder per process: ctest runs each test as its own process, in
+    // parallel.
+    dir_ = new std::string(absl::StrCat(::testing::TempDir(), "/conformance_test_", getpid()));
     std::filesystem::remove_all(*dir_);
     stack::EmbeddedStack::Options options;
     options.data_dir = *dir_;
