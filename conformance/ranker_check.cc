@@ -23,6 +23,7 @@ namespace {
 
 using internal::Call;
 using internal::ExpectCode;
+using internal::Problem;
 using internal::kDim;
 using internal::kItemsPerRound;
 using internal::kSlateSize;
@@ -30,10 +31,6 @@ using internal::kTtlRounds;
 using internal::kUsers;
 
 using Stub = v1::RankerService::Stub;
-
-absl::Status Problem(std::string message) {
-  return absl::FailedPreconditionError(std::move(message));
-}
 
 std::string SlatesText(const std::vector<v1::Slate>& slates) {
   std::string out;
@@ -194,13 +191,27 @@ class RankerScenario {
       report_.Stop(absl::StrCat(what, " failed"));
       return false;
     }
-    const absl::Status repeat = Call(stub_.get(), &Stub::RecordFeedback, feedback, &recorded,
+    // Applied once: the repeat is refused (ALREADY_EXISTS) or applies
+    // nothing, and what the ranker predicts does not move.
+    std::vector<float> before, after;
+    const absl::Status scored = ScoreAllUsers(r + 1, &before);
+    v1::RecordFeedbackResponse repeated;
+    const absl::Status repeat = Call(stub_.get(), &Stub::RecordFeedback, feedback, &repeated,
                                      options_.call_deadline, what);
+    absl::Status once = ExpectCode(repeat, {absl::StatusCode::kAlreadyExists, absl::StatusCode::kOk},
+                                   absl::StrCat("the repeated ", what));
+    if (once.ok() && repeat.ok() && repeated.applied() > 0) {
+      once = Problem(absl::StrCat("the repeated ", what, " answered OK with applied ",
+                                  repeated.applied(), ": the round's feedback was applied twice"));
+    }
+    if (once.ok() && scored.ok() && ScoreAllUsers(r + 1, &after).ok() && after != before) {
+      once = Problem(absl::StrCat("ScoreItems(round ", r + 1, ") changed after the repeated ",
+                                  what, ": the round's feedback was applied twice"));
+    }
     report_.Add("ranker.feedback_once",
                 "RecordFeedback(round r) again (a retry after a lost reply) answers "
-                "ALREADY_EXISTS or OK",
-                ExpectCode(repeat, {absl::StatusCode::kAlreadyExists, absl::StatusCode::kOk},
-                           absl::StrCat("the repeated ", what)));
+                "ALREADY_EXISTS, or OK with nothing applied, and changes nothing",
+                once);
     FEEDLOOP_RETURN_IF_ERROR(
         Annotate(internal::Commit(store_, run_, r, ""), "committing the scenario's round"));
     rounds_done_ = r + 1;
@@ -339,9 +350,20 @@ class RankerScenario {
                 Level::kRecommended);
   }
 
+  // Round 0's items scored over every user, by name: what the feedback so
+  // far predicts.
+  absl::Status ScoreAllUsers(uint32_t round, std::vector<float>* scores) {
+    std::vector<float> rows;
+    for (const v1::Item& item : items_[0]) {
+      rows.insert(rows.end(), item.embedding().begin(), item.embedding().end());
+    }
+    return Score(round, rows, kDim, scores, AllUsers());
+  }
+
   absl::Status Score(uint32_t round, const std::vector<float>& rows, uint32_t dim,
-                     std::vector<float>* scores) {
+                     std::vector<float>* scores, std::span<const uint32_t> users = {}) {
     v1::ScoreItemsRequest request;
+    for (uint32_t u : users) request.add_user_ids(u);
     request.set_run_id(run_);
     request.set_round(round);
     request.set_dim(dim);
@@ -474,7 +496,7 @@ class RankerScenario {
                 ExpectCode(Rank(run_, 1, many, 0, &slates), {absl::StatusCode::kInvalidArgument},
                            "RankBatch of 10001 users"));
     v1::OpenRunRequest bad;
-    bad.set_run_id(unknown);
+    bad.set_run_id(run_);
     *bad.mutable_config() = config_;
     bad.mutable_config()->mutable_space()->set_dim(0);
     v1::RankerRunState state;

@@ -9,7 +9,7 @@
 namespace feedloop::conformance::internal {
 
 namespace {
-constexpr char kOwner[] = "feedloop-conformance";
+constexpr char kNotAnExperiment[] = "a conformance scenario, not an experiment";
 }  // namespace
 
 v1::ExperimentConfig ScenarioConfig(uint64_t seed) {
@@ -49,13 +49,13 @@ absl::StatusOr<std::string> CreateRun(store::StoreClient& store,
     if (!absl::IsAlreadyExists(created.status())) break;
   }
   if (!created.ok()) return created.status();
-  absl::StatusOr<v1::RunRecord> claimed = store.ClaimRun(record.run_id(), kOwner, absl::Hours(1));
-  if (!claimed.ok()) return claimed.status();
-  v1::UpdateRunRequest running;
-  running.set_run_id(record.run_id());
-  running.set_status(v1::RUNNING);
-  running.set_owner(kOwner);
-  absl::StatusOr<v1::RunRecord> updated = store.UpdateRun(running);
+  // STOPPED from the start, owned by nobody: no loop adopts it, even when
+  // the kit is killed halfway (a loop adopts only PENDING and RUNNING runs).
+  v1::UpdateRunRequest stopped;
+  stopped.set_run_id(record.run_id());
+  stopped.set_status(v1::STOPPED);
+  stopped.set_error(kNotAnExperiment);
+  absl::StatusOr<v1::RunRecord> updated = store.UpdateRun(stopped);
   if (!updated.ok()) return updated.status();
   return record.run_id();
 }
@@ -66,8 +66,7 @@ absl::Status FinishRun(store::StoreClient& store, const std::string& run_id,
   stopped.set_run_id(run_id);
   stopped.set_status(v1::STOPPED);
   stopped.set_rounds_done(rounds_done);
-  stopped.set_error("a conformance scenario, not an experiment");
-  stopped.set_owner(kOwner);
+  stopped.set_error(kNotAnExperiment);
   return store.UpdateRun(stopped).status();
 }
 
@@ -77,7 +76,6 @@ absl::Status Commit(store::StoreClient& store, const std::string& run_id, uint32
   commit.set_run_id(run_id);
   commit.set_round(round);
   commit.set_advance_progress(true);
-  commit.set_owner(kOwner);
   commit.mutable_checkpoint()->set_generator(checkpoint);
   // A commit carries the round's metrics; the scenario measures nothing.
   v1::MetricValue* value = commit.add_values();

@@ -31,14 +31,16 @@ inline constexpr uint32_t kCreators = 6;
 inline constexpr uint32_t kItemsPerCreator = 5;
 inline constexpr uint32_t kItemsPerRound = kCreators * kItemsPerCreator;
 inline constexpr uint32_t kTtlRounds = 2;
-inline constexpr uint32_t kRounds = 4;
+// More than the three rounds played, so that a skipped or out-of-step
+// round the checks ask for is still a round of the run.
+inline constexpr uint32_t kRounds = 6;
 
 // The scenario's experiment: small, uncoupled (generator.alpha 0, so a
 // generator needs no ranker), every field the checks rely on explicit.
 v1::ExperimentConfig ScenarioConfig(uint64_t seed);
 
 // A new run of `config` in the store, named "<prefix>-<what>-<unix ms>",
-// RUNNING and claimed by the kit (so no loop adopts it); its id.
+// STOPPED from the start so that no loop adopts it; its id.
 absl::StatusOr<std::string> CreateRun(store::StoreClient& store,
                                       const v1::ExperimentConfig& config,
                                       const Options& options, const std::string& what);
@@ -74,6 +76,11 @@ absl::Status Call(Stub* stub,
   if (s.ok()) return s;
   return absl::Status(s.code(), absl::StrCat(what, " answered ",
                                             absl::StatusCodeToString(s.code()), ": ", s.message()));
+}
+
+// What the kit saw instead of a requirement, as a failed outcome.
+inline absl::Status Problem(std::string message) {
+  return absl::FailedPreconditionError(std::move(message));
 }
 
 // "OK" or the code's name, for messages.

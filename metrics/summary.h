@@ -28,7 +28,7 @@ struct RunValues {
   std::string run_id;
   std::string sweep_value;  // the group
   uint32_t sweep_point = 0;  // groups are ordered by it
-  v1::RunStatus status = v1::DONE;
+  v1::RunStatus status = v1::RUN_STATUS_UNSPECIFIED;  // set it: unset never counts
   // The run's values; ignored unless the run counts.
   std::vector<v1::MetricValue> values;
 };

@@ -1,4 +1,5 @@
 #include "ranker/ranker.h"
+#include "ranker/item_pool.h"
 
 #include <cmath>
 #include <thread>
@@ -473,6 +474,33 @@ TEST_F(RankerTest, RejectsBadInput) {
   bad.mutable_ranker()->set_mmr_lambda(-0.1);
   EXPECT_THAT(Ranker::Create(bad, {}),
               StatusIs(kInvalid, HasSubstr("ranker.mmr_lambda")));
+}
+
+}  // namespace
+}  // namespace feedloop::ranker
+
+namespace feedloop::ranker {
+namespace {
+
+// A run confined to one core (execution.threads 1) gets one OpenMP thread
+// in its FAISS calls, whatever the service allows; the lower of the two
+// bounds wins. Before, execution.threads sized only the loop's pool.
+TEST(IndexOptions, TheRunsThreadsBoundItsFaissCalls) {
+  v1::ExperimentConfig c;
+  c.mutable_space()->set_dim(8);
+  EXPECT_EQ(IndexOptionsFor(c, 0).search_threads, 0);  // FAISS's default
+  EXPECT_EQ(IndexOptionsFor(c, 3).search_threads, 3);
+  c.mutable_execution()->set_threads(1);
+  EXPECT_EQ(IndexOptionsFor(c, 0).search_threads, 1);
+  EXPECT_EQ(IndexOptionsFor(c, 4).search_threads, 1);
+  c.mutable_execution()->set_threads(6);
+  EXPECT_EQ(IndexOptionsFor(c, 4).search_threads, 4);
+  // The IVF calibration aims at the run's recall for its candidates.
+  c.mutable_ranker()->set_candidates(40);
+  c.mutable_ranker()->set_ivf_target_recall(0.95);
+  EXPECT_EQ(IndexOptionsFor(c, 0).ivf_calibration_k, 40u);
+  EXPECT_DOUBLE_EQ(IndexOptionsFor(c, 0).ivf_target_recall, 0.95);
+  EXPECT_EQ(IndexOptionsFor(c, 0).ivf_nlist, 0u);  // by size, by default
 }
 
 }  // namespace

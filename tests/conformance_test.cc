@@ -32,6 +32,8 @@ enum class RankerFault {
   kFeedbackRepeatFails,  // a repeated RecordFeedback answers INTERNAL
   kAcceptsAnyUser,       // empty slates for users it does not know
   kReversedSlates,       // slates in the opposite order of the users
+  kFeedbackTwice,        // a repeated RecordFeedback answers OK, "applied"
+  kAcceptsSkippedRound,  // an AdvanceRound past the next round answers OK
 };
 
 class BrokenRanker final : public v1::RankerService::Service {
@@ -51,6 +53,14 @@ class BrokenRanker final : public v1::RankerService::Service {
   }
   grpc::Status AdvanceRound(grpc::ServerContext*, const v1::AdvanceRoundRequest* request,
                             v1::RankerRunState* response) override {
+    if (fault_ == RankerFault::kAcceptsSkippedRound) {
+      grpc::ClientContext ctx;
+      grpc::Status s = real_->AdvanceRound(&ctx, *request, response);
+      if (s.error_code() != grpc::StatusCode::FAILED_PRECONDITION) return s;
+      response->set_run_id(request->run_id());
+      response->set_round(request->round());
+      return grpc::Status::OK;
+    }
     if (fault_ == RankerFault::kIgnoresAdvanceRound) {
       response->set_run_id(request->run_id());
       response->set_round(request->round());
@@ -105,6 +115,11 @@ class BrokenRanker final : public v1::RankerService::Service {
         s.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
       return grpc::Status(grpc::StatusCode::INTERNAL, "feedback of this round seen already");
     }
+    if (fault_ == RankerFault::kFeedbackTwice &&
+        s.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+      response->set_applied(request->interactions_size());
+      return grpc::Status::OK;
+    }
     return s;
   }
 
@@ -118,6 +133,7 @@ enum class GeneratorFault {
   kRetryDiffers,         // a repeated Generate streams the items in reverse
   kNotUnit,              // embeddings of norm 2
   kNoResume,             // always opens at round 0
+  kOutOfStepInvalid,     // a round out of step answers INVALID_ARGUMENT
 };
 
 class BrokenGenerator final : public v1::GeneratorService::Service {
@@ -147,6 +163,10 @@ class BrokenGenerator final : public v1::GeneratorService::Service {
       for (const v1::Item& item : chunk.items()) items.push_back(item);
     }
     grpc::Status s = reader->Finish();
+    if (fault_ == GeneratorFault::kOutOfStepInvalid &&
+        s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, s.error_message());
+    }
     if (!s.ok()) return s;
     bool repeat = false;
     {
@@ -306,6 +326,21 @@ TEST_F(ConformanceTest, RankerThatAcceptsUnknownUsers) {
 TEST_F(ConformanceTest, RankerThatAnswersSlatesOutOfOrder) {
   ExpectFailed(BrokenRankerReport(RankerFault::kReversedSlates), "ranker.slate_order",
                "slate 0 is for user 23");
+}
+
+TEST_F(ConformanceTest, RankerThatAppliesARepeatedFeedbackAgain) {
+  ExpectFailed(BrokenRankerReport(RankerFault::kFeedbackTwice), "ranker.feedback_once",
+               "applied twice");
+}
+
+TEST_F(ConformanceTest, RankerThatSkipsRounds) {
+  ExpectFailed(BrokenRankerReport(RankerFault::kAcceptsSkippedRound), "ranker.advance_in_order",
+               "AdvanceRound(4) at round 2 answered OK");
+}
+
+TEST_F(ConformanceTest, GeneratorThatCallsARoundOutOfStepInvalid) {
+  ExpectFailed(BrokenGeneratorReport(GeneratorFault::kOutOfStepInvalid), "generator.out_of_step",
+               "answered INVALID_ARGUMENT");
 }
 
 TEST_F(ConformanceTest, GeneratorThatReusesIds) {

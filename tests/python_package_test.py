@@ -41,7 +41,7 @@ class PythonPackageTest(unittest.TestCase):
     def test_installs_without_network_and_imports_from_another_folder(self):
         # Not importable before the install (no PYTHONPATH, another folder).
         self.assertNotEqual(self.in_venv("-c", "import feedloop").returncode, 0)
-        done = self.in_venv("-m", "pip", "install", "--no-index",
+        done = self.in_venv("-m", "pip", "install", "--no-index", "--no-build-isolation",
                             os.path.join(self.checkout, "clients", "python"))
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         done = self.in_venv("-c", """
@@ -60,7 +60,7 @@ print(experiment_pb2.StartRunRequest.DESCRIPTOR.full_name)
 
     def test_outside_a_checkout_says_what_is_missing(self):
         os.remove(os.path.join(self.checkout, "proto", "feedloop", "v1", "ranker.proto"))
-        done = self.in_venv("-m", "pip", "install", "--no-index",
+        done = self.in_venv("-m", "pip", "install", "--no-index", "--no-build-isolation",
                             os.path.join(self.checkout, "clients", "python"))
         self.assertNotEqual(done.returncode, 0)
         self.assertIn("ranker.proto not found", done.stdout + done.stderr)

@@ -5,7 +5,6 @@ the same for the same seed and not for another."""
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,18 +26,12 @@ metrics {{ pair_samples: 200 tail_reference: 100 }}
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(args):
     """A server process and the address it printed."""
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                text=True)
-    line = process.stdout.readline()
-    if not line.startswith("listening on "):
+    line = process.stdout.readline()  # "... listening on ADDR"; "" if it exits
+    if " listening on " not in f" {line}":
         process.kill()
         raise RuntimeError(f"{args[:3]} did not start: {line!r}")
     return process, line.split()[-1]
@@ -48,23 +41,21 @@ class PythonPluginsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="feedloop_plugins_")
-        cls.store = f"127.0.0.1:{free_port()}"
-        cls.processes = [subprocess.Popen(
-            [BINARY, "serve", "store", "--listen", cls.store, "--data_dir",
-             os.path.join(cls.dir, "db")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-        for _ in range(300):  # the store opens its database first
-            if subprocess.run([BINARY, "health", cls.store], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("the store did not start")
-        python = [sys.executable, "-m"]
-        ranker, cls.ranker = start(python + ["feedloop.plugins.knn_ranker", "--store", cls.store])
-        generator, cls.generator = start(
-            python + ["feedloop.plugins.mixture_generator", "--store", cls.store])
-        cls.processes += [ranker, generator]
+        cls.processes = []
+        try:
+            store, cls.store = start([BINARY, "serve", "store", "--listen", "127.0.0.1:0",
+                                      "--data_dir", os.path.join(cls.dir, "db")])
+            cls.processes.append(store)
+            python = [sys.executable, "-m"]
+            ranker, cls.ranker = start(python + ["feedloop.plugins.knn_ranker",
+                                                 "--store", cls.store])
+            cls.processes.append(ranker)
+            generator, cls.generator = start(
+                python + ["feedloop.plugins.mixture_generator", "--store", cls.store])
+            cls.processes.append(generator)
+        except BaseException:
+            cls.tearDownClass()
+            raise
 
     @classmethod
     def tearDownClass(cls):

@@ -4,10 +4,12 @@ plug-ins, with the gRPC stubs generated from ../../proto at install.
 Nothing is downloaded: the dependencies are Debian's python3-grpcio,
 python3-protobuf, python3-pandas and python3-numpy, and the stubs come from
 protoc and grpc_python_plugin (Debian's protobuf-compiler and
-protobuf-compiler-grpc, which ./dev installs). In a virtual environment,
+protobuf-compiler-grpc, which scripts/bootstrap installs). In a virtual environment,
 create it with `python3 -m venv --system-site-packages` so Debian's packages
-are seen. There is deliberately no pyproject.toml: pip would then build in an
-isolated environment and try to download setuptools.
+are seen, and install with `pip install --no-index --no-build-isolation`:
+an isolated build would try to download setuptools (there is deliberately no
+pyproject.toml, which makes pip 23 build in place already; newer pips need
+the flag).
 """
 
 import os
@@ -38,7 +40,7 @@ class BuildWithStubs(build_py):
         for tool in ("protoc", "grpc_python_plugin"):
             if shutil.which(tool) is None:
                 sys.exit(f"feedloop: {tool} not found: apt-get install protobuf-compiler "
-                         f"protobuf-compiler-grpc (./dev installs both)")
+                         f"protobuf-compiler-grpc (scripts/bootstrap installs both)")
         os.makedirs(os.path.join(out, "feedloop", "v1"), exist_ok=True)
         subprocess.run(
             ["protoc", f"--python_out={out}", f"--grpc_python_out={out}",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
+import atexit
 import subprocess
 import tempfile
 from typing import List, Optional
@@ -25,12 +25,6 @@ from typing import List, Optional
 import grpc
 
 from feedloop.client import Client, FeedloopError
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _binary(binary: Optional[str]) -> str:
@@ -53,40 +47,45 @@ class LocalServices:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="feedloop_local_")
         self._processes: List[subprocess.Popen] = []
         self._logs = []
-        addr = {name: f"127.0.0.1:{_free_port()}"
-                for name in ("store", "ranker", "generator", "loop")}
-        self.store, self.loop = addr["store"], addr["loop"]
         try:
-            self._start("store", addr, "--data_dir", os.path.join(self.data_dir, "store"))
-            self._start("ranker", addr, "--store", addr["store"])
-            self._start("generator", addr, "--store", addr["store"], "--ranker", addr["ranker"])
-            self._start("loop", addr, "--store", addr["store"], "--ranker", addr["ranker"],
-                        "--generator", addr["generator"])
-            for name in ("store", "ranker", "generator", "loop"):
-                self._wait(name, addr[name], timeout)
+            self.store = self._start("store", timeout,
+                                     "--data_dir", os.path.join(self.data_dir, "store"))
+            ranker = self._start("ranker", timeout, "--store", self.store)
+            generator = self._start("generator", timeout, "--store", self.store,
+                                    "--ranker", ranker)
+            self.loop = self._start("loop", timeout, "--store", self.store, "--ranker", ranker,
+                                    "--generator", generator)
         except BaseException:
             self.stop()
             raise
+        # Stopped when the interpreter (a notebook's kernel) exits, even if
+        # the caller never calls stop().
+        atexit.register(self.stop)
 
-    def _start(self, name: str, addr, *flags: str) -> None:
+    def _start(self, name: str, timeout: float, *flags: str) -> str:
+        """Starts `feedloop serve NAME` on a port the OS picks; its address."""
         log = open(os.path.join(self.data_dir, f"{name}.log"), "wb")
         self._logs.append(log)
-        self._processes.append(subprocess.Popen(
-            [self._binary, "serve", name, "--listen", addr[name], *flags],
-            stdout=log, stderr=subprocess.STDOUT))
-
-    def _wait(self, name: str, address: str, timeout: float) -> None:
-        process = self._processes[["store", "ranker", "generator", "loop"].index(name)]
-        with grpc.insecure_channel(address) as channel:
-            try:
-                grpc.channel_ready_future(channel).result(timeout=timeout)
-                return
-            except grpc.FutureTimeoutError:
-                pass
+        process = subprocess.Popen(
+            [self._binary, "serve", name, "--listen", "127.0.0.1:0", *flags],
+            stdout=subprocess.PIPE, stderr=log, text=True)
+        self._processes.append(process)
+        # The server prints "feedloop NAME listening on ADDR" once it serves;
+        # a server that fails exits, which ends the line.
+        line = process.stdout.readline()
+        if " listening on " in line:
+            address = line.split()[-1]
+            with grpc.insecure_channel(address) as channel:
+                try:
+                    grpc.channel_ready_future(channel).result(timeout=timeout)
+                    return address
+                except grpc.FutureTimeoutError:
+                    pass
+        process.poll()
         with open(os.path.join(self.data_dir, f"{name}.log"), errors="replace") as f:
             tail = f.read()[-2000:]
-        state = "exited" if process.poll() is not None else f"not ready after {timeout} s"
-        raise FeedloopError("UNAVAILABLE", f"feedloop serve {name} {state}:\n{tail}")
+        raise FeedloopError("UNAVAILABLE", f"feedloop serve {name} did not start "
+                            f"(exit status {process.returncode}):\n{tail}")
 
     def client(self, **options) -> Client:
         """A Client of these services' store and loop."""
@@ -103,6 +102,7 @@ class LocalServices:
                 p.kill()
                 p.wait()
         self._processes = []
+        atexit.unregister(self.stop)
         for log in self._logs:
             log.close()
         self._logs = []

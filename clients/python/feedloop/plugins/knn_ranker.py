@@ -5,7 +5,8 @@ A user's score for an item is its mean similarity to the last `HISTORY`
 items the user engaged; a user with no engagement yet is scored with every
 user's engagements pooled. A small popularity term (engagements, decayed each
 round) and a deterministic jitter per (seed, round, user, item) break ties.
-Items a user was shown before are not shown again.
+Items a user was shown before are not shown again (unless the user has seen
+every live item: a slate is never empty while items are live).
 
 Everything is rebuilt from the store: OpenRun at round r replays rounds
 [0, r) (items, then feedback), so the ranker may restart at any time. It
@@ -50,12 +51,22 @@ class Run:
         self.popularity: Dict[int, float] = defaultdict(float)
         self.history: Dict[int, deque] = defaultdict(lambda: deque(maxlen=HISTORY))
         self.shown: Dict[int, set] = defaultdict(set)
+        self._refresh()
 
     def position(self) -> int:
         """2 x the round being played, + 1 once its items are indexed."""
         if self.round < 0:
             return 0
         return 2 * self.round + (2 if self.round in self.feedback_done else 1)
+
+    def _refresh(self) -> None:
+        """What every slate of the round reads: the live items in id order,
+        their rows, and the pooled taste of users with no engagement."""
+        self.ids = sorted(self.items)
+        self.rows = (np.stack([self.items[i] for i in self.ids]) if self.ids
+                     else np.zeros((0, self.dim)))
+        pooled = [e for h in self.history.values() for e in h]
+        self.pooled = np.stack(pooled) if pooled else np.zeros((1, self.dim))
 
     def advance(self, round_: int, items: List) -> None:
         for item in items:
@@ -66,6 +77,7 @@ class Run:
             del self.items[item_id], self.published[item_id]
             self.popularity.pop(item_id, None)
         self.round = round_
+        self._refresh()
 
     def feedback(self, round_: int, interactions: List) -> None:
         for item_id in self.popularity:
@@ -76,6 +88,7 @@ class Run:
                 self.history[x.user_id].append(self.items[x.item_id])
                 self.popularity[x.item_id] += 1
         self.feedback_done.add(round_)
+        self._refresh()
 
     def state(self) -> ranker_pb2.RankerRunState:
         return ranker_pb2.RankerRunState(run_id=self.run_id, round=max(self.round, 0),
@@ -84,20 +97,22 @@ class Run:
 
     def taste(self, user: int) -> np.ndarray:
         """The engaged embeddings the user is scored against (rows)."""
-        if self.history[user]:
-            return np.stack(self.history[user])
-        pooled = [e for h in self.history.values() for e in h]
-        return np.stack(pooled) if pooled else np.zeros((1, self.dim))
+        history = self.history.get(user)
+        return np.stack(history) if history else self.pooled
 
     def similarity(self, user: int, rows: np.ndarray) -> np.ndarray:
         """Mean similarity of each row to the user's engaged items, in [0, 1]."""
         return np.clip(self.taste(user) @ rows.T, 0, 1).mean(axis=0)
 
     def slate(self, user: int, size: int) -> ranker_pb2.Slate:
-        ids = [i for i in sorted(self.items) if i not in self.shown[user]]
-        if not ids:
+        shown = self.shown.get(user, ())
+        keep = [k for k, i in enumerate(self.ids) if i not in shown]
+        if not keep:  # seen everything live: show it again rather than nothing
+            keep = list(range(len(self.ids)))
+        if not keep:
             return ranker_pb2.Slate(user_id=user)
-        rows = np.stack([self.items[i] for i in ids])
+        ids = [self.ids[k] for k in keep]
+        rows = self.rows[keep]
         top = max(self.popularity.values(), default=0) or 1
         pop = np.array([self.popularity.get(i, 0) for i in ids]) / top
         jitter = np.random.default_rng(
@@ -146,7 +161,7 @@ class KnnRanker(ranker_pb2_grpc.RankerServiceServicer):
     def AdvanceRound(self, request, context):
         with self._lock:
             run = self._run(request.run_id)
-            if request.round <= run.round:
+            if request.round == run.round:
                 return run.state()  # a retry
             if request.round != run.round + 1:
                 raise Refused(grpc.StatusCode.FAILED_PRECONDITION,

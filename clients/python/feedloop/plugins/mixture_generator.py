@@ -25,13 +25,15 @@ from typing import Dict, List, Optional
 import grpc
 import numpy as np
 
-from feedloop.plugins.serving import Refused, Store, answering, check_config, serve, unit_rows
+from feedloop.plugins.serving import (Refused, Store, answering, check_config, invalid, serve,
+                                      unit_rows)
 from feedloop.v1 import generator_pb2, generator_pb2_grpc, types_pb2
 
 STYLES = 8
 RATE = 0.3
 NOISE = 0.5
 ITEMS_PER_MESSAGE = 1000
+MAX_ITEMS_PER_ROUND = 1_000_000  # ids are round << 32 | i: far below 2^32
 
 
 class Mixture:
@@ -53,9 +55,18 @@ class Mixture:
         return cls(run_id, config, np.full(STYLES, 1 / STYLES), means, 0)
 
     @classmethod
-    def restore(cls, run_id: str, config, checkpoint: bytes) -> "Mixture":
-        saved = np.load(io.BytesIO(checkpoint))
-        return cls(run_id, config, saved["weights"], saved["means"], int(saved["next_round"]))
+    def restore(cls, run_id: str, config, checkpoint: bytes, round_: int) -> "Mixture":
+        try:
+            saved = np.load(io.BytesIO(checkpoint))
+            weights, means, next_round = saved["weights"], saved["means"], int(saved["next_round"])
+        except (OSError, ValueError, KeyError, EOFError) as e:
+            raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"the checkpoint of round {round_ - 1} is not this generator's "
+                          f"({type(e).__name__}: {e})") from None
+        if means.shape != (STYLES, config.space.dim) or next_round != round_:
+            raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"the checkpoint of round {round_ - 1} is not this generator's")
+        return cls(run_id, config, weights, means, next_round)
 
     def checkpoint(self) -> bytes:
         out = io.BytesIO()
@@ -64,7 +75,8 @@ class Mixture:
 
     def state(self) -> generator_pb2.GeneratorRunState:
         return generator_pb2.GeneratorRunState(
-            run_id=self.run_id, next_round=self.next_round, creators=STYLES,
+            run_id=self.run_id, next_round=self.next_round,
+            creators=self.config.creators.count,
             generated=self.pending is not None)
 
     def generate(self, round_: int) -> List:
@@ -125,6 +137,10 @@ class MixtureGenerator(generator_pb2_grpc.GeneratorServiceServicer):
     @answering
     def OpenRun(self, request, context):
         check_config(request.config)
+        c = request.config.creators
+        if c.count * c.items_per_round > MAX_ITEMS_PER_ROUND:
+            raise invalid(f"config.creators: {c.count} x {c.items_per_round} items a round; "
+                          f"at most {MAX_ITEMS_PER_ROUND}")
         with self._lock:
             run = self._runs.get(request.run_id)
             if run is not None and run.config == request.config:
@@ -135,7 +151,7 @@ class MixtureGenerator(generator_pb2_grpc.GeneratorServiceServicer):
                 run = Mixture.new(request.run_id, request.config)
             else:  # resume (a restart) or go back (a round redone): from the store
                 saved = self._store.checkpoint(request.run_id, request.round - 1)
-                run = Mixture.restore(request.run_id, request.config, saved)
+                run = Mixture.restore(request.run_id, request.config, saved, request.round)
             self._runs[request.run_id] = run
             return run.state()
 
