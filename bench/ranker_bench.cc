@@ -201,6 +201,47 @@ BENCHMARK(BM_IvfShape)
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2.0);
 
+// FLAT after expiry: ten rounds of 20,000 items living 5 rounds (100,000
+// live at the end), then 512 users' searches for K = 100. Compacting at 5%
+// dead (the default) against at 100% (never: what the general 0.5
+// threshold left, up to as many dead rows as live). Args: {compact %}.
+void BM_FlatAfterExpiry(benchmark::State& state) {
+  VectorIndex::Options o;
+  o.dim = kDim;
+  o.flat_compact_fraction = static_cast<double>(state.range(0)) / 100;
+  auto index = *VectorIndex::Create(o);
+  static const std::vector<float>* rows = [] {
+    Rng rng(13);
+    return new std::vector<float>(TheData().Around(rng, 200000, 0.5));
+  }();
+  for (uint64_t round = 0; round < 10; ++round) {
+    std::vector<uint64_t> ids(20000);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = round * 20000 + i + 1;
+    if (round >= 5) {
+      std::vector<uint64_t> expired(20000);
+      for (size_t i = 0; i < expired.size(); ++i) expired[i] = (round - 5) * 20000 + i + 1;
+      if (!index->Remove(expired).ok()) std::abort();
+    }
+    if (!index->Add(ids, std::span<const float>(rows->data() + round * 20000 * kDim,
+                                                20000 * kDim)).ok()) {
+      std::abort();
+    }
+  }
+  const std::vector<float> queries(TheData().users().begin(),
+                                   TheData().users().begin() + 512 * kDim);
+  std::vector<Neighbors> found;
+  for (auto _ : state) {
+    if (!index->Search(queries, kCandidates, &found).ok()) std::abort();
+    benchmark::DoNotOptimize(found.data());
+  }
+  state.counters["queries_per_second"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * 512), benchmark::Counter::kIsRate);
+  state.counters["entries_per_live"] =
+      static_cast<double>(index->entries()) / static_cast<double>(index->live());
+}
+BENCHMARK(BM_FlatAfterExpiry)->Arg(5)->Arg(100)->ArgName("compact_pct")->UseRealTime()
+    ->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
 // The same FAISS index types, built directly, searching the same queries
 // for the same K: what the ranker's retrieval costs at the very least.
 faiss::Index& RawFor(int64_t type) {

@@ -82,6 +82,11 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(
   if (options.hnsw_ef_search == 0 || options.hnsw_ef_construction == 0) {
     return absl::InvalidArgumentError("index.hnsw_ef_*: must be positive");
   }
+  if (!(options.flat_compact_fraction > 0 && options.flat_compact_fraction <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("index.flat_compact_fraction: must be in (0, 1], got ",
+                     options.flat_compact_fraction));
+  }
   if (!(options.rebuild_dead_fraction > 0 &&
         options.rebuild_dead_fraction <= 1)) {
     return absl::InvalidArgumentError(
@@ -338,7 +343,8 @@ absl::Status VectorIndex::Remove(std::span<const uint64_t> ids) {
   }
   if (dead_count_ > 0 &&
       static_cast<double>(dead_count_) >
-          options_.rebuild_dead_fraction *
+          (options_.type == Type::kFlat ? options_.flat_compact_fraction
+                                        : options_.rebuild_dead_fraction) *
               static_cast<double>(position_id_.size())) {
     return RebuildLocked();
   }

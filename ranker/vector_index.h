@@ -103,6 +103,12 @@ class VectorIndex {
     // Rebuild once this share of FAISS entries is dead, in (0, 1].
     // Default: 0.5.
     double rebuild_dead_fraction = 0.5;
+    // FLAT compacts once this share is dead instead: its rebuild is one copy
+    // of the live rows, while every search pays for each dead row it scans
+    // (with items living T rounds, dead rows pile up to the live count
+    // between rebuilds at 0.5, and a round's search time with them). In
+    // (0, 1]. Default: 0.05.
+    double flat_compact_fraction = 0.05;
     // OpenMP threads FAISS may use inside one Search call; 0 leaves
     // FAISS's default (one per core). Default: 0.
     int search_threads = 0;

@@ -225,6 +225,32 @@ TEST(VectorIndex, RejectsBadInputWithoutChangingAnything) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("index.dim")));
 }
 
+// FLAT compacts as items expire, so a search never scans more than a few
+// percent of dead rows; at the general 0.5 threshold it would scan up to as
+// many dead rows as live ones, and a round's search time with them.
+TEST(VectorIndex, FlatCompactsAsItemsExpire) {
+  for (double compact : {0.05, 1.0}) {
+    VectorIndex::Options o;
+    o.dim = kDim;
+    o.flat_compact_fraction = compact;
+    ASSERT_OK_AND_ASSIGN(auto index, VectorIndex::Create(o));
+    size_t most_entries = 0;
+    for (int round = 0; round < 10; ++round) {
+      if (round >= 5) {
+        ASSERT_OK(index->Remove(Ids(1 + (round - 5) * 1000, 200)));
+      }
+      ASSERT_OK(index->Add(Ids(1 + round * 1000, 200), ClusteredVectors(200, 4, round)));
+      most_entries = std::max(most_entries, index->entries());
+      EXPECT_EQ(index->live(), std::min(round + 1, 5) * 200u);
+    }
+    if (compact < 1) {
+      EXPECT_LE(most_entries, 1000u + 200u);  // live, plus at most one round
+    } else {
+      EXPECT_EQ(most_entries, 2000u);  // never compacted: twice the live rows
+    }
+  }
+}
+
 TEST(VectorIndex, IvfListsFollowTheIndexSize) {
   EXPECT_EQ(IvfListsFor(0), 16u);
   EXPECT_EQ(IvfListsFor(10000), 256u);      // 4 sqrt(n) = 400
