@@ -36,6 +36,8 @@
 #include "loop/run_driver.h"
 #include "loop/users.h"
 #include "model/topic_space.h"
+#include "ranker/item_pool.h"
+#include "ranker/vector_index.h"
 #include "rpc/server.h"
 #include "stack/generator_server.h"
 #include "stack/ranker_server.h"
@@ -99,13 +101,27 @@ double RawSearchSeconds(const v1::ExperimentConfig& c, const std::vector<float>&
   if (r.index() == v1::RankerConfig::FLAT) {
     index = std::make_unique<faiss::IndexFlatIP>(dim);
   } else if (r.index() == v1::RankerConfig::IVF) {
+    // The lists and probes the ranker's index picks for these items (by
+    // size and calibrated, unless the config fixes them), learned from an
+    // index built the same way and dropped before the raw one is built.
+    ranker::VectorIndex::IvfShape shape;
+    {
+      auto options = ranker::IndexOptionsFor(c, 0);
+      auto same = OrDie(ranker::VectorIndex::Create(options));
+      std::vector<uint64_t> ids(vectors.size() / dim);
+      for (size_t i = 0; i < ids.size(); ++i) ids[i] = i + 1;
+      if (absl::Status s = same->Add(ids, vectors); !s.ok()) Die(s);
+      shape = same->ivf_shape();
+    }
+    std::cout << "raw IVF: " << shape.nlist << " lists, nprobe " << shape.nprobe
+              << " (calibrated recall@" << r.candidates() << " " << shape.recall << ")\n";
     auto* quantizer = new faiss::IndexFlatIP(dim);
-    auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, dim, r.ivf_nlist(),
+    auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, dim, shape.nlist,
                                                      faiss::METRIC_INNER_PRODUCT);
     ivf->own_fields = true;
-    ivf->nprobe = r.ivf_nprobe();
+    ivf->nprobe = shape.nprobe;
     ivf->train(static_cast<faiss::Index::idx_t>(
-                   std::min<size_t>(vectors.size() / dim, 39 * r.ivf_nlist())),
+                   std::min<size_t>(vectors.size() / dim, 39 * size_t{shape.nlist})),
                vectors.data());
     index = std::move(ivf);
   } else {
