@@ -103,6 +103,7 @@ std::vector<v1::CompareGroup> GroupBySweepPoint(const std::vector<RunValues>& ru
     cg.set_sweep_value(g.value);
     for (const auto& id : g.run_ids) cg.add_run_ids(id);
     for (const auto& [status, n] : g.by_status) (*cg.mutable_runs_by_status())[status] = n;
+    cg.set_runs_counted(FormatRunsCounted(cg));
     for (const auto& [name, xs] : g.metrics) {
       v1::MetricSummary& m = *cg.add_metrics();
       m = Summarize(name, xs);

@@ -58,6 +58,7 @@ TEST(Summary, OnlyRunsThatPlayedEveryRoundCount) {
   EXPECT_EQ(groups[0].runs_by_status().at("DONE"), 2u);
   EXPECT_EQ(groups[0].runs_by_status().at("STOPPED"), 1u);
   EXPECT_EQ(FormatRunsCounted(groups[0]), "2 of 3 (1 STOPPED)");
+  EXPECT_EQ(groups[0].runs_counted(), "2 of 3 (1 STOPPED)");
   // A group with no run done: listed, with nothing to average.
   EXPECT_EQ(groups[1].run_ids_size(), 0);
   EXPECT_EQ(groups[1].metrics_size(), 0);

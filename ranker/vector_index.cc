@@ -236,7 +236,13 @@ absl::Status VectorIndex::CalibrateLocked() {
     truth[i].assign(exact.begin() + i * k, exact.begin() + (i + 1) * k);
     std::sort(truth[i].begin(), truth[i].end());
   }
-  for (uint32_t nprobe = 1;; nprobe = std::min(nlist, 2 * nprobe)) {
+  // 1, 2, 3, 4, 6, 8, 12, 16, ...: steps of 1.5x and 4/3x, so the probes
+  // chosen overshoot the target by less than doubling would.
+  auto next = [&](uint32_t p) {
+    const uint32_t up = p < 2 ? p + 1 : ((p & (p - 1)) == 0 ? p / 2 * 3 : p / 3 * 4);
+    return std::min(nlist, up);
+  };
+  for (uint32_t nprobe = 1;; nprobe = next(nprobe)) {
     ivf->nprobe = nprobe;
     FEEDLOOP_RETURN_IF_ERROR(CallFaiss("calibrate", [&] {
       ivf->search(static_cast<faiss::Index::idx_t>(q), queries.data(),

@@ -83,7 +83,8 @@ class VectorIndex {
     // past the size it trained at. Default: 0.
     uint32_t ivf_nlist = 0;
     // IVF: lists probed per query, in [1, nlist]. 0: calibrated at each
-    // training, the smallest power of two whose recall@ivf_calibration_k on
+    // training, the smallest of 1, 2, 3, 4, 6, 8, 12, 16, ... whose
+    // recall@ivf_calibration_k on
     // a seeded sample of ivf_calibration_queries indexed items, against
     // exact search, reaches ivf_target_recall. Default: 0.
     uint32_t ivf_nprobe = 0;

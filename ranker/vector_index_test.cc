@@ -294,7 +294,8 @@ TEST(VectorIndex, IvfCalibratesToTheTargetRecallAndRetrainsAsItGrows) {
   EXPECT_EQ(shape.nlist, 256u);
   EXPECT_EQ(shape.trained_at, 10000u);
   EXPECT_GE(shape.recall, 0.9);
-  EXPECT_EQ(shape.nprobe & (shape.nprobe - 1), 0u) << shape.nprobe;  // a power of two
+  EXPECT_GE(shape.nprobe, 1u);
+  EXPECT_LT(shape.nprobe, shape.nlist);
   EXPECT_GE(RecallAgainstExact(*index, data, 10000, 50), 0.85);
 
   VectorIndex::Options fixed = o;

@@ -61,18 +61,6 @@ def _wide(df: pd.DataFrame) -> pd.DataFrame:
     return wide_df.reset_index()
 
 
-def _runs_counted(group) -> str:
-    """What a group's figures rest on: "3", or "3 of 4 (1 STOPPED)" when runs
-    were left out (the CLI's and the final table's wording)."""
-    counted = len(group.run_ids)
-    total = sum(group.runs_by_status.values())
-    if counted == total or total == 0:  # 0: an older server
-        return str(counted)
-    left = ", ".join(f"{n} {status}" for status, n in sorted(group.runs_by_status.items())
-                     if status != "DONE" and n)
-    return f"{counted} of {total} ({left})"
-
-
 def _config(config) -> config_pb2.ExperimentConfig:
     """An ExperimentConfig from a message, a dict, or pbtxt text."""
     if isinstance(config, config_pb2.ExperimentConfig):
@@ -284,7 +272,7 @@ class Client:
             window=window))
         rows = []
         for g in response.groups:
-            runs = _runs_counted(g)
+            runs = g.runs_counted or str(len(g.run_ids))  # "" from an older server
             for m in g.metrics:
                 rows.append({
                     "sweep_value": g.sweep_value, "metric": m.metric, "n": m.n,
