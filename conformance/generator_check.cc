@@ -54,11 +54,8 @@ class GeneratorScenario {
         config_(internal::ScenarioConfig(options.seed)) {}
 
   absl::StatusOr<Report> Run() {
-    FEEDLOOP_ASSIGN_OR_RETURN(run_, internal::CreateRun(store_, config_, options_, "generator"));
-    absl::Status played = Play();
-    absl::Status finished = internal::FinishRun(store_, run_, rounds_done_);
-    if (!played.ok()) return played;
-    if (!finished.ok()) return finished;
+    FEEDLOOP_RETURN_IF_ERROR(internal::PlayInRun(store_, config_, options_, "generator", &run_,
+                                                 &rounds_done_, [this] { return Play(); }));
     return std::move(report_);
   }
 

@@ -52,11 +52,8 @@ class RankerScenario {
         config_(internal::ScenarioConfig(options.seed)) {}
 
   absl::StatusOr<Report> Run() {
-    FEEDLOOP_ASSIGN_OR_RETURN(run_, internal::CreateRun(store_, config_, options_, "ranker"));
-    absl::Status played = Play();
-    absl::Status finished = internal::FinishRun(store_, run_, rounds_done_);
-    if (!played.ok()) return played;
-    if (!finished.ok()) return finished;
+    FEEDLOOP_RETURN_IF_ERROR(internal::PlayInRun(store_, config_, options_, "ranker", &run_,
+                                                 &rounds_done_, [this] { return Play(); }));
     return std::move(report_);
   }
 

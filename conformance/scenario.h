@@ -47,6 +47,21 @@ absl::StatusOr<std::string> CreateRun(store::StoreClient& store,
 // Leaves the run STOPPED (released).
 absl::Status FinishRun(store::StoreClient& store, const std::string& run_id,
                        uint32_t rounds_done);
+// Creates the scenario's run (`*run_id`), plays it with `play`, and leaves
+// it STOPPED at `*rounds_done` (read after playing); the first error of
+// the two.
+template <typename Play>
+absl::Status PlayInRun(store::StoreClient& store, const v1::ExperimentConfig& config,
+                       const Options& options, const std::string& what,
+                       std::string* run_id, const uint32_t* rounds_done, Play play) {
+  absl::StatusOr<std::string> created = CreateRun(store, config, options, what);
+  if (!created.ok()) return created.status();
+  *run_id = *created;
+  const absl::Status played = play();
+  const absl::Status finished = FinishRun(store, *run_id, *rounds_done);
+  return played.ok() ? finished : played;
+}
+
 // Round `round`'s commit, as the loop writes it: rounds_done becomes
 // round + 1, with the generator's checkpoint.
 absl::Status Commit(store::StoreClient& store, const std::string& run_id,

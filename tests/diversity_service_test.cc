@@ -37,6 +37,16 @@ v1::ExperimentConfig Config(uint32_t rounds) {
   return *c;
 }
 
+// generator.alpha 0 and 1, two replicates each, four rounds.
+v1::ExperimentConfig AlphaSweep() {
+  auto config = Config(4);
+  config.mutable_sweep()->set_parameter("generator.alpha");
+  config.mutable_sweep()->add_values("0");
+  config.mutable_sweep()->add_values("1");
+  config.mutable_sweep()->set_replicates(2);
+  return config;
+}
+
 class DiversityServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -57,11 +67,7 @@ class DiversityServiceTest : public ::testing::Test {
 };
 
 TEST_F(DiversityServiceTest, CompareRunsGroupsASweepByPoint) {
-  auto config = Config(4);
-  config.mutable_sweep()->set_parameter("generator.alpha");
-  config.mutable_sweep()->add_values("0");
-  config.mutable_sweep()->add_values("1");
-  config.mutable_sweep()->set_replicates(2);
+  const auto config = AlphaSweep();
   ASSERT_OK_AND_ASSIGN(auto started, stack_->experiments()->Start(config));
   stack_->experiments()->WaitUntilIdle();
 
@@ -101,11 +107,7 @@ TEST_F(DiversityServiceTest, CompareRunsGroupsASweepByPoint) {
 // out. Before, compare took any run with rounds done, and the two
 // disagreed on the same sweep after a run stopped.
 TEST_F(DiversityServiceTest, CompareAndTheOutputsCountTheSameRuns) {
-  auto config = Config(4);
-  config.mutable_sweep()->set_parameter("generator.alpha");
-  config.mutable_sweep()->add_values("0");
-  config.mutable_sweep()->add_values("1");
-  config.mutable_sweep()->set_replicates(2);
+  const auto config = AlphaSweep();
   ASSERT_OK_AND_ASSIGN(auto started, stack_->experiments()->Start(config));
   stack_->experiments()->WaitUntilIdle();
   // The first run of point 0 ends STOPPED (as after a Ctrl-C).

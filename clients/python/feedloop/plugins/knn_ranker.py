@@ -26,7 +26,8 @@ from typing import Dict, List
 import grpc
 import numpy as np
 
-from feedloop.plugins.serving import Refused, Store, answering, check_config, invalid, serve
+from feedloop.plugins.serving import (Refused, Store, answering, check_config, held, invalid,
+                                      serve)
 from feedloop.v1 import ranker_pb2, ranker_pb2_grpc, types_pb2
 
 HISTORY = 20            # engaged items remembered per user
@@ -129,12 +130,6 @@ class KnnRanker(ranker_pb2_grpc.RankerServiceServicer):
         self._runs: Dict[str, Run] = {}
         self._lock = threading.Lock()  # one call at a time: simple, and enough here
 
-    def _run(self, run_id: str) -> Run:
-        run = self._runs.get(run_id)
-        if run is None:
-            raise Refused(grpc.StatusCode.NOT_FOUND, f"run '{run_id}' is not open here")
-        return run
-
     @answering
     def OpenRun(self, request, context):
         check_config(request.config)
@@ -160,7 +155,7 @@ class KnnRanker(ranker_pb2_grpc.RankerServiceServicer):
     @answering
     def AdvanceRound(self, request, context):
         with self._lock:
-            run = self._run(request.run_id)
+            run = held(self._runs, request.run_id)
             if request.round == run.round:
                 return run.state()  # a retry
             if request.round != run.round + 1:
@@ -172,7 +167,7 @@ class KnnRanker(ranker_pb2_grpc.RankerServiceServicer):
     @answering
     def RankBatch(self, request, context):
         with self._lock:
-            run = self._run(request.run_id)
+            run = held(self._runs, request.run_id)
             if len(request.users) > MAX_RANK_USERS:
                 raise invalid(f"users: {len(request.users)}; at most {MAX_RANK_USERS}")
             size = request.slate_size or run.config.users.slate_size
@@ -188,7 +183,7 @@ class KnnRanker(ranker_pb2_grpc.RankerServiceServicer):
     @answering
     def ScoreItems(self, request, context):
         with self._lock:
-            run = self._run(request.run_id)
+            run = held(self._runs, request.run_id)
             if request.dim != run.dim:
                 raise invalid(f"dim: {request.dim}, but the run's space.dim is {run.dim}")
             if len(request.candidates) % run.dim:
@@ -210,7 +205,7 @@ class KnnRanker(ranker_pb2_grpc.RankerServiceServicer):
     @answering
     def RecordFeedback(self, request, context):
         with self._lock:
-            run = self._run(request.run_id)
+            run = held(self._runs, request.run_id)
             if request.round in run.feedback_done:
                 raise Refused(grpc.StatusCode.ALREADY_EXISTS,
                               f"round {request.round}'s feedback is applied already")

@@ -25,8 +25,8 @@ from typing import Dict, List, Optional
 import grpc
 import numpy as np
 
-from feedloop.plugins.serving import (Refused, Store, answering, check_config, invalid, serve,
-                                      unit_rows)
+from feedloop.plugins.serving import (Refused, Store, answering, check_config, held, invalid,
+                                      serve, unit_rows)
 from feedloop.v1 import generator_pb2, generator_pb2_grpc, types_pb2
 
 STYLES = 8
@@ -128,12 +128,6 @@ class MixtureGenerator(generator_pb2_grpc.GeneratorServiceServicer):
         self._runs: Dict[str, Mixture] = {}
         self._lock = threading.Lock()
 
-    def _run(self, run_id: str) -> Mixture:
-        run = self._runs.get(run_id)
-        if run is None:
-            raise Refused(grpc.StatusCode.NOT_FOUND, f"run '{run_id}' is not open here")
-        return run
-
     @answering
     def OpenRun(self, request, context):
         check_config(request.config)
@@ -164,7 +158,7 @@ class MixtureGenerator(generator_pb2_grpc.GeneratorServiceServicer):
     def Generate(self, request, context):
         try:
             with self._lock:
-                items = self._run(request.run_id).generate(request.round)
+                items = held(self._runs, request.run_id).generate(request.round)
         except Refused as e:
             context.abort(e.code, e.message)
         for start in range(0, len(items), ITEMS_PER_MESSAGE):
@@ -173,7 +167,7 @@ class MixtureGenerator(generator_pb2_grpc.GeneratorServiceServicer):
     @answering
     def Observe(self, request, context):
         with self._lock:
-            run = self._run(request.run_id)
+            run = held(self._runs, request.run_id)
             run.observe(request.round, request.outcomes)
             return generator_pb2.ObserveResponse(state=run.state(), checkpoint=run.checkpoint())
 

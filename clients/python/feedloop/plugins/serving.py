@@ -52,6 +52,14 @@ def answering(method: Callable) -> Callable:
     return wrapped
 
 
+def held(runs: dict, run_id: str):
+    """The open run `run_id`, or NOT_FOUND (the loop then reopens it)."""
+    run = runs.get(run_id)
+    if run is None:
+        raise Refused(grpc.StatusCode.NOT_FOUND, f"run '{run_id}' is not open here")
+    return run
+
+
 def check_config(config) -> None:
     """The config fields the plug-ins use, each within its range."""
     for name, value, low, high in (
