@@ -84,9 +84,9 @@ endfunction()
 # How test code compiles (issue 21: tests were 54% of a clean build's
 # compile time). Line tables only (-g1): a failing test's backtrace and
 # gdb's breakpoints keep file and line, but no variable or type info is
-# emitted for the gtest and gRPC templates every test instantiates; about a
-# third of a test file's compile time. The libraries and programs keep the
-# build type's full -g. Every test shares one precompiled header
+# emitted for the gtest and gRPC templates every test instantiates
+# (ranker_replicas_test.cc: 20.6 CPU-s with -g, 13.4 with no debug info).
+# The libraries and programs keep the build type's full -g. Every test shares one precompiled header
 # (testing/CMakeLists.txt), which needs the same flags on both sides.
 function(feedloop_test_build_options target)
   target_compile_options(${target} PRIVATE -g1)
