@@ -224,53 +224,75 @@ absl::StatusOr<std::vector<v1::Item>> Generator::GenerateLocked(
   std::vector<v1::Item> items(slots.size());
   std::vector<float> chosen(slots.size() * dim_);
 
+  // The round's items compete with each other in the slates they enter, so
+  // they are chosen in waves: each creator's j-th item in wave j (the
+  // platform's spread over the waves), priced with the items of the waves
+  // before it as context. A creator's second item thus competes with its
+  // first, and under MMR is paid less for repeating it.
+  const uint32_t busiest = base + (extra > 0 ? 1 : 0);
+  const uint32_t waves = std::max<uint32_t>(
+      1, std::min<uint32_t>(options_.max_scoring_waves,
+                            std::max(busiest, platform_items / std::max(creators_, 1u))));
+  std::vector<std::vector<size_t>> wave_slots(waves);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    wave_slots[slots[i].ordinal % waves].push_back(i);
+  }
+  std::vector<float> context;  // the chosen items of the waves so far
   const size_t chunk = std::max<size_t>(1, options_.items_per_scoring_chunk);
-  for (size_t first = 0; first < slots.size(); first += chunk) {
-    FEEDLOOP_RETURN_IF_ERROR(cancel_->Check());
-    const size_t n = std::min(chunk, slots.size() - first);
-    std::vector<float> candidates(n * per_item * dim_);
-    auto draw = [&](size_t i) {
-      const Slot& s = slots[first + i];
-      Rng rng(s.creator < creators_
-                  ? DeriveSeed(config_.seed(), kCreatorItemStream, round,
-                               s.creator, s.ordinal)
-                  : DeriveSeed(config_.seed(), kPlatformItemStream, round,
-                               s.ordinal));
-      for (uint32_t k = 0; k < per_item; ++k) {
-        std::span<float> out(candidates.data() + (i * per_item + k) * dim_, dim_);
-        if (s.creator < creators_) {
-          model::DrawAround(
-              std::span<const float>(centres_.data() + size_t{s.creator} * dim_,
-                                     dim_),
-              config_.creators().spread(), rng, out);
-        } else {
-          platform_.Sample(rng, out);
+  for (const std::vector<size_t>& wave : wave_slots) {
+    for (size_t first = 0; first < wave.size(); first += chunk) {
+      FEEDLOOP_RETURN_IF_ERROR(cancel_->Check());
+      const size_t n = std::min(chunk, wave.size() - first);
+      std::vector<float> candidates(n * per_item * dim_);
+      auto draw = [&](size_t i) {
+        const Slot& s = slots[wave[first + i]];
+        Rng rng(s.creator < creators_
+                    ? DeriveSeed(config_.seed(), kCreatorItemStream, round,
+                                 s.creator, s.ordinal)
+                    : DeriveSeed(config_.seed(), kPlatformItemStream, round,
+                                 s.ordinal));
+        for (uint32_t k = 0; k < per_item; ++k) {
+          std::span<float> out(candidates.data() + (i * per_item + k) * dim_, dim_);
+          if (s.creator < creators_) {
+            model::DrawAround(
+                std::span<const float>(centres_.data() + size_t{s.creator} * dim_,
+                                       dim_),
+                config_.creators().spread(), rng, out);
+          } else {
+            platform_.Sample(rng, out);
+          }
+        }
+      };
+      if (options_.pool != nullptr) {
+        options_.pool->ParallelFor(n, draw);
+      } else {
+        for (size_t i = 0; i < n; ++i) draw(i);
+      }
+      std::vector<float> scores;
+      if (per_item > 1) {
+        // All of the chunk's candidates in one call; the same users (seeded
+        // by the round) judge every candidate of the round.
+        FEEDLOOP_ASSIGN_OR_RETURN(
+            scores, reward_->Score(run_id_, round, candidates, context, dim_,
+                                   g.reward_users(), reward_seed, *cancel_));
+        if (scores.size() != n * per_item) {
+          return absl::InternalError("reward model returned the wrong count");
         }
       }
-    };
-    if (options_.pool != nullptr) {
-      options_.pool->ParallelFor(n, draw);
-    } else {
-      for (size_t i = 0; i < n; ++i) draw(i);
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t best = 0;
+        for (uint32_t k = 1; k < per_item; ++k) {
+          if (scores[i * per_item + k] > scores[i * per_item + best]) best = k;
+        }
+        std::copy_n(candidates.begin() + (i * per_item + best) * dim_, dim_,
+                    chosen.begin() + wave[first + i] * dim_);
+      }
     }
-    std::vector<float> scores;
     if (per_item > 1) {
-      // All of the chunk's candidates in one call; the same users (seeded by
-      // the round) judge every candidate of the round.
-      FEEDLOOP_ASSIGN_OR_RETURN(
-          scores, reward_->Score(run_id_, round, candidates, dim_, g.reward_users(),
-                                 reward_seed, *cancel_));
-      if (scores.size() != n * per_item) {
-        return absl::InternalError("reward model returned the wrong count");
+      for (size_t i : wave) {
+        context.insert(context.end(), chosen.begin() + i * dim_,
+                       chosen.begin() + (i + 1) * dim_);
       }
-    }
-    for (size_t i = 0; i < n; ++i) {
-      uint32_t best = 0;
-      for (uint32_t k = 1; k < per_item; ++k) {
-        if (scores[i * per_item + k] > scores[i * per_item + best]) best = k;
-      }
-      std::copy_n(candidates.begin() + (i * per_item + best) * dim_, dim_,
-                  chosen.begin() + (first + i) * dim_);
     }
   }
   *drawn = uint64_t{per_item} * slots.size();
@@ -475,7 +497,7 @@ absl::StatusOr<std::vector<double>> Generator::Objective(uint32_t round,
   std::vector<float> reward;
   if (alpha > 0) {
     FEEDLOOP_ASSIGN_OR_RETURN(
-        reward, reward_->Score(run_id_, round + 1, rows, dim_, g.reward_users(),
+        reward, reward_->Score(run_id_, round + 1, rows, {}, dim_, g.reward_users(),
                                DeriveSeed(config_.seed(), stream, round), *cancel_));
     if (reward.size() != n) {
       return absl::InternalError("reward model returned the wrong count");

@@ -73,6 +73,10 @@ class Generator {
     // Items whose candidates are scored in one go (bounds memory at
     // scale). Default: 8192.
     size_t items_per_scoring_chunk = 8192;
+    // Waves a round's items are chosen in (each priced against the waves
+    // before it); a creator's items beyond this many share waves. Bounds
+    // the reward calls per round. Default: 16.
+    uint32_t max_scoring_waves = 16;
   };
 
   // `reward` is borrowed and must outlive the generator; it may be null

@@ -23,7 +23,8 @@ class RegionReward final : public RewardModel {
  public:
   explicit RegionReward(std::vector<float> region) : region_(std::move(region)) {}
   absl::StatusOr<std::vector<float>> Score(const std::string&, uint32_t,
-                                           std::span<const float> c, uint32_t dim,
+                                           std::span<const float> c,
+                                           std::span<const float>, uint32_t dim,
                                            uint32_t, uint64_t,
                                            const Cancellation&) override {
     ++calls_;
@@ -41,9 +42,43 @@ class RegionReward final : public RewardModel {
   int calls_ = 0;
 };
 
+// RegionReward's score less `penalty` times a candidate's largest
+// similarity to the context (an MMR-like redundancy cost), recording the
+// context's size at each call.
+class RedundancyReward final : public RewardModel {
+ public:
+  RedundancyReward(std::vector<float> region, double penalty)
+      : region_(std::move(region)), penalty_(penalty) {}
+  absl::StatusOr<std::vector<float>> Score(const std::string&, uint32_t,
+                                           std::span<const float> c,
+                                           std::span<const float> context, uint32_t dim,
+                                           uint32_t, uint64_t,
+                                           const Cancellation&) override {
+    context_rows_.push_back(context.size() / dim);
+    std::vector<float> out(c.size() / dim);
+    for (size_t i = 0; i < out.size(); ++i) {
+      const auto row = c.subspan(i * dim, dim);
+      double most = 0;
+      for (size_t r = 0; r < context.size() / dim; ++r) {
+        most = std::max(most, Dot(row, context.subspan(r * dim, dim)));
+      }
+      out[i] = static_cast<float>(1 / (1 + std::exp(-8 * Dot(row, region_))) -
+                                  penalty_ * most);
+    }
+    return out;
+  }
+  const std::vector<size_t>& context_rows() const { return context_rows_; }
+
+ private:
+  std::vector<float> region_;
+  double penalty_;
+  std::vector<size_t> context_rows_;
+};
+
 class FailingReward final : public RewardModel {
  public:
   absl::StatusOr<std::vector<float>> Score(const std::string&, uint32_t,
+                                           std::span<const float>,
                                            std::span<const float>, uint32_t,
                                            uint32_t, uint64_t,
                                            const Cancellation&) override {
@@ -241,6 +276,34 @@ TEST(Generator, ProductionCostPushesBestRespondersOffGeneralistContent) {
   for (uint32_t k = 0; k < 40; ++k) after += cost(g->CreatorCentre(k));
   EXPECT_LT(after, before * 0.9);
   EXPECT_EQ(reward.calls(), 0);
+}
+
+TEST(Generator, ARoundsItemsArePricedAgainstTheItemsChosenBeforeThem) {
+  // Each creator's j-th item is chosen in wave j, with the items of the
+  // waves before it as context: 40 creators x 5 items is 5 calls seeing
+  // 0, 40, ... 160 items. A reward that penalizes repeating what is
+  // already in the round then makes each creator's items less alike than
+  // one that does not; priced alone (no context) they would be the same.
+  double spread[2];
+  for (int p = 0; p < 2; ++p) {
+    RedundancyReward reward(UnitVector(1), p == 0 ? 0.0 : 1.0);
+    auto g = Make(Config(1), &reward);
+    ASSERT_OK_AND_ASSIGN(auto items, g->Generate(0, nullptr));
+    EXPECT_THAT(reward.context_rows(), ::testing::ElementsAre(0, 40, 80, 120, 160));
+    double sum = 0;
+    int pairs = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+      for (size_t j = i + 1; j < items.size(); ++j) {
+        if (items[i].creator_id() != items[j].creator_id()) continue;
+        sum += 1 - Dot(AsSpan(items[i].embedding()), AsSpan(items[j].embedding()));
+        ++pairs;
+      }
+    }
+    spread[p] = sum / pairs;
+  }
+  std::cout << "within-creator dispersion: " << spread[0] << " without the penalty, "
+            << spread[1] << " with it\n";
+  EXPECT_GT(spread[1], spread[0] + 0.02);
 }
 
 TEST(Generator, SameSeedSameItemsWhateverThreadsOrChunks) {

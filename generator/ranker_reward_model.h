@@ -16,12 +16,16 @@
 
 namespace feedloop::generator {
 
+// Every call carries the context; a context larger than half of a call's
+// budget (rows x users x dim, and bytes) is thinned to every k-th row,
+// deterministically, so that candidates keep the other half.
 class RankerRewardModel final : public RewardModel {
  public:
   explicit RankerRewardModel(std::shared_ptr<grpc::Channel> channel);
   absl::StatusOr<std::vector<float>> Score(const std::string& run_id,
                                            uint32_t round,
                                            std::span<const float> candidates,
+                                           std::span<const float> context,
                                            uint32_t dim, uint32_t sample_users,
                                            uint64_t seed,
                                            const Cancellation& cancel) override;

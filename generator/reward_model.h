@@ -21,12 +21,14 @@ class RewardModel {
   virtual ~RewardModel() = default;
   // Predicted engagement of each row of `candidates` (rows of `dim`
   // floats) over `sample_users` users drawn with `seed`, as the model
-  // stands when `round` is being generated. UNAVAILABLE when the model
+  // stands when `round` is being generated, with the rows of `context`
+  // (items of the same round already chosen) competing as if live. UNAVAILABLE when the model
   // cannot be reached; `cancel`'s status once the caller of the work that
   // asks has gone (its calls carry the caller's remaining deadline).
   virtual absl::StatusOr<std::vector<float>> Score(
       const std::string& run_id, uint32_t round,
-      std::span<const float> candidates, uint32_t dim, uint32_t sample_users,
+      std::span<const float> candidates, std::span<const float> context,
+      uint32_t dim, uint32_t sample_users,
       uint64_t seed, const Cancellation& cancel) = 0;
 };
 

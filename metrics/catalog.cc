@@ -12,6 +12,10 @@ constexpr MetricInfo kCatalog[] = {
      "Vendi score of the round's new items: the effective number of distinct "
      "directions",
      "[1, dim]"},
+    {"content.creator_dispersion",
+     "mean over creators of the mean pairwise cosine distance among their own new "
+     "items this round: how varied each creator's output is (platform items apart)",
+     "[0, 2]"},
     {"content.topic_entropy",
      "entropy of the new items' nearest-topic histogram / log K; follows the "
      "creators' topic assignment until creators leave their topics",

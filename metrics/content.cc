@@ -1,5 +1,8 @@
 #include "metrics/content.h"
 
+#include <map>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "common/random.h"
 #include "metrics/diversity.h"
@@ -11,6 +14,31 @@ namespace {
 // Stream tags under the caller's seed. kPairStream keeps the first wave's
 // pairs when the caller passes DeriveSeed(run seed, 0x3e71, round).
 constexpr uint64_t kTailSampleStream = 0x3e74;
+constexpr uint64_t kCreatorPairStream = 0x3e75;
+
+// The mean over creators with two or more rows of the mean pairwise
+// distance among their own rows; nullopt when no creator has two.
+std::optional<double> CreatorDispersion(std::span<const float> rows, uint32_t dim,
+                                        std::span<const int64_t> creators,
+                                        size_t pair_samples, uint64_t seed) {
+  std::map<int64_t, std::vector<float>> by_creator;
+  for (size_t i = 0; i < creators.size(); ++i) {
+    if (creators[i] < 0) continue;
+    const auto row = rows.subspan(i * dim, dim);
+    std::vector<float>& mine = by_creator[creators[i]];
+    mine.insert(mine.end(), row.begin(), row.end());
+  }
+  double sum = 0;
+  size_t counted = 0;
+  for (const auto& [creator, mine] : by_creator) {
+    if (mine.size() < 2 * size_t{dim}) continue;
+    Rng rng(DeriveSeed(seed, kCreatorPairStream, static_cast<uint64_t>(creator)));
+    sum += MeanPairwiseDistance(mine, dim, pair_samples, rng);
+    ++counted;
+  }
+  if (counted == 0) return std::nullopt;
+  return sum / counted;
+}
 
 }  // namespace
 
@@ -28,6 +56,15 @@ std::vector<v1::MetricValue> ContentMetrics(std::span<const float> rows, uint32_
              "fewer than two items");
   AddValueOr(&out, "content.vendi",
              n > 0 ? std::optional<double>(VendiScore(rows, dim)) : std::nullopt, kNoItems);
+  if (!options.creators.empty()) {
+    AddValueOr(&out, "content.creator_dispersion",
+               options.creators.size() == n
+                   ? CreatorDispersion(rows, dim, options.creators, options.pair_samples, seed)
+                   : std::nullopt,
+               options.creators.size() == n
+                   ? "no creator made two of the items"
+                   : "the creator ids do not match the rows");
+  }
   if (const model::TopicSpace* space = options.space) {
     if (space->topics() < 2) {
       AddAbsent(&out, "content.topic_entropy", "one topic: there is no histogram to spread");

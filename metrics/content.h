@@ -29,12 +29,18 @@ struct ContentOptions {
   // The rows are round 0's own: report the reference's held-out coverage
   // rather than the in-sample one. Default: false.
   bool round_zero = false;
-  // Sampled pairs of content.dispersion. Default: 2000.
+  // Sampled pairs of content.dispersion (and at most as many per creator
+  // for content.creator_dispersion). Default: 2000.
   size_t pair_samples = 2000;
+  // Per row, the id of the creator who made it, or -1 for an item with no
+  // creator (the platform's); empty leaves content.creator_dispersion out.
+  // Default: empty.
+  std::span<const int64_t> creators;
 };
 
 // content.dispersion and content.vendi always; content.topic_entropy with
-// a space; content.tail_recall with a tail reference. Sampled parts draw
+// a space; content.tail_recall with a tail reference;
+// content.creator_dispersion with creator ids. Sampled parts draw
 // from streams of `seed`. Undefined values (too few rows, one topic, a
 // round 0 too small for a reference) come back absent with the reason.
 std::vector<v1::MetricValue> ContentMetrics(std::span<const float> rows, uint32_t dim,

@@ -71,12 +71,16 @@ std::span<const float> RoundRecorder::Embedding(uint64_t id) const {
 void RoundRecorder::MeasureContent(uint32_t round,
                                    std::vector<v1::MetricValue>* out) const {
   std::vector<float> rows;
+  std::vector<int64_t> creators;
   rows.reserve(new_ids_.size() * dim_);
+  creators.reserve(new_ids_.size());
   for (uint64_t id : new_ids_) {
-    const auto& e = items_.at(id).embedding;
-    rows.insert(rows.end(), e.begin(), e.end());
+    const ItemState& s = items_.at(id);
+    rows.insert(rows.end(), s.embedding.begin(), s.embedding.end());
+    creators.push_back(s.platform ? -1 : int64_t{s.creator});
   }
   ContentOptions o;
+  o.creators = creators;
   o.space = &space_;
   o.tail = &tail_;
   o.round_zero = round == 0;

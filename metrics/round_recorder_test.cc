@@ -497,6 +497,43 @@ TEST(RoundRecorder, ContentMetricsAndTheirUndefinedCases) {
   EXPECT_GT(Value(mt, "content.tail_recall"), 0.3);
 }
 
+TEST(RoundRecorder, CreatorDispersionIsWithinCreatorsWherePooledDispersionGivesTheWrongSign) {
+  const std::vector<float> e[4] = {Unit({1, 0, 0, 0}), Unit({0, 1, 0, 0}),
+                                   Unit({0, 0, 1, 0}), Unit({0, 0, 0, 1})};
+  // A: four creators who each vary their output the same way (e0 and e1),
+  // and a platform item, which belongs to no creator.
+  Scenario a(Config(1));
+  std::vector<v1::Item> alike;
+  for (uint32_t c = 0; c < 4; ++c) {
+    alike.push_back(Item(Id(0, 2 * c), 0, e[0], c));
+    alike.push_back(Item(Id(0, 2 * c + 1), 0, e[1], c));
+  }
+  alike.push_back(Item(Id(0, 8), 0, e[2], 0, /*platform=*/true));
+  a.Add(0, alike);
+  const auto ma = a.Play(0, {});
+  // B: four creators who each repeat one direction, a different one each.
+  Scenario b(Config(1));
+  std::vector<v1::Item> repeat;
+  for (uint32_t c = 0; c < 4; ++c) {
+    repeat.push_back(Item(Id(0, 2 * c), 0, e[c], c));
+    repeat.push_back(Item(Id(0, 2 * c + 1), 0, e[c], c));
+  }
+  b.Add(0, repeat);
+  const auto mb = b.Play(0, {});
+  // Each creator's two items are orthogonal in A (distance 1) and the same
+  // in B (distance 0).
+  EXPECT_DOUBLE_EQ(Value(ma, "content.creator_dispersion"), 1.0);
+  EXPECT_DOUBLE_EQ(Value(mb, "content.creator_dispersion"), 0.0);
+  // Pooling every item (content.dispersion) reads the other way round:
+  // 20 of A's 36 pairs differ (0.56), 24 of B's 28 (0.86).
+  EXPECT_LT(Value(ma, "content.dispersion"), Value(mb, "content.dispersion"));
+  // One item per creator: no creator has a pair.
+  Scenario c(Config(1));
+  c.Add(0, {Item(Id(0, 0), 0, e[0], 0), Item(Id(0, 1), 0, e[1], 1)});
+  EXPECT_NE(Absent(c.Play(0, {}), "content.creator_dispersion").find("no creator made two"),
+            std::string::npos);
+}
+
 TEST(RoundRecorder, SameInputsSameValues) {
   auto run = [] {
     Scenario s(Config(20));

@@ -180,6 +180,7 @@ absl::StatusOr<v1::CompareRunsResponse> RunQueries::Compare(
 absl::StatusOr<v1::EvaluateResponse> RunQueries::Evaluate(
     const v1::EvaluateRequest& request, const Cancellation& cancel) const {
   std::vector<float> rows;
+  std::vector<int64_t> creators;  // per row, when the rows are a run's items
   uint32_t dim = request.dim();
   std::optional<v1::RunRecord> run;
   if (!request.run_id().empty()) {
@@ -210,6 +211,7 @@ absl::StatusOr<v1::EvaluateResponse> RunQueries::Evaluate(
                                                    request.item_ids_size())));
     for (const v1::Item& item : items) {
       rows.insert(rows.end(), item.embedding().begin(), item.embedding().end());
+      creators.push_back(item.platform_generated() ? -1 : int64_t{item.creator_id()});
     }
   } else {
     if (dim == 0) {
@@ -267,6 +269,7 @@ absl::StatusOr<v1::EvaluateResponse> RunQueries::Evaluate(
     o.space = &space;
     o.tail = &tail;
     o.pair_samples = run->config().metrics().pair_samples();
+    o.creators = creators;  // items of the run carry their creators
     values = metrics::ContentMetrics(rows, dim, o, request.seed());
   } else {
     values = metrics::ContentMetrics(rows, dim, {}, request.seed());

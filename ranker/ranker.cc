@@ -91,6 +91,49 @@ void Ranker::CandidatesOf(uint32_t user, std::span<const float> query,
   }
 }
 
+namespace {
+
+// Adds the rows of `context` (items entering the same round) to a user's
+// candidates as retrieval would: those above `*floor`, keeping the best
+// `k` by relevance to `query` (by score when the query is empty, which is
+// `new_score` for a new item) and raising `*floor` to the last kept.
+void AddContext(std::span<const float> query, std::span<const float> context,
+                uint32_t dim, double weight_relevance, double new_score, size_t k,
+                std::vector<SlatePolicy::Candidate>* cands, double* floor) {
+  if (context.empty() || k == 0) return;
+  auto key = [&](const float* vec, double score) {
+    return query.empty() ? score : Dot(query, std::span<const float>(vec, dim));
+  };
+  struct Keyed {
+    double key;
+    SlatePolicy::Candidate c;
+  };
+  std::vector<Keyed> all;
+  all.reserve(cands->size());
+  for (const SlatePolicy::Candidate& c : *cands) all.push_back({key(c.vec, c.score), c});
+  bool added = false;
+  for (size_t r = 0; r < context.size() / dim; ++r) {
+    const float* vec = context.data() + r * dim;
+    const double relevance = key(vec, new_score);
+    if (relevance <= *floor) continue;
+    const double score =
+        query.empty() ? new_score : weight_relevance * relevance + new_score;
+    all.push_back({relevance, {0, score, vec}});
+    added = true;
+  }
+  if (!added) return;
+  std::stable_sort(all.begin(), all.end(),
+                   [](const Keyed& a, const Keyed& b) { return a.key > b.key; });
+  if (all.size() >= k) {
+    all.resize(k);
+    *floor = all.back().key;
+  }
+  cands->clear();
+  for (const Keyed& x : all) cands->push_back(x.c);
+}
+
+}  // namespace
+
 std::vector<uint64_t> Ranker::RandomUnseen(uint32_t user, size_t count,
                                            const std::vector<uint64_t>& taken,
                                            Rng& rng) const {
@@ -300,14 +343,23 @@ absl::Status Ranker::Retrieve(std::span<const float> queries, uint32_t k,
 }
 
 absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
-    std::span<const float> candidates, std::span<const uint32_t> user_ids,
-    uint32_t sample_users, uint64_t seed, const Cancellation& cancel) const {
+    std::span<const float> candidates, std::span<const float> context,
+    std::span<const uint32_t> user_ids, uint32_t sample_users, uint64_t seed,
+    const Cancellation& cancel) const {
   FEEDLOOP_RETURN_IF_ERROR(CheckEmbeddingRows(candidates, dim_, "candidates",
+                                              /*require_unit=*/false));
+  FEEDLOOP_RETURN_IF_ERROR(CheckEmbeddingRows(context, dim_, "context",
                                               /*require_unit=*/false));
   const size_t n = candidates.size() / dim_;
   if (n > options_.max_batch_rows) {
     return absl::InvalidArgumentError(
         absl::StrCat("candidates: ", n, " rows exceed the limit of ",
+                     options_.max_batch_rows));
+  }
+  const size_t context_rows = context.size() / dim_;
+  if (context_rows > options_.max_batch_rows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("context: ", context_rows, " rows exceed the limit of ",
                      options_.max_batch_rows));
   }
   // Bounded before anything is sized by it: the call's work is rows x
@@ -324,12 +376,12 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
         user_ids.empty() ? "sample_users: " : "user_ids: ", scoring, " users x dim ", dim_,
         " exceed the limit of ", config::kMaxScoreUserFloats, " floats per request"));
   }
-  const uint64_t work = uint64_t{n} * scoring * dim_;
+  const uint64_t work = (uint64_t{n} + context_rows) * scoring * dim_;
   if (work > config::kMaxScoreWork) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "candidates: ", n, " rows x ", scoring, " users x dim ", dim_, " = ", work,
-        " exceeds the limit of ", config::kMaxScoreWork,
-        " per request; send fewer rows per call"));
+        "candidates: ", n, " rows and ", context_rows, " context rows x ", scoring,
+        " users x dim ", dim_, " = ", work, " exceeds the limit of ",
+        config::kMaxScoreWork, " per request; send fewer rows per call"));
   }
   std::vector<uint32_t> users;
   if (!user_ids.empty()) {
@@ -362,7 +414,7 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
   const bool by_relevance =
       variant == v1::RankerConfig::LEARNED || variant == v1::RankerConfig::ORACLE;
   const uint32_t slate_size = config_.users().slate_size();
-  size_t live_then = 0;
+  size_t live_then = context_rows;
   for (uint64_t id : pool_->live_ids()) live_then += pool_->LiveIn(id, at_round);
 
   // Per scoring user: its query (the learned estimate: the ranker has no
@@ -386,9 +438,10 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
   }
   // The users' slates, searched in batches of at most kMaxSearchResults
   // neighbours (as RankBatch does), the caller checked between batches.
-  const size_t expiring = pool_->live_ids().size() - live_then;
+  const size_t expiring = pool_->live_ids().size() + context_rows - live_then;
   const size_t depth = rc_.candidates() + most_seen + expiring;
   const size_t per_batch = std::max<size_t>(1, config::kMaxSearchResults / depth);
+  const double new_score = pool_->NewItemScore();
   std::vector<SlatePolicy::View> views(m);
   std::vector<double> floors(m, kNegInf);
   for (size_t first = 0; first < m; first += per_batch) {
@@ -417,6 +470,8 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
       CandidatesOf(users[j], query,
                    row_of[j] >= 0 ? &neighbors[row_of[j] - first_row] : nullptr,
                    at_round, &cands, &floors[j]);
+      AddContext(query, context, dim_, rc_.weight_relevance(), new_score,
+                 rc_.candidates(), &cands, &floors[j]);
       views[j] = policy_.ViewOf(cands, slate_size, live_then);
     };
     if (options_.pool != nullptr) {
@@ -428,7 +483,6 @@ absl::StatusOr<std::vector<float>> Ranker::ScoreItems(
 
   const double slope = rc_.reward_slope();
   const double mid = rc_.reward_midpoint();
-  const double new_score = pool_->NewItemScore();
   const double random_exam =
       live_then == 0 ? policy_.MeanExamination(slate_size)
                      : std::min(1.0, static_cast<double>(slate_size) / (live_then + 1)) *

@@ -120,12 +120,17 @@ class Ranker {
   // under the current slate policy: the chance the user examines it in the
   // slate it would enter (SlatePolicy::ExpectedExamination: its retrieval,
   // position, MMR, temperature, exploration) times the predicted engagement
-  // sigmoid(reward_slope * (<q_u, c> - reward_midpoint)).
-  // INVALID_ARGUMENT past config/limits.h's ScoreItems limits (rows, users,
-  // users x dim, rows x users x dim); `cancel`'s status once the caller
-  // has gone (checked between batches of users and chunks of rows).
+  // sigmoid(reward_slope * (<q_u, c> - reward_midpoint)). The rows of
+  // `context` are items entering the same round (the round's items chosen
+  // so far): each user's slate is built as if they were live, so a
+  // candidate competes with them.
+  // INVALID_ARGUMENT past config/limits.h's ScoreItems limits (rows and
+  // context rows, users, users x dim, (rows + context rows) x users x dim);
+  // `cancel`'s status once the caller has gone (checked between batches of
+  // users and chunks of rows).
   absl::StatusOr<std::vector<float>> ScoreItems(
-      std::span<const float> candidates, std::span<const uint32_t> user_ids,
+      std::span<const float> candidates, std::span<const float> context,
+      std::span<const uint32_t> user_ids,
       uint32_t sample_users, uint64_t seed, const Cancellation& cancel = {}) const;
 
   // The round's impressions and engagements: engagements raise popularity

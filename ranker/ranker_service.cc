@@ -368,10 +368,12 @@ grpc::ServerUnaryReactor* RankerServiceImpl::ScoreItems(
         At(request->run_id(), RoundOf(*request), Need::kStartOfRound));
     FEEDLOOP_RETURN_IF_ERROR(CheckRequestDim(request->dim(), *ranker,
                                              request->candidates_size(), "candidates"));
+    FEEDLOOP_RETURN_IF_ERROR(CheckRequestDim(request->dim(), *ranker,
+                                             request->context_size(), "context"));
     FEEDLOOP_ASSIGN_OR_RETURN(
         std::vector<float> scores,
         ranker->ScoreItems(
-            AsSpan(request->candidates()),
+            AsSpan(request->candidates()), AsSpan(request->context()),
             std::span<const uint32_t>(request->user_ids().data(),
                                       request->user_ids_size()),
             request->sample_users(), request->seed(), cancel));

@@ -334,11 +334,48 @@ TEST_F(RankerTest, VariantsAndScoreItems) {
   std::vector<float> far(kDim);
   for (uint32_t d = 0; d < kDim; ++d) far[d] = -near[d];
   cands.insert(cands.end(), far.begin(), far.end());
-  ASSERT_OK_AND_ASSIGN(auto scores, ranker->ScoreItems(cands, {}, 100, 1));
+  ASSERT_OK_AND_ASSIGN(auto scores, ranker->ScoreItems(cands, {}, {}, 100, 1));
   ASSERT_EQ(scores.size(), 2u);
   EXPECT_GT(scores[0], scores[1]);
   EXPECT_GE(scores[1], 0.0f);
   EXPECT_LE(scores[0], 1.0f);
+}
+
+TEST_F(RankerTest, ScoreItemsPricesACandidateAgainstTheRoundsOtherItems) {
+  // A candidate priced alone, and priced with a copy of itself entering
+  // the same round (the context): the copy takes the slots it would have
+  // taken, so it earns less; under MMR the copy also makes it redundant
+  // in every slate they share, so it loses more than position alone.
+  // A reward that ignored the round's other items would pay it the same.
+  // Priced by the users of the candidate's topic, once the ranker has
+  // learned them (its top slot is then theirs to take).
+  std::vector<uint32_t> fans;
+  for (uint32_t u = 0; u < kUsers; u += kTopics) fans.push_back(u);
+  double kept[2];
+  for (int m = 0; m < 2; ++m) {
+    auto config = SmallConfig();
+    config.mutable_ranker()->set_mmr_lambda(m == 0 ? 0.0 : 0.5);
+    config.mutable_ranker()->set_learning_rate(0.5);
+    auto ranker = MakeRanker(config);
+    for (uint32_t round = 0; round < 4; ++round) {
+      Advance(ranker.get(), round, 40);  // few items: the fans have seen most
+      std::vector<v1::Slate> slates;
+      ASSERT_OK(ranker->RankBatch(AllUsers(), 10, &slates));
+      ASSERT_OK(ranker->RecordFeedback(round, Consume(world_, slates, emb_)));
+    }
+    const std::span<const float> cand = world_.Interest(0);
+    ASSERT_OK_AND_ASSIGN(auto alone, ranker->ScoreItems(cand, {}, fans, 0, 1));
+    ASSERT_OK_AND_ASSIGN(auto with_copy, ranker->ScoreItems(cand, cand, fans, 0, 1));
+    ASSERT_GT(alone[0], 0.0f);
+    kept[m] = with_copy[0] / alone[0];
+    std::cout << "lambda " << config.ranker().mmr_lambda() << ": priced with its copy, "
+              << kept[m] << " of its reward alone\n";
+    // Context rows are checked as candidates are.
+    EXPECT_THAT(ranker->ScoreItems(cand, std::vector<float>(kDim + 1, 0.1f), {}, kUsers, 1),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("context")));
+  }
+  EXPECT_LT(kept[0], 0.99);
+  EXPECT_LT(kept[1], kept[0] - 0.05);
 }
 
 TEST_F(RankerTest, SeenFilterNeverShowsAUserTheSameItemTwice) {
@@ -453,7 +490,7 @@ TEST_F(RankerTest, RejectsBadInput) {
   for (size_t r = 0; r < 10001; ++r) rows[r * kDim] = 1;
   EXPECT_THAT(ranker->Retrieve(rows, 10, &nb),
               StatusIs(kInvalid, HasSubstr("10001 rows exceed the limit of 10000")));
-  EXPECT_THAT(ranker->ScoreItems(std::vector<float>(kDim - 1, 0.5f), {}, 5, 1),
+  EXPECT_THAT(ranker->ScoreItems(std::vector<float>(kDim - 1, 0.5f), {}, {}, 5, 1),
               StatusIs(kInvalid, HasSubstr("candidates")));
 
   v1::Interaction x;

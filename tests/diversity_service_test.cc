@@ -84,7 +84,7 @@ TEST_F(DiversityServiceTest, CompareRunsGroupsASweepByPoint) {
   ASSERT_EQ(resp.groups_size(), 2);
   EXPECT_EQ(resp.groups(0).sweep_value(), "0");
   EXPECT_EQ(resp.groups(0).run_ids_size(), 2);
-  ASSERT_EQ(resp.groups(0).metrics_size(), 5);  // the five content metrics
+  ASSERT_EQ(resp.groups(0).metrics_size(), 6);  // the six content metrics
   for (const auto& m : resp.groups(0).metrics()) {
     EXPECT_EQ(m.n(), 2u);
     EXPECT_LE(m.ci_low(), m.mean());
@@ -232,8 +232,9 @@ TEST_F(DiversityServiceTest, EvaluateMeasuresEmbeddingsAndItems) {
   EXPECT_THAT(FromGrpcStatus(stub_->Evaluate(&c2, req, &resp)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("multiple")));
 
-  // Items of a run, with the run's topics and round 0's tail reference:
-  // five content metrics, each a value or absent with its reason.
+  // Items of a run, with the run's topics, round 0's tail reference and
+  // the items' creators: six content metrics, each a value or absent with
+  // its reason.
   ASSERT_OK_AND_ASSIGN(auto started, stack_->experiments()->Start(Config(2)));
   stack_->experiments()->WaitUntilIdle();
   v1::EvaluateRequest items;
@@ -243,7 +244,7 @@ TEST_F(DiversityServiceTest, EvaluateMeasuresEmbeddingsAndItems) {
     grpc::ClientContext ctx;
     ASSERT_OK(FromGrpcStatus(stub_->Evaluate(&ctx, items, &resp)));
   }
-  ASSERT_EQ(resp.values_size(), 5);
+  ASSERT_EQ(resp.values_size(), 6);
   EXPECT_EQ(resp.items(), 20u);
   for (const auto& v : resp.values()) {
     EXPECT_TRUE(v.absent().empty()) << v.name() << ": " << v.absent();

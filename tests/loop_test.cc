@@ -150,7 +150,7 @@ TEST_F(LoopTest, ExperimentServiceOverGrpc) {
   while (reader->Read(&rm)) {
     rounds.push_back(rm.round());
     for (const auto& v : rm.values()) EXPECT_EQ(v.name().rfind("content.", 0), 0u);
-    EXPECT_EQ(rm.values_size(), 5);  // the five content metrics
+    EXPECT_EQ(rm.values_size(), 6);  // the six content metrics
   }
   ASSERT_OK(FromGrpcStatus(reader->Finish()));
   EXPECT_THAT(rounds, ::testing::ElementsAre(0, 1, 2, 3, 4, 5));

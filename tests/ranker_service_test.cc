@@ -300,8 +300,22 @@ TEST_F(RankerServiceTest, BadRequestsAreNamed) {
                        HasSubstr("user_ids[0]: 125")));
   score.clear_user_ids();
   score.set_sample_users(1000);  // more than the run's users: all of them
+  {
+    // Context rows are whole rows of the run's dimension, like candidates.
+    v1::ScoreItemsRequest ragged = score;
+    ragged.mutable_context()->Resize(kDim + 1, 0.25f);
+    grpc::ClientContext c;
+    v1::ScoreItemsResponse r;
+    EXPECT_THAT(FromGrpcStatus(ranker_->ScoreItems(&c, ragged, &r)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("context: ")));
+  }
   grpc::ClientContext c6;
   ASSERT_OK(FromGrpcStatus(ranker_->ScoreItems(&c6, score, &sr)));
+  EXPECT_EQ(sr.scores_size(), 2);
+  // With context (one more item of the round) it still answers each row.
+  score.mutable_context()->Resize(kDim, 0.25f);
+  grpc::ClientContext c7;
+  ASSERT_OK(FromGrpcStatus(ranker_->ScoreItems(&c7, score, &sr)));
   EXPECT_EQ(sr.scores_size(), 2);
 }
 
