@@ -263,26 +263,35 @@ void PrintStarted(const Plan& plan, const Services& services,
   }
 }
 
-// A live progress line on a terminal; nothing when piped or logged.
+// A live progress line on a terminal; when piped or logged, the same line
+// at most every 30 s (and only when rounds have been played since), so a
+// log shows a long run moving without filling up.
 class ProgressLine {
  public:
   ProgressLine(uint64_t runs, uint64_t rounds_per_run)
       : live_(isatty(STDERR_FILENO)), runs_(runs), rounds_per_run_(rounds_per_run),
-        start_(absl::Now()) {}
+        start_(absl::Now()), last_logged_(start_) {}
   ~ProgressLine() {
     if (live_) std::cerr << "\r" << std::string(78, ' ') << "\r";
   }
-  void Show(uint64_t done) const {
-    if (!live_) return;
+  void Show(uint64_t done) {
+    const absl::Time now = absl::Now();
+    if (!live_ && (done == logged_done_ || now - last_logged_ < absl::Seconds(30))) return;
     const uint64_t total = runs_ * rounds_per_run_;
     const double elapsed = seconds();
     const double rate = elapsed > 0 ? done / elapsed : 0;
     const double eta = rate > 0 ? (total - done) / rate : 0;
     const uint64_t run_index = std::min<uint64_t>(runs_, done / rounds_per_run_ + 1);
-    std::cerr << absl::StrFormat(
-        "\r  run %d/%d  round %d/%d  %.1f rounds/s  elapsed %s  ETA %s   ",
-        run_index, runs_, done, total, rate, FormatDuration(elapsed),
-        FormatDuration(eta));
+    const std::string line = absl::StrFormat(
+        "  run %d/%d  round %d/%d  %.1f rounds/s  elapsed %s  ETA %s", run_index, runs_,
+        done, total, rate, FormatDuration(elapsed), FormatDuration(eta));
+    if (live_) {
+      std::cerr << "\r" << line << "   ";
+    } else {
+      std::cerr << line << std::endl;
+      last_logged_ = now;
+      logged_done_ = done;
+    }
   }
   double seconds() const { return absl::ToDoubleSeconds(absl::Now() - start_); }
 
@@ -290,6 +299,8 @@ class ProgressLine {
   const bool live_;
   const uint64_t runs_, rounds_per_run_;
   const absl::Time start_;
+  absl::Time last_logged_;
+  uint64_t logged_done_ = 0;
 };
 
 // runs/<id>/ files and the final table.
