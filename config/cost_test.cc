@@ -61,8 +61,14 @@ TEST(Cost, TermsScaleWithTheFieldsTheyName) {
   EXPECT_EQ(sum, users.bytes);
   // Switching the seen filter off removes its term, and the memory with it.
   c.mutable_ranker()->set_seen_filter(false);
-  EXPECT_EQ(Term(EstimateRunMemory(c, Service::kRanker), "users.count x users.slate_size"),
+  EXPECT_EQ(Term(EstimateRunMemory(c, Service::kRanker),
+                 "users.count x users.slate_size x ranker.item_ttl_rounds"),
             nullptr);
+  // A round's feedback stays: it is one interaction per user and position.
+  ASSERT_NE(Term(base, "users.count x users.slate_size (a round's feedback)"), nullptr);
+  EXPECT_NEAR(double(Term(users, "users.count x users.slate_size (a round's feedback)")->bytes) /
+                  double(Term(base, "users.count x users.slate_size (a round's feedback)")->bytes),
+              4.0, 1e-6);
   EXPECT_LT(EstimateRunMemory(c, Service::kRanker).bytes, users.bytes);
 }
 
