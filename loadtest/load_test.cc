@@ -5,15 +5,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <functional>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/random.h"
 #include "common/status.h"
@@ -118,38 +117,31 @@ class Workload {
   std::vector<double> cdf_;  // Zipf only
 };
 
-// Starts calls of one RPC, round-robin over the channels.
+// One outstanding call: the tag its completion arrives with.
+struct Call {
+  virtual ~Call() = default;
+  grpc::ClientContext ctx;
+  grpc::Status status;
+  absl::Time start;  // latency runs from here (due or sent)
+  bool measured = false;
+};
+
+// Starts calls of one RPC on a completion queue.
 class Caller {
  public:
   virtual ~Caller() = default;
-  // `done` runs on a gRPC thread once the call ends.
-  virtual void Start(uint64_t seq, absl::Time deadline,
-                     std::function<void(const grpc::Status&)> done) = 0;
-  // One call, waited for: the probe before the load.
-  grpc::Status StartAndWait(uint64_t seq, absl::Time deadline) {
-    struct Outcome {
-      absl::Mutex mu;
-      bool finished ABSL_GUARDED_BY(mu) = false;
-      grpc::Status status ABSL_GUARDED_BY(mu);
-    };
-    // Shared, so the callback may still be unlocking when this returns.
-    auto outcome = std::make_shared<Outcome>();
-    Start(seq, deadline, [outcome](const grpc::Status& s) {
-      absl::MutexLock lock(&outcome->mu);
-      outcome->status = s;
-      outcome->finished = true;
-    });
-    absl::MutexLock lock(&outcome->mu);
-    outcome->mu.Await(absl::Condition(&outcome->finished));
-    return outcome->status;
-  }
+  // Starts call `seq` on channel seq % channels; its completion arrives on
+  // `cq` with the Call as tag, which the poller then owns. Its latency will
+  // run from `start`.
+  virtual void Start(uint64_t seq, absl::Time deadline, absl::Time start, bool measured,
+                     grpc::CompletionQueue* cq) = 0;
 };
 
 template <typename Service, typename Req, typename Resp>
 class TypedCaller final : public Caller {
  public:
-  using Method = void (Service::Stub::async::*)(grpc::ClientContext*, const Req*, Resp*,
-                                                std::function<void(grpc::Status)>);
+  using Method = std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> (
+      Service::Stub::*)(grpc::ClientContext*, const Req&, grpc::CompletionQueue*);
 
   TypedCaller(const std::vector<std::shared_ptr<grpc::Channel>>& channels, Method method,
               const Workload* workload)
@@ -157,22 +149,22 @@ class TypedCaller final : public Caller {
     for (const auto& c : channels) stubs_.push_back(Service::NewStub(c));
   }
 
-  void Start(uint64_t seq, absl::Time deadline,
-             std::function<void(const grpc::Status&)> done) override {
-    struct CallState {
-      grpc::ClientContext ctx;
+  void Start(uint64_t seq, absl::Time deadline, absl::Time start, bool measured,
+             grpc::CompletionQueue* cq) override {
+    struct TypedCall final : Call {
       Req request;
       Resp response;
+      std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
     };
-    auto* call = new CallState;
+    auto* call = new TypedCall;
+    call->start = start;
+    call->measured = measured;
     workload_->Fill(seq, &call->request);
     call->ctx.set_deadline(absl::ToChronoTime(deadline));
     auto* stub = stubs_[seq % stubs_.size()].get();
-    (stub->async()->*method_)(&call->ctx, &call->request, &call->response,
-                              [call, done = std::move(done)](grpc::Status s) {
-                                done(s);
-                                delete call;
-                              });
+    call->reader = (stub->*method_)(&call->ctx, call->request, cq);
+    call->reader->StartCall();
+    call->reader->Finish(&call->response, &call->status, call);
   }
 
  private:
@@ -181,7 +173,6 @@ class TypedCaller final : public Caller {
   std::vector<std::unique_ptr<typename Service::Stub>> stubs_;
 };
 
-// The method's parameter type picks the callback overload of the stub.
 template <typename Service, typename Req, typename Resp>
 std::unique_ptr<Caller> Make(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
                              typename TypedCaller<Service, Req, Resp>::Method method,
@@ -195,81 +186,148 @@ std::unique_ptr<Caller> MakeCaller(Rpc rpc,
   using R = v1::RankerService;
   switch (rpc) {
     case Rpc::kRank:
-      return Make<R, v1::RankRequest, v1::RankResponse>(ch, &R::Stub::async::Rank, w);
+      return Make<R, v1::RankRequest, v1::RankResponse>(ch, &R::Stub::PrepareAsyncRank, w);
     case Rpc::kRankBatch:
       return Make<R, v1::RankBatchRequest, v1::RankBatchResponse>(
-          ch, &R::Stub::async::RankBatch, w);
+          ch, &R::Stub::PrepareAsyncRankBatch, w);
     case Rpc::kRetrieve:
       return Make<R, v1::RetrieveRequest, v1::RetrieveResponse>(
-          ch, &R::Stub::async::Retrieve, w);
+          ch, &R::Stub::PrepareAsyncRetrieve, w);
     case Rpc::kScoreItems:
       return Make<R, v1::ScoreItemsRequest, v1::ScoreItemsResponse>(
-          ch, &R::Stub::async::ScoreItems, w);
+          ch, &R::Stub::PrepareAsyncScoreItems, w);
     case Rpc::kIngest:
       return Make<v1::IngestService, v1::IngestRequest, v1::IngestResponse>(
-          ch, &v1::IngestService::Stub::async::Ingest, w);
+          ch, &v1::IngestService::Stub::PrepareAsyncIngest, w);
   }
   return nullptr;
 }
 
-// What the completions report, under one lock.
-class Recorder {
+// One call, waited for on a queue of its own: the probe before the load.
+grpc::Status CallAndWait(Caller* caller, uint64_t seq, absl::Time deadline) {
+  grpc::CompletionQueue cq;
+  caller->Start(seq, deadline, absl::Now(), false, &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  cq.Next(&tag, &ok);
+  std::unique_ptr<Call> call(static_cast<Call*>(tag));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return call->status;
+}
+
+// A client thread. It owns a completion queue that it alone polls, so a
+// completion is handled on the thread that read it from the socket: no hop
+// to a callback thread, and its counts need no lock (each worker keeps its
+// own shard, merged at the end).
+//
+// Closed loop: the worker also sends, one call from each completion, and
+// takes sequence numbers w + 1, w + 1 + n, ... (worker w of n).
+// Open loop: a pacer thread sends at the due times onto the workers'
+// queues in turn (a queue's own wait cannot time a send: gRPC's poller
+// wakes at millisecond granularity, which would make every send late).
+class Worker {
  public:
-  void Sent() {
-    absl::MutexLock lock(&mu_);
-    ++inflight_;
-  }
-  // Blocks until fewer than `limit` calls are outstanding, then counts one
-  // more.
-  void SendWhenBelow(int limit) {
-    absl::MutexLock lock(&mu_);
-    auto below = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return inflight_ < limit;
+  struct Plan {
+    const LoadTest::Options* options;
+    Caller* caller;
+    int index;
+    int workers;
+    absl::Time window_start;  // measured from here
+    absl::Time end;           // nothing is sent from here on
+    // Open loop: calls outstanding over all workers.
+    std::atomic<int>* inflight;
+  };
+
+  explicit Worker(const Plan& plan) : p_(plan), o_(*plan.options) {}
+
+  // Closed loop: `slots` calls in flight until the end, then drains.
+  void RunClosed(int slots) {
+    int inflight = 0;
+    auto send = [&](uint64_t k) {
+      const absl::Time sent = absl::Now();
+      const uint64_t seq =
+          1 + static_cast<uint64_t>(p_.index) + k * static_cast<uint64_t>(p_.workers);
+      p_.caller->Start(seq, sent + o_.deadline, sent, sent >= p_.window_start, &cq_);
+      ++inflight;
     };
-    mu_.Await(absl::Condition(&below));
-    ++inflight_;
-  }
-  void Done(const grpc::Status& s, absl::Time start, bool measured) {
-    const absl::Time now = absl::Now();
-    absl::MutexLock lock(&mu_);
-    --inflight_;
-    if (!measured) {
-      ++result_.warmup_requests;
-      return;
+    uint64_t sent = 0;
+    for (int i = 0; i < slots; ++i) send(sent++);
+    void* tag = nullptr;
+    bool ok = false;
+    while (inflight > 0 && cq_.Next(&tag, &ok)) {
+      Complete(static_cast<Call*>(tag));
+      --inflight;
+      if (absl::Now() < p_.end) send(sent++);
     }
-    ++result_.measured_requests;
-    result_.latency.Record(absl::ToInt64Nanoseconds(now - start));
-    // gRPC's codes are absl's, one to one.
-    const std::string code =
-        absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()));
-    ++result_.codes[code];
-    if (!s.ok()) result_.first_errors.try_emplace(code, s.error_message());
-    last_measured_done_ = std::max(last_measured_done_, now);
-  }
-  void Late() {
-    absl::MutexLock lock(&mu_);
-    ++result_.late_sends;
-  }
-  LoadTest::Result Take(absl::Time window_start, absl::Duration duration) {
-    absl::MutexLock lock(&mu_);
-    // The window, or longer when the last measured call ended after it.
-    const absl::Duration span =
-        std::max(duration, last_measured_done_ - window_start);
-    result_.achieved_rate = static_cast<double>(result_.measured_requests) /
-                            absl::ToDoubleSeconds(span);
-    return std::move(result_);
+    Drain();
   }
 
+  // Open loop: handles completions until the pacer shuts the queue down.
+  void Poll() {
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_.Next(&tag, &ok)) {
+      Complete(static_cast<Call*>(tag));
+      p_.inflight->fetch_sub(1, std::memory_order_release);
+    }
+  }
+
+  // Open loop, from the pacer: call `seq`, due at `due`.
+  void Send(uint64_t seq, absl::Time sent, absl::Time due, bool measured) {
+    p_.inflight->fetch_add(1, std::memory_order_relaxed);
+    p_.caller->Start(seq, sent + o_.deadline, due, measured, &cq_);
+  }
+  // Open loop, from the pacer once it has sent the last call: Poll returns
+  // when the calls outstanding on this queue have completed.
+  void ShutdownQueue() { cq_.Shutdown(); }
+
+  LoadTest::Result& shard() { return shard_; }
+  absl::Time last_measured_done() const { return last_measured_done_; }
+
  private:
-  absl::Mutex mu_;
-  int inflight_ ABSL_GUARDED_BY(mu_) = 0;
-  LoadTest::Result result_ ABSL_GUARDED_BY(mu_);
-  absl::Time last_measured_done_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  void Complete(Call* raw) {
+    std::unique_ptr<Call> call(raw);
+    const absl::Time now = absl::Now();
+    if (!call->measured) {
+      ++shard_.warmup_requests;
+      return;
+    }
+    ++shard_.measured_requests;
+    shard_.latency.Record(absl::ToInt64Nanoseconds(now - call->start));
+    // gRPC's codes are absl's, one to one.
+    const grpc::Status& s = call->status;
+    const std::string code =
+        absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()));
+    ++shard_.codes[code];
+    if (!s.ok()) shard_.first_errors.try_emplace(code, s.error_message());
+    last_measured_done_ = std::max(last_measured_done_, now);
+  }
+  void Drain() {
+    cq_.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_.Next(&tag, &ok)) delete static_cast<Call*>(tag);
+  }
+
+  const Plan p_;
+  const LoadTest::Options& o_;
+  grpc::CompletionQueue cq_;
+  LoadTest::Result shard_;
+  absl::Time last_measured_done_ = absl::InfinitePast();
 };
 
 void SleepUntil(absl::Time t) {
   const absl::Duration left = t - absl::Now();
   if (left > absl::ZeroDuration()) absl::SleepFor(left);
+}
+
+// Options::threads, 0 resolved: one per core, at most one per connection.
+int ThreadsOf(const LoadTest::Options& o) {
+  if (o.threads > 0) return o.threads;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::min(cores, o.connections);
 }
 
 }  // namespace
@@ -314,6 +372,10 @@ absl::Status LoadTest::Validate(const Options& o) {
   }
   if (o.connections < 1 || o.connections > 256) {
     return bad("connections: must be in [1, 256], got ", o.connections);
+  }
+  if (o.threads < 0 || o.threads > 256) {
+    return bad("threads: must be in [0, 256] (0: one per core, at most one per "
+               "connection), got ", o.threads);
   }
   if (o.warmup < absl::ZeroDuration()) return bad("warmup: must not be negative");
   if (o.duration <= absl::ZeroDuration() || o.duration > absl::Hours(24)) {
@@ -369,7 +431,7 @@ absl::StatusOr<LoadTest::Result> LoadTest::Run(const Options& o) {
 
   // One call first: a wrong service, run or dimension stops here, with the
   // server's own words, instead of as a million identical errors.
-  const grpc::Status probe = caller->StartAndWait(0, absl::Now() + o.deadline);
+  const grpc::Status probe = CallAndWait(caller.get(), 0, absl::Now() + o.deadline);
   if (!probe.ok() && probe.error_code() != grpc::DEADLINE_EXCEEDED &&
       probe.error_code() != grpc::RESOURCE_EXHAUSTED) {
     return absl::Status(
@@ -378,66 +440,72 @@ absl::StatusOr<LoadTest::Result> LoadTest::Run(const Options& o) {
                      " failed: ", probe.error_message()));
   }
 
-  Recorder recorder;
-  // Calls whose completion has not fully returned yet. It is the last thing
-  // a completion touches, so once it is 0 nothing here is in use.
-  std::atomic<int64_t> outstanding{0};
+  // No more threads than calls can be outstanding: each needs one.
+  const int workers = std::min(ThreadsOf(o), o.rate > 0 ? o.max_inflight : o.concurrency);
   const absl::Time start = absl::Now();
-  const absl::Time window_start = start + o.warmup;
-  const absl::Time end = window_start + o.duration;
-  uint64_t next_seq = 1;  // 0 was the probe
-  // Closed loop: each slot sends its next call from the previous one's
-  // completion. Declared here, outside the branch, because completions use
-  // it until `outstanding` drains below.
-  absl::Mutex seq_mu;
-  std::function<void()> send;
-
+  std::atomic<int> inflight{0};
+  Worker::Plan plan{&o,     caller.get(), 0, workers, start + o.warmup,
+                    start + o.warmup + o.duration, &inflight};
+  std::vector<std::unique_ptr<Worker>> pool;
+  for (int w = 0; w < workers; ++w) {
+    plan.index = w;
+    pool.push_back(std::make_unique<Worker>(plan));
+  }
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      if (o.rate > 0) {
+        pool[w]->Poll();
+      } else {
+        // An even split of the slots, the first workers taking the rest.
+        pool[w]->RunClosed(o.concurrency / workers + (w < o.concurrency % workers));
+      }
+    });
+  }
+  uint64_t late_sends = 0;
   if (o.rate > 0) {
+    // The pacer: call k (sequence number k + 1) is due at the k-th arrival
+    // and goes to worker k mod n.
     Rng gaps(DeriveSeed(o.seed, kRequestStream, ~uint64_t{0}));
     const double interval_s = 1.0 / o.rate;
     absl::Time due = start;
-    while (due < end) {
+    for (uint64_t k = 0; due < plan.end; ++k) {
       SleepUntil(due);
-      recorder.SendWhenBelow(o.max_inflight);
+      // Past max_inflight a due call waits for a slot, and the wait counts.
+      while (inflight.load(std::memory_order_acquire) >= o.max_inflight) {
+        absl::SleepFor(absl::Microseconds(20));
+      }
       const absl::Time sent = absl::Now();
-      const bool measured = due >= window_start;
-      if (measured && sent - due > absl::Milliseconds(1)) recorder.Late();
-      outstanding.fetch_add(1);
-      caller->Start(next_seq++, sent + o.deadline,
-                    [&recorder, &outstanding, due, measured](const grpc::Status& s) {
-                      recorder.Done(s, due, measured);
-                      outstanding.fetch_sub(1);
-                    });
+      const bool measured = due >= plan.window_start;
+      if (measured && sent - due > absl::Milliseconds(1)) ++late_sends;
+      pool[k % workers]->Send(k + 1, sent, due, measured);
       const double gap = o.arrival == Arrival::kPoisson
                              ? -std::log(1 - gaps.Uniform()) * interval_s
                              : interval_s;
       due += absl::Seconds(gap);
     }
-  } else {
-    send = [&]() {
-      const absl::Time sent = absl::Now();
-      if (sent >= end) return;
-      uint64_t seq;
-      {
-        absl::MutexLock lock(&seq_mu);
-        seq = next_seq++;
-      }
-      recorder.Sent();
-      outstanding.fetch_add(1);
-      const bool measured = sent >= window_start;
-      caller->Start(seq, sent + o.deadline,
-                    [&recorder, &send, &outstanding, sent, measured](const grpc::Status& s) {
-                      recorder.Done(s, sent, measured);
-                      send();  // counts the next call before this one stops counting
-                      outstanding.fetch_sub(1);
-                    });
-    };
-    for (int i = 0; i < o.concurrency; ++i) send();
-    SleepUntil(end);
+    for (auto& worker : pool) worker->ShutdownQueue();
   }
-  // Every call has a deadline, so this ends.
-  while (outstanding.load() > 0) absl::SleepFor(absl::Milliseconds(1));
-  return recorder.Take(window_start, o.duration);
+  // Every call has a deadline, so each worker drains and returns.
+  for (std::thread& t : threads) t.join();
+
+  Result total;
+  absl::Time last_measured_done = absl::InfinitePast();
+  for (const auto& worker : pool) {
+    Result& r = worker->shard();
+    total.latency.Merge(r.latency);
+    for (const auto& [code, n] : r.codes) total.codes[code] += n;
+    for (const auto& [code, message] : r.first_errors) total.first_errors.try_emplace(code, message);
+    total.warmup_requests += r.warmup_requests;
+    total.measured_requests += r.measured_requests;
+    last_measured_done = std::max(last_measured_done, worker->last_measured_done());
+  }
+  // The window, or longer when the last measured call ended after it.
+  const absl::Duration span = std::max(o.duration, last_measured_done - plan.window_start);
+  total.late_sends = late_sends;
+  total.achieved_rate =
+      static_cast<double>(total.measured_requests) / absl::ToDoubleSeconds(span);
+  return total;
 }
 
 std::string FormatSummary(const LoadTest::Options& o, const LoadTest::Result& r) {

@@ -67,6 +67,10 @@ class LoadTest {
     Transport transport;
     // Channels, each its own TCP connection; calls go round-robin. Default: 4.
     int connections = 4;
+    // Client threads, each polling its own completion queue and owning an
+    // even share of the calls in flight (concurrency, or max_inflight in
+    // open loop). 0: one per core, at most one per connection. Default: 0.
+    int threads = 0;
     // Requests due in the warm-up are sent but not measured. Default: 1 s.
     absl::Duration warmup = absl::Seconds(1);
     // The measured window. Default: 10 s.

@@ -111,6 +111,83 @@ TEST(LoadTest, ClosedLoopHidesTheSameStall) {
   server->Shutdown();
 }
 
+// A RankerService that holds each Rank for `hold` (answering from a
+// thread of its own) and records the most calls it held at once.
+class HoldingRanker final : public v1::RankerService::CallbackService {
+ public:
+  explicit HoldingRanker(absl::Duration hold)
+      : hold_(hold), releaser_([this] { Release(); }) {}
+  ~HoldingRanker() override {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    releaser_.join();
+  }
+  grpc::ServerUnaryReactor* Rank(grpc::CallbackServerContext* ctx, const v1::RankRequest*,
+                                 v1::RankResponse*) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    absl::MutexLock lock(&mu_);
+    held_.push_back({absl::Now() + hold_, reactor});
+    most_ = std::max(most_, static_cast<int>(held_.size()));
+    return reactor;
+  }
+  int most() {
+    absl::MutexLock lock(&mu_);
+    return most_;
+  }
+
+ private:
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    while (!stop_ || !held_.empty()) {
+      const absl::Time now = absl::Now();
+      while (!held_.empty() && held_.front().first <= now) {
+        held_.front().second->Finish(grpc::Status::OK);
+        held_.erase(held_.begin());
+      }
+      mu_.Unlock();
+      absl::SleepFor(absl::Microseconds(200));
+      mu_.Lock();
+    }
+  }
+  const absl::Duration hold_;
+  absl::Mutex mu_;
+  std::vector<std::pair<absl::Time, grpc::ServerUnaryReactor*>> held_ ABSL_GUARDED_BY(mu_);
+  int most_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread releaser_;
+};
+
+// The client's threads each own a share of the calls in flight; together
+// they keep exactly the bound, never more: `concurrency` in closed loop,
+// `max_inflight` in open loop (where demand here is 4 in flight).
+TEST(LoadTest, InFlightBoundsHoldAcrossThreads) {
+  HoldingRanker holding(absl::Milliseconds(2));
+  ASSERT_OK_AND_ASSIGN(auto server, GrpcServer::Start({}, {&holding}));
+  LoadTest::Options o = Quick(server->address());
+  o.duration = absl::Seconds(1);
+  o.threads = 2;
+  o.concurrency = 5;
+  ASSERT_OK_AND_ASSIGN(LoadTest::Result closed, LoadTest::Run(o));
+  EXPECT_EQ(closed.codes["OK"], closed.measured_requests);
+  EXPECT_EQ(holding.most(), 5);
+
+  HoldingRanker holding_open(absl::Milliseconds(2));
+  ASSERT_OK_AND_ASSIGN(auto open_server, GrpcServer::Start({}, {&holding_open}));
+  o = Quick(open_server->address());
+  o.duration = absl::Seconds(1);
+  o.threads = 2;
+  o.rate = 2000;
+  o.max_inflight = 3;
+  ASSERT_OK_AND_ASSIGN(LoadTest::Result open, LoadTest::Run(o));
+  EXPECT_EQ(open.codes["OK"], open.measured_requests);
+  EXPECT_EQ(holding_open.most(), 3);
+  EXPECT_GT(open.late_sends, 0u) << "the bound held calls back, and that must show";
+  server->Shutdown();
+  open_server->Shutdown();
+}
+
 class LoadTestOnRanker : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -215,6 +292,10 @@ TEST(LoadTest, UnreachableTargetAndImpossibleSettings) {
   o.connections = 0;
   EXPECT_THAT(LoadTest::Validate(o), StatusIs(absl::StatusCode::kInvalidArgument,
                                               HasSubstr("connections")));
+  o = Quick("x:1");
+  o.threads = -1;
+  EXPECT_THAT(LoadTest::Validate(o), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("threads")));
   o = Quick("x:1");
   o.zipf_s = std::nan("");
   EXPECT_THAT(LoadTest::Validate(o), StatusIs(absl::StatusCode::kInvalidArgument,

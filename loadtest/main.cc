@@ -37,6 +37,9 @@ ABSL_FLAG(int, max_inflight, 10000,
           "open loop: most outstanding requests; due requests past it wait (and the "
           "wait counts as latency)");
 ABSL_FLAG(int, connections, 4, "channels (TCP connections), used round-robin");
+ABSL_FLAG(int, threads, 0,
+          "client threads, each polling its own completion queue; 0: one per core, at "
+          "most one per connection");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "warm-up, not measured");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "measured time");
 ABSL_FLAG(absl::Duration, deadline, absl::Seconds(5), "deadline of every call");
@@ -120,6 +123,7 @@ int main(int argc, char** argv) {
   o.concurrency = absl::GetFlag(FLAGS_concurrency);
   o.max_inflight = absl::GetFlag(FLAGS_max_inflight);
   o.connections = absl::GetFlag(FLAGS_connections);
+  o.threads = absl::GetFlag(FLAGS_threads);
   o.warmup = absl::GetFlag(FLAGS_warmup);
   o.duration = absl::GetFlag(FLAGS_duration);
   o.deadline = absl::GetFlag(FLAGS_deadline);
