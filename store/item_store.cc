@@ -241,8 +241,12 @@ uint64_t ItemStore::WaitForChange(uint64_t seen, absl::Duration timeout) const {
   return changes_;
 }
 
+ItemStore::WriteStripe& ItemStore::StripeFor(absl::string_view run_id) const {
+  return write_stripes_[absl::HashOf(run_id) % kWriteStripes];
+}
+
 absl::Mutex& ItemStore::WriteMutexFor(absl::string_view run_id) const {
-  return write_mutex_[absl::HashOf(run_id) % kWriteStripes];
+  return StripeFor(run_id).mu;
 }
 
 // ---------------------------------------------------------------- runs
@@ -474,7 +478,17 @@ absl::Status ItemStore::Ingest(absl::string_view run_id,
   }
   std::vector<rocksdb::Slice> id_slices(id_keys.begin(), id_keys.end());
 
-  absl::MutexLock lock(&WriteMutexFor(run_id));
+  WriteStripe& stripe = StripeFor(run_id);
+  absl::ReleasableMutexLock lock(&stripe.mu);
+  // An id another Ingest is writing now: wait for its write to end, so that
+  // the check below sees it stored (or not, had the write failed).
+  auto none_writing = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu) {
+    for (const std::string& key : id_keys) {
+      if (stripe.writing.contains(key)) return false;
+    }
+    return true;
+  };
+  stripe.mu.Await(absl::Condition(&none_writing));
   std::vector<std::string> found(id_keys.size());
   std::vector<rocksdb::Status> statuses = db_->MultiGet(
       rocksdb::ReadOptions(),
@@ -527,9 +541,19 @@ absl::Status ItemStore::Ingest(absl::string_view run_id,
         FromRocks(batch.Put(handles_->item_ids, id_keys[i], round_bytes),
                   "store: batching an item"));
   }
+  // The write runs unlocked (its ids marked as being written), so that
+  // concurrent batches share one WAL sync.
+  std::vector<const std::string*> marked;
+  for (size_t i = 0; i < id_keys.size(); ++i) {
+    if (!stored[i] && stripe.writing.insert(id_keys[i]).second) marked.push_back(&id_keys[i]);
+  }
+  lock.Release();
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
-  return FromRocks(db_->Write(wo, &batch), "store: writing items");
+  const rocksdb::Status written = db_->Write(wo, &batch);
+  absl::MutexLock relock(&stripe.mu);
+  for (const std::string* key : marked) stripe.writing.erase(*key);
+  return FromRocks(written, "store: writing items");
 }
 
 absl::StatusOr<std::vector<v1::Item>> ItemStore::GetItems(

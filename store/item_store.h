@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "absl/strings/string_view.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "feedloop/v1/diversity.pb.h"
@@ -206,7 +207,17 @@ class ItemStore {
 
   // Striped locks serializing the check-then-write sequences of one run.
   static constexpr int kWriteStripes = 64;
-  mutable absl::Mutex write_mutex_[kWriteStripes];
+  struct WriteStripe {
+    absl::Mutex mu;
+    // The item id keys (ItemIdKey) of Ingests that have passed their check
+    // and are writing. Ingest writes without the lock, so concurrent
+    // batches of one run share the WAL's group commit (one sync for
+    // several writers); a batch naming an id in here waits for that write
+    // to end, so that its own check sees the outcome.
+    absl::flat_hash_set<std::string> writing ABSL_GUARDED_BY(mu);
+  };
+  WriteStripe& StripeFor(absl::string_view run_id) const;
+  mutable WriteStripe write_stripes_[kWriteStripes];
 
   void NoteChange();
   mutable absl::Mutex change_mutex_;
