@@ -16,6 +16,7 @@
 #include "faiss/impl/FaissException.h"
 #include "faiss/utils/distances.h"
 #include "glog/logging.h"
+#include "ranker/distance.h"
 
 namespace feedloop::ranker {
 namespace {
@@ -151,8 +152,11 @@ absl::Status VectorIndex::RebuildLocked() {
         // loses recall (0.79 at recall@10 in our test, against 0.9+ under
         // L2). Item vectors are unit, so L2 order equals inner-product
         // order, and Search rescores hits by exact inner product.
-        auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(
-            dim, options_.hnsw_m, faiss::METRIC_L2);
+        // IndexHNSWFlat's own storage, with a vectorized distance
+        // (ranker/distance.h).
+        auto hnsw = std::make_unique<faiss::IndexHNSW>(
+            MakeFastFlatL2(static_cast<int>(dim)).release(), options_.hnsw_m);
+        hnsw->own_fields = true;
         hnsw->hnsw.efConstruction = options_.hnsw_ef_construction;
         hnsw->hnsw.efSearch = options_.hnsw_ef_search;
         index = std::move(hnsw);

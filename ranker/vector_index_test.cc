@@ -6,6 +6,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "common/random.h"
 #include "common/vectors.h"
+#include "faiss/utils/distances.h"
+#include "ranker/distance.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
@@ -125,6 +127,31 @@ TEST(VectorIndex, IvfRecallAt10AgainstFlat) {
   const double recall = RecallAt10(Type::kIvf, 20000);
   std::cout << "recall@10 = " << recall << "\n";
   EXPECT_GE(recall, 0.9);
+}
+
+// HNSW's distance kernel: exact where the floats are (small integers),
+// FAISS's own distance within rounding elsewhere, for lengths on both
+// sides of its 8-wide blocks.
+TEST(L2Squared, MatchesTheDefinitionAtEveryLength) {
+  Rng rng(5);
+  for (size_t d : {1, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100}) {
+    std::vector<float> a(d), b(d, 0.0f);
+    double exact = 0;
+    for (size_t j = 0; j < d; ++j) {
+      a[j] = static_cast<float>(j % 5) - 2.0f;  // -2..2
+      exact += static_cast<double>(a[j]) * a[j];
+    }
+    EXPECT_EQ(L2Squared(a.data(), b.data(), d), static_cast<float>(exact)) << "d " << d;
+    for (size_t j = 0; j < d; ++j) {
+      a[j] = static_cast<float>(rng.Normal());
+      b[j] = static_cast<float>(rng.Normal());
+    }
+    const float faiss_value = faiss::fvec_L2sqr(a.data(), b.data(), d);
+    EXPECT_NEAR(L2Squared(a.data(), b.data(), d), faiss_value, 1e-5f * faiss_value)
+        << "d " << d;
+    // A distance, not a similarity: the vector to itself is 0.
+    EXPECT_EQ(L2Squared(a.data(), a.data(), d), 0.0f);
+  }
 }
 
 TEST(VectorIndex, HnswRecallAt10AgainstFlat) {
