@@ -242,6 +242,39 @@ void BM_FlatAfterExpiry(benchmark::State& state) {
 BENCHMARK(BM_FlatAfterExpiry)->Arg(5)->Arg(100)->ArgName("compact_pct")->UseRealTime()
     ->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
+// HNSW search cost by how the index was built: the items in one Add (as
+// an in-process ranker given a round at once) or in Adds of 1,000 (as a
+// served ranker catching up from the store's scan chunks). One user per
+// search, K = 100. Args: {items per Add, 0 for all at once}.
+void BM_HnswByBuild(benchmark::State& state) {
+  VectorIndex::Options o;
+  o.dim = kDim;
+  o.type = VectorIndex::Type::kHnsw;
+  auto index = *VectorIndex::Create(o);
+  const std::vector<float>& items = TheData().items();
+  const size_t chunk = state.range(0) == 0 ? kItems : static_cast<size_t>(state.range(0));
+  for (size_t first = 0; first < kItems; first += chunk) {
+    const size_t n = std::min<size_t>(chunk, kItems - first);
+    std::vector<uint64_t> ids(n);
+    for (size_t i = 0; i < n; ++i) ids[i] = first + i + 1;
+    if (!index->Add(ids, std::span<const float>(items.data() + first * kDim, n * kDim))
+             .ok()) {
+      std::abort();
+    }
+  }
+  std::vector<Neighbors> found;
+  size_t u = 0;
+  for (auto _ : state) {
+    const std::span<const float> query(TheData().users().data() + (u++ % kUsers) * kDim,
+                                       kDim);
+    if (!index->Search(query, kCandidates, &found).ok()) std::abort();
+    benchmark::DoNotOptimize(found.data());
+  }
+  state.counters["queries_per_second"] = benchmark::Counter(
+      static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_HnswByBuild)->Arg(0)->Arg(1000)->ArgName("chunk")->UseRealTime()->MinTime(2.0);
+
 // The same FAISS index types, built directly, searching the same queries
 // for the same K: what the ranker's retrieval costs at the very least.
 faiss::Index& RawFor(int64_t type) {
