@@ -35,21 +35,22 @@ float L2Squared(const float* a, const float* b, size_t d) {
 namespace {
 
 struct FastL2Computer final : faiss::FlatCodesDistanceComputer {
-  FastL2Computer(const faiss::IndexFlatL2& index)
+  explicit FastL2Computer(const faiss::IndexFlatL2& index)
       : FlatCodesDistanceComputer(index.codes.data(), index.code_size),
-        dim(static_cast<size_t>(index.d)),
-        base(reinterpret_cast<const float*>(index.codes.data())) {}
+        dim(static_cast<size_t>(index.d)) {}
 
   void set_query(const float* x) override { query = x; }
   float distance_to_code(const uint8_t* code) override {
-    return L2Squared(query, reinterpret_cast<const float*>(code), dim);
+    return L2Squared(query, Row(code), dim);
   }
   float symmetric_dis(idx_t i, idx_t j) override {
-    return L2Squared(base + i * dim, base + j * dim, dim);
+    return L2Squared(Row(codes + i * code_size), Row(codes + j * code_size), dim);
+  }
+  static const float* Row(const uint8_t* code) {
+    return reinterpret_cast<const float*>(code);
   }
 
   const size_t dim;
-  const float* base;
   const float* query = nullptr;
 };
 
