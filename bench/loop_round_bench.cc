@@ -16,7 +16,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 #include <iostream>
 #include <memory>
 #include <vector>
@@ -61,6 +64,41 @@ T OrDie(absl::StatusOr<T> v) {
   if (!v.ok()) Die(v.status());
   return *std::move(v);
 }
+
+// Samples the process's resident set every 20 ms from construction to
+// Stop(), so that the peak can be put down to the stage it happened in.
+class RssSampler {
+ public:
+  RssSampler() : thread_([this] { Loop(); }) {}
+  ~RssSampler() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  // The highest sample in [from, to), in MiB (0 when none fell there).
+  double PeakMiB(absl::Time from, absl::Time to) const {
+    double peak = 0;
+    for (const auto& [t, mib] : samples_) {
+      if (t >= from && t < to) peak = std::max(peak, mib);
+    }
+    return peak;
+  }
+
+ private:
+  void Loop() {
+    const long page = sysconf(_SC_PAGESIZE);
+    while (!stop_) {
+      std::ifstream statm("/proc/self/statm");
+      long size = 0, resident = 0;
+      statm >> size >> resident;
+      samples_.emplace_back(absl::Now(), static_cast<double>(resident) * page / (1 << 20));
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+  std::atomic<bool> stop_{false};
+  std::vector<std::pair<absl::Time, double>> samples_;
+  std::thread thread_;
+};
 
 double PeakRssMiB() {
   rusage usage{};
@@ -179,8 +217,11 @@ void Main() {
             << config.creators().count() * config.creators().items_per_round()
             << " items, " << v1::RankerConfig::IndexType_Name(config.ranker().index())
             << " ...\n";
+  auto sampler = std::make_unique<RssSampler>();
+  const absl::Time round_start = absl::Now();
   if (absl::Status s = driver.Run(run, nullptr, nullptr); !s.ok()) Die(s);
   const double rss_loop = PeakRssMiB();
+  sampler->Stop();
 
   // The same queries (true interests) and the same items, for raw FAISS.
   const model::TopicSpace space = model::TopicSpace::FromConfig(config);
@@ -217,12 +258,15 @@ void Main() {
       "round 0: %d users, %d live items, d = %d, %s, ORACLE\n", config.users().count(),
       n_items, config.space().dim(),
       v1::RankerConfig::IndexType_Name(config.ranker().index()));
+  std::cout << "  stage       time   share  peak RSS in the stage\n";
+  absl::Time from = round_start;
   for (auto [name, d] : {std::pair{"generate", times.generate}, {"ingest", times.ingest},
                          {"index", times.index}, {"serve", times.serve},
                          {"consume", times.consume}, {"feedback", times.feedback},
                          {"measure", times.measure}}) {
-    std::cout << absl::StrFormat("  %-9s %8.2f s  %5.1f%%\n", name, s(d),
-                                 100 * s(d) / total);
+    std::cout << absl::StrFormat("  %-9s %8.2f s  %5.1f%%  %6.0f MiB\n", name, s(d),
+                                 100 * s(d) / total, sampler->PeakMiB(from, from + d));
+    from += d;
   }
   std::cout << absl::StrFormat("  %-9s %8.2f s\n", "total", total);
   std::cout << absl::StrFormat("  raw FAISS search of the same %d queries: %.2f s\n",

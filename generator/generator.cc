@@ -87,7 +87,7 @@ uint32_t Generator::ItemsInRound(uint32_t round) const {
   return static_cast<uint32_t>(config::ItemsInRound(config_, round));
 }
 
-absl::StatusOr<std::vector<v1::Item>> Generator::Generate(
+absl::StatusOr<std::shared_ptr<const RoundItems>> Generator::Generate(
     uint32_t round, uint64_t* candidates_drawn, const Cancellation& cancel) {
   absl::MutexLock lock(&mu_);
   cancel_ = &cancel;
@@ -96,7 +96,7 @@ absl::StatusOr<std::vector<v1::Item>> Generator::Generate(
   };
   if (awaiting_observe_ && round + 1 == next_round_) {
     if (candidates_drawn) *candidates_drawn = last_drawn_;
-    return last_items_;  // a retry of the round just generated
+    return last_;  // a retry of the round just generated
   }
   if (awaiting_observe_) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -116,19 +116,16 @@ absl::StatusOr<std::vector<v1::Item>> Generator::Generate(
   }
   std::swap(centres_, adapted);
   uint64_t drawn = 0;
-  absl::StatusOr<std::vector<v1::Item>> generated = GenerateLocked(round, &drawn);
+  absl::StatusOr<RoundItems> generated = GenerateLocked(round, &drawn);
   if (!generated.ok()) {
     std::swap(centres_, adapted);  // a failed call changes nothing
     return generated.status();
   }
-  std::vector<v1::Item> items = *std::move(generated);
   observed_round_.reset();
-  observed_items_.clear();
+  observed_.reset();
   observed_engagements_.clear();
-  last_items_ = items;
+  last_ = std::make_shared<const RoundItems>(*std::move(generated));
   last_drawn_ = drawn;
-  last_index_.clear();
-  for (uint32_t i = 0; i < items.size(); ++i) last_index_[items[i].id()] = i;
   awaiting_observe_ = true;
   ++next_round_;
   v1::GeneratorCheckpoint& checkpoint = checkpoint_.emplace();
@@ -142,7 +139,20 @@ absl::StatusOr<std::vector<v1::Item>> Generator::Generate(
   }
   checkpoint.set_candidates_drawn(drawn);
   if (candidates_drawn) *candidates_drawn = drawn;
-  return items;
+  return last_;
+}
+
+v1::Item Generator::ItemAt(const RoundItems& items, size_t i) const {
+  v1::Item item;
+  const std::span<const float> e = items.embedding(i);
+  item.set_id(items.id(i));
+  item.set_round(items.round);
+  item.set_creator_id(items.creators[i]);
+  item.set_platform_generated(items.creators[i] == creators_);
+  item.mutable_embedding()->Assign(e.begin(), e.end());
+  Rng title_rng(DeriveSeed(config_.seed(), kTitleStream, items.round, i));
+  item.set_title(space_.Title(e, title_rng));
+  return item;
 }
 
 absl::StatusOr<v1::GeneratorCheckpoint> Generator::Checkpoint() const {
@@ -179,19 +189,36 @@ absl::Status Generator::Restore(const v1::GeneratorCheckpoint& checkpoint,
         "items: round ", checkpoint.round(), " holds ", ItemsInRound(checkpoint.round()),
         " items, but ", items.size(), " were given"));
   }
-  absl::flat_hash_map<uint64_t, uint32_t> index;
+  auto round = std::make_shared<RoundItems>();
+  round->round = checkpoint.round();
+  round->dim = dim_;
+  round->creators.assign(items.size(), 0);
+  round->embeddings.assign(items.size() * dim_, 0.0f);
+  std::vector<bool> filled(items.size(), false);
   for (uint32_t i = 0; i < items.size(); ++i) {
-    if (items[i].round() != checkpoint.round()) {
+    const v1::Item& item = items[i];
+    const std::optional<size_t> row = round->RowOf(item.id());
+    if (item.round() != checkpoint.round() || !row.has_value()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "items[", i, "]: item ", items[i].id(), " is of round ", items[i].round(),
-          ", not ", checkpoint.round()));
+          "items[", i, "]: item ", item.id(), " is of round ", item.round(),
+          ", not one of the ", items.size(), " items of round ", checkpoint.round()));
     }
-    index[items[i].id()] = i;
+    if (filled[*row]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("items[", i, "]: item ", item.id(), " appears twice"));
+    }
+    if (static_cast<uint32_t>(item.embedding_size()) != dim_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "items[", i, "].embedding: ", item.embedding_size(), " values, not ", dim_));
+    }
+    filled[*row] = true;
+    round->creators[*row] = item.creator_id();
+    std::copy(item.embedding().begin(), item.embedding().end(),
+              round->embeddings.begin() + *row * dim_);
   }
   centres_.assign(checkpoint.centres().begin(), checkpoint.centres().end());
   platform_ = std::move(platform);
-  last_items_ = std::move(items);
-  last_index_ = std::move(index);
+  last_ = std::move(round);
   last_drawn_ = checkpoint.candidates_drawn();
   awaiting_observe_ = true;
   next_round_ = checkpoint.round() + 1;
@@ -199,8 +226,7 @@ absl::Status Generator::Restore(const v1::GeneratorCheckpoint& checkpoint,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<v1::Item>> Generator::GenerateLocked(
-    uint32_t round, uint64_t* drawn) {
+absl::StatusOr<RoundItems> Generator::GenerateLocked(uint32_t round, uint64_t* drawn) {
   const auto& g = config_.generator();
   const uint32_t total = ItemsInRound(round);
   const uint32_t platform_items =
@@ -221,8 +247,11 @@ absl::StatusOr<std::vector<v1::Item>> Generator::GenerateLocked(
 
   const uint32_t per_item = CandidatesPerItem();
   const uint64_t reward_seed = DeriveSeed(config_.seed(), kRewardStream, round);
-  std::vector<v1::Item> items(slots.size());
-  std::vector<float> chosen(slots.size() * dim_);
+  RoundItems items;
+  items.round = round;
+  items.dim = dim_;
+  items.embeddings.assign(slots.size() * dim_, 0.0f);
+  std::vector<float>& chosen = items.embeddings;
 
   // The round's items compete with each other in the slates they enter, so
   // they are chosen in waves: each creator's j-th item in wave j (the
@@ -297,17 +326,8 @@ absl::StatusOr<std::vector<v1::Item>> Generator::GenerateLocked(
   }
   *drawn = uint64_t{per_item} * slots.size();
 
-  for (size_t i = 0; i < slots.size(); ++i) {
-    v1::Item& item = items[i];
-    const std::span<const float> e(chosen.data() + i * dim_, dim_);
-    item.set_id((uint64_t{round} << 32) | (i + 1));
-    item.set_round(round);
-    item.set_creator_id(slots[i].creator);
-    item.set_platform_generated(slots[i].creator == creators_);
-    item.mutable_embedding()->Assign(e.begin(), e.end());
-    Rng title_rng(DeriveSeed(config_.seed(), kTitleStream, round, i));
-    item.set_title(space_.Title(e, title_rng));
-  }
+  items.creators.reserve(slots.size());
+  for (const Slot& s : slots) items.creators.push_back(s.creator);
   return items;
 }
 
@@ -322,12 +342,12 @@ absl::Status Generator::Observe(uint32_t round,
         ")"));
   }
   // Check everything before changing anything.
-  std::vector<double> engagements(last_items_.size(), 0.0);
+  std::vector<double> engagements(last_->size(), 0.0);
   absl::flat_hash_set<uint64_t> seen;
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const v1::ItemOutcome& o = outcomes[i];
-    auto it = last_index_.find(o.item_id());
-    if (it == last_index_.end()) {
+    const std::optional<size_t> row = last_->RowOf(o.item_id());
+    if (!row.has_value()) {
       return absl::InvalidArgumentError(
           absl::StrCat("outcomes[", i, "].item_id: item ", o.item_id(),
                        " is not an item of round ", round));
@@ -341,27 +361,20 @@ absl::Status Generator::Observe(uint32_t round,
           absl::StrCat("outcomes[", i, "]: ", o.engagements(),
                        " engagements exceed ", o.impressions(), " impressions"));
     }
-    engagements[it->second] = o.engagements();
+    engagements[*row] = o.engagements();
   }
 
   // The creators adapt to these outcomes when the next round is generated
   // (with the ranker's state after this round's feedback).
-  observed_items_ = last_items_;
   observed_engagements_ = engagements;
   observed_round_ = round;
 
   const double alpha = config_.generator().alpha();
   if (config_.generator().ai_share() > 0 && alpha > 0) {
-    std::vector<float> rows(last_items_.size() * dim_);
-    for (size_t i = 0; i < last_items_.size(); ++i) {
-      std::copy(last_items_[i].embedding().begin(),
-                last_items_[i].embedding().end(), rows.begin() + i * dim_);
-    }
-    platform_.Refit(rows, engagements, alpha);
+    platform_.Refit(last_->embeddings, engagements, alpha);
   }
   awaiting_observe_ = false;
-  last_items_.clear();
-  last_index_.clear();
+  observed_ = std::move(last_);
   return absl::OkStatus();
 }
 
@@ -402,18 +415,18 @@ std::optional<std::vector<double>> Generator::Blend(std::span<const double> pull
 std::vector<float> Generator::TrendChasing(const std::vector<double>& engagements) const {
   // One shared target for everyone: the most engaged items, weighted by
   // engagements.
-  std::vector<uint32_t> order(observed_items_.size());
+  std::vector<uint32_t> order(observed_->size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
     return engagements[a] != engagements[b] ? engagements[a] > engagements[b] : a < b;
   });
   const size_t winners = static_cast<size_t>(
-      std::ceil(config_.generator().winners_fraction() * observed_items_.size()));
+      std::ceil(config_.generator().winners_fraction() * observed_->size()));
   std::vector<double> w(dim_, 0.0);
   for (size_t r = 0; r < winners && r < order.size(); ++r) {
     const uint32_t i = order[r];
     if (engagements[i] <= 0) break;
-    const auto& e = observed_items_[i].embedding();
+    const std::span<const float> e = observed_->embedding(i);
     for (uint32_t d = 0; d < dim_; ++d) w[d] += engagements[i] * e[d];
   }
   const bool have_winners = Normalize(std::span<double>(w));
@@ -431,8 +444,8 @@ std::vector<float> Generator::TrendChasing(const std::vector<double>& engagement
 std::vector<float> Generator::Imitation(const std::vector<double>& engagements) const {
   // Each creator's payoff this round: engagements per item it published.
   std::vector<double> earned(creators_, 0.0), published(creators_, 0.0);
-  for (size_t i = 0; i < observed_items_.size(); ++i) {
-    const uint32_t c = observed_items_[i].creator_id();
+  for (size_t i = 0; i < observed_->size(); ++i) {
+    const uint32_t c = observed_->creators[i];
     if (c >= creators_) continue;  // the platform's own items
     earned[c] += engagements[i];
     published[c] += 1;

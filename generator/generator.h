@@ -2,7 +2,9 @@
 //
 //   FEEDLOOP_ASSIGN_OR_RETURN(auto gen, Generator::Create(run_id, config,
 //                                                         &reward_model, {}));
-//   FEEDLOOP_ASSIGN_OR_RETURN(std::vector<v1::Item> items, gen->Generate(0));
+//   FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<const RoundItems> items,
+//                             gen->Generate(0, nullptr));
+//   v1::Item first = gen->ItemAt(*items, 0);
 //   ... rank, consume ...
 //   FEEDLOOP_RETURN_IF_ERROR(gen->Observe(0, outcomes));
 //
@@ -60,6 +62,7 @@
 #include "feedloop/v1/types.pb.h"
 #include "generator/platform_model.h"
 #include "generator/reward_model.h"
+#include "generator/round_items.h"
 #include "model/topic_space.h"
 
 namespace feedloop::generator {
@@ -96,9 +99,13 @@ class Generator {
   // `candidates_drawn` may be null. Stops with `cancel`'s status (and
   // nothing changed) once its caller has gone: checked between scoring
   // chunks and carried into the reward model's calls.
-  absl::StatusOr<std::vector<v1::Item>> Generate(uint32_t round,
-                                                 uint64_t* candidates_drawn,
-                                                 const Cancellation& cancel = {});
+  // The round is shared, not copied: the generator keeps it until it is
+  // observed.
+  absl::StatusOr<std::shared_ptr<const RoundItems>> Generate(
+      uint32_t round, uint64_t* candidates_drawn, const Cancellation& cancel = {});
+  // Item i of a round this generator made, in its wire form (its title is
+  // made here, seeded by the run, the round and i).
+  v1::Item ItemAt(const RoundItems& items, size_t i) const;
 
   // The round's outcomes per item (the creators adapt to them in the next
   // Generate; the platform model refits now). INVALID_ARGUMENT for an item
@@ -134,8 +141,7 @@ class Generator {
 
   // Candidates per item at this coupling.
   uint32_t CandidatesPerItem() const;
-  absl::StatusOr<std::vector<v1::Item>> GenerateLocked(uint32_t round,
-                                                       uint64_t* drawn)
+  absl::StatusOr<RoundItems> GenerateLocked(uint32_t round, uint64_t* drawn)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   double CreatorDriftLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The creators' centres after observing `round` under the creator policy;
@@ -178,15 +184,14 @@ class Generator {
   uint32_t next_round_ ABSL_GUARDED_BY(mu_) = 0;
   // The last generated round's items, kept until it is observed.
   bool awaiting_observe_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<v1::Item> last_items_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const RoundItems> last_ ABSL_GUARDED_BY(mu_);
   uint64_t last_drawn_ ABSL_GUARDED_BY(mu_) = 0;
   // The state as the last round was generated.
   std::optional<v1::GeneratorCheckpoint> checkpoint_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, uint32_t> last_index_ ABSL_GUARDED_BY(mu_);
   // The last observed round's items and their engagements, which the
   // creators adapt to when the next round is generated.
   std::optional<uint32_t> observed_round_ ABSL_GUARDED_BY(mu_);
-  std::vector<v1::Item> observed_items_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const RoundItems> observed_ ABSL_GUARDED_BY(mu_);
   std::vector<double> observed_engagements_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -123,11 +123,12 @@ grpc::ServerUnaryReactor* GeneratorServiceImpl::CloseRun(
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* GeneratorServiceImpl::Generate(
     grpc::CallbackServerContext* ctx, const v1::GenerateRequest* request) {
-  // The first fill generates the whole round (on the pool); each fill then
-  // moves one chunk of it into the response.
+  // The first fill generates the whole round (on the pool) and keeps the
+  // generator's compact copy of it, shared; each fill then makes one chunk
+  // of it in wire form.
   struct Round {
-    bool generated = false;
-    std::vector<v1::Item> items;
+    std::shared_ptr<Generator> generator;
+    std::shared_ptr<const RoundItems> items;
     size_t next = 0;
     uint64_t drawn = 0;
   };
@@ -136,23 +137,25 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GeneratorServiceImpl::Generate(
       [this, run_id = request->run_id(), round_number = request->round(),
        round = std::make_shared<Round>()](
           v1::GenerateResponse* chunk, const Cancellation& cancel) -> absl::StatusOr<bool> {
-        if (!round->generated) {
-          FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<Generator> generator, Find(run_id));
-          FEEDLOOP_ASSIGN_OR_RETURN(round->items,
-                                    generator->Generate(round_number, &round->drawn, cancel));
-          round->generated = true;
+        if (round->items == nullptr) {
+          FEEDLOOP_ASSIGN_OR_RETURN(round->generator, Find(run_id));
+          FEEDLOOP_ASSIGN_OR_RETURN(
+              round->items, round->generator->Generate(round_number, &round->drawn, cancel));
           chunk->set_candidates_drawn(round->drawn);
         }
         // At most kItemsPerChunk items and kMaxChunkBytes (a round at dim
         // 4096 is 16 KB an item), at least one.
+        const RoundItems& items = *round->items;
         size_t bytes = 0;
-        for (size_t n = 0; round->next < round->items.size() && n < kItemsPerChunk; ++n) {
-          const size_t b = round->items[round->next].ByteSizeLong();
+        for (size_t n = 0; round->next < items.size() && n < kItemsPerChunk; ++n) {
+          v1::Item item = round->generator->ItemAt(items, round->next);
+          const size_t b = item.ByteSizeLong();
           if (n > 0 && bytes + b > kMaxChunkBytes) break;
           bytes += b;
-          *chunk->add_items() = std::move(round->items[round->next++]);
+          *chunk->add_items() = std::move(item);
+          ++round->next;
         }
-        return round->next < round->items.size();
+        return round->next < items.size();
       });
 }
 

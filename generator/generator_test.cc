@@ -142,6 +142,15 @@ std::vector<v1::ItemOutcome> Outcomes(const std::vector<v1::Item>& items,
   return out;
 }
 
+// A round's items in wire form, as the service sends them.
+absl::StatusOr<std::vector<v1::Item>> Items(
+    const Generator& g, absl::StatusOr<std::shared_ptr<const RoundItems>> round) {
+  if (!round.ok()) return round.status();
+  std::vector<v1::Item> items;
+  for (size_t i = 0; i < (*round)->size(); ++i) items.push_back(g.ItemAt(**round, i));
+  return items;
+}
+
 std::unique_ptr<Generator> Make(const v1::ExperimentConfig& c, RewardModel* r,
                                 Generator::Options options = {}) {
   auto g = Generator::Create("run", c, r, options);
@@ -156,9 +165,9 @@ TEST(Generator, UncoupledOutputDoesNotDependOnTheRanker) {
   auto gb = Make(Config(0), &b);
   auto gf = Make(Config(0), &failing);
   for (uint32_t round = 0; round < 4; ++round) {
-    ASSERT_OK_AND_ASSIGN(auto ia, ga->Generate(round, nullptr));
-    ASSERT_OK_AND_ASSIGN(auto ib, gb->Generate(round, nullptr));
-    ASSERT_OK_AND_ASSIGN(auto iff, gf->Generate(round, nullptr));
+    ASSERT_OK_AND_ASSIGN(auto ia, Items(*ga, ga->Generate(round, nullptr)));
+    ASSERT_OK_AND_ASSIGN(auto ib, Items(*gb, gb->Generate(round, nullptr)));
+    ASSERT_OK_AND_ASSIGN(auto iff, Items(*gf, gf->Generate(round, nullptr)));
     ASSERT_EQ(ia.size(), 200u);
     for (size_t i = 0; i < ia.size(); ++i) {
       ASSERT_EQ(ia[i].SerializeAsString(), ib[i].SerializeAsString());
@@ -182,8 +191,8 @@ TEST(Generator, TrendChasingHomogenizesTowardTheFavouredRegion) {
   auto coupled = Make(coupled_config, &reward);
   Shape free_shape{}, coupled_shape{};
   for (uint32_t round = 0; round < 6; ++round) {
-    ASSERT_OK_AND_ASSIGN(auto fi, free->Generate(round, nullptr));
-    ASSERT_OK_AND_ASSIGN(auto ci, coupled->Generate(round, nullptr));
+    ASSERT_OK_AND_ASSIGN(auto fi, Items(*free, free->Generate(round, nullptr)));
+    ASSERT_OK_AND_ASSIGN(auto ci, Items(*coupled, coupled->Generate(round, nullptr)));
     free_shape = Measure(fi, region);
     coupled_shape = Measure(ci, region);
     ASSERT_OK(free->Observe(round, Outcomes(fi, region)));
@@ -213,8 +222,8 @@ TEST(Generator, BestResponseClimbsTowardWhatPaysAndStaysHomeUncoupled) {
   auto coupled = Make(Config(1), &reward);
   const double before = CentreCloseness(*coupled, 40, region);
   for (uint32_t round = 0; round < 16; ++round) {
-    ASSERT_OK_AND_ASSIGN(auto fi, free->Generate(round, nullptr));
-    ASSERT_OK_AND_ASSIGN(auto ci, coupled->Generate(round, nullptr));
+    ASSERT_OK_AND_ASSIGN(auto fi, Items(*free, free->Generate(round, nullptr)));
+    ASSERT_OK_AND_ASSIGN(auto ci, Items(*coupled, coupled->Generate(round, nullptr)));
     ASSERT_OK(free->Observe(round, Outcomes(fi, region)));
     ASSERT_OK(coupled->Observe(round, Outcomes(ci, region)));
   }
@@ -242,8 +251,8 @@ TEST(Generator, ImitatorsMoveTowardBetterPaidNeighbours) {
   auto coupled = Make(coupled_config, &reward);
   const double before = CentreCloseness(*coupled, 40, region);
   for (uint32_t round = 0; round < 10; ++round) {
-    ASSERT_OK_AND_ASSIGN(auto fi, free->Generate(round, nullptr));
-    ASSERT_OK_AND_ASSIGN(auto ci, coupled->Generate(round, nullptr));
+    ASSERT_OK_AND_ASSIGN(auto fi, Items(*free, free->Generate(round, nullptr)));
+    ASSERT_OK_AND_ASSIGN(auto ci, Items(*coupled, coupled->Generate(round, nullptr)));
     ASSERT_OK(free->Observe(round, Outcomes(fi, region)));
     ASSERT_OK(coupled->Observe(round, Outcomes(ci, region)));
   }
@@ -270,7 +279,7 @@ TEST(Generator, ProductionCostPushesBestRespondersOffGeneralistContent) {
   double before = 0, after = 0;
   for (uint32_t k = 0; k < 40; ++k) before += cost(g->CreatorCentre(k));
   for (uint32_t round = 0; round < 8; ++round) {
-    ASSERT_OK_AND_ASSIGN(auto items, g->Generate(round, nullptr));
+    ASSERT_OK_AND_ASSIGN(auto items, Items(*g, g->Generate(round, nullptr)));
     ASSERT_OK(g->Observe(round, Outcomes(items, UnitVector(5))));
   }
   for (uint32_t k = 0; k < 40; ++k) after += cost(g->CreatorCentre(k));
@@ -288,7 +297,7 @@ TEST(Generator, ARoundsItemsArePricedAgainstTheItemsChosenBeforeThem) {
   for (int p = 0; p < 2; ++p) {
     RedundancyReward reward(UnitVector(1), p == 0 ? 0.0 : 1.0);
     auto g = Make(Config(1), &reward);
-    ASSERT_OK_AND_ASSIGN(auto items, g->Generate(0, nullptr));
+    ASSERT_OK_AND_ASSIGN(auto items, Items(*g, g->Generate(0, nullptr)));
     EXPECT_THAT(reward.context_rows(), ::testing::ElementsAre(0, 40, 80, 120, 160));
     double sum = 0;
     int pairs = 0;
@@ -319,7 +328,7 @@ TEST(Generator, SameSeedSameItemsWhateverThreadsOrChunks) {
     auto g = Make(config, &reward, options);
     std::string digest;
     for (uint32_t round = 0; round < 4; ++round) {
-      ASSERT_OK_AND_ASSIGN(auto items, g->Generate(round, nullptr));
+      ASSERT_OK_AND_ASSIGN(auto items, Items(*g, g->Generate(round, nullptr)));
       for (const auto& item : items) digest += item.SerializeAsString();
       ASSERT_OK(g->Observe(round, Outcomes(items, UnitVector(5))));
     }
@@ -334,9 +343,9 @@ TEST(Generator, ItemsAreWellFormedAndVolumeGrows) {
   config.mutable_generator()->set_volume_growth(1.5);
   config.mutable_generator()->set_ai_share(0.25);
   auto g = Make(config, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto r0, g->Generate(0, nullptr));
+  ASSERT_OK_AND_ASSIGN(auto r0, Items(*g, g->Generate(0, nullptr)));
   ASSERT_OK(g->Observe(0, {}));
-  ASSERT_OK_AND_ASSIGN(auto r1, g->Generate(1, nullptr));
+  ASSERT_OK_AND_ASSIGN(auto r1, Items(*g, g->Generate(1, nullptr)));
   EXPECT_EQ(r0.size(), 200u);
   EXPECT_EQ(r1.size(), 300u);
   int platform = 0;
@@ -359,11 +368,11 @@ TEST(Generator, RejectedCallsChangeNothing) {
   RegionReward reward(UnitVector(9));
   auto good = Make(Config(0.5), &reward);
   auto probed = Make(Config(0.5), &reward);
-  ASSERT_OK_AND_ASSIGN(auto items, good->Generate(0, nullptr));
-  ASSERT_OK_AND_ASSIGN(auto same, probed->Generate(0, nullptr));
+  ASSERT_OK_AND_ASSIGN(auto items, Items(*good, good->Generate(0, nullptr)));
+  ASSERT_OK_AND_ASSIGN(auto same, Items(*probed, probed->Generate(0, nullptr)));
   EXPECT_THAT(probed->Generate(2, nullptr),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("Observe")));
-  ASSERT_OK_AND_ASSIGN(auto retry, probed->Generate(0, nullptr));  // a retry
+  ASSERT_OK_AND_ASSIGN(auto retry, Items(*probed, probed->Generate(0, nullptr)));  // a retry
   EXPECT_EQ(retry.size(), same.size());
 
   auto outcomes = Outcomes(items, UnitVector(9));
@@ -385,10 +394,51 @@ TEST(Generator, RejectedCallsChangeNothing) {
 
   ASSERT_OK(good->Observe(0, outcomes));
   ASSERT_OK(probed->Observe(0, outcomes));
-  ASSERT_OK_AND_ASSIGN(auto next_good, good->Generate(1, nullptr));
-  ASSERT_OK_AND_ASSIGN(auto next_probed, probed->Generate(1, nullptr));
+  ASSERT_OK_AND_ASSIGN(auto next_good, Items(*good, good->Generate(1, nullptr)));
+  ASSERT_OK_AND_ASSIGN(auto next_probed, Items(*probed, probed->Generate(1, nullptr)));
   for (size_t i = 0; i < next_good.size(); ++i) {
     ASSERT_EQ(next_good[i].SerializeAsString(), next_probed[i].SerializeAsString());
+  }
+}
+
+// The service resumes a generator from its checkpoint and the round's items
+// as the store gives them back, in any order. The restored generator goes
+// on exactly as the one that generated them; items that are not the
+// round's, or one twice, are refused by name.
+TEST(Generator, RestoredFromTheStoredItemsGoesOnTheSame) {
+  RegionReward reward(UnitVector(9));
+  // Imitation and the platform's refit read the round's items by row.
+  v1::ExperimentConfig config = Config(0.5);
+  config.mutable_generator()->set_creator_policy(v1::GeneratorConfig::IMITATION);
+  config.mutable_generator()->set_ai_share(0.25);
+  auto original = Make(config, &reward);
+  ASSERT_OK_AND_ASSIGN(auto items, Items(*original, original->Generate(0, nullptr)));
+  ASSERT_OK_AND_ASSIGN(v1::GeneratorCheckpoint checkpoint, original->Checkpoint());
+  std::vector<v1::Item> stored(items.rbegin(), items.rend());  // any order
+
+  auto restored = Make(config, &reward);
+  auto other = stored;
+  other[4].set_round(1);
+  EXPECT_THAT(restored->Restore(checkpoint, other),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("items[4]")));
+  other = stored;
+  other[5].set_id(stored[6].id());
+  EXPECT_THAT(restored->Restore(checkpoint, other),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("appears twice")));
+  other = stored;
+  other[7].set_id(uint64_t{items.size()} + 1);  // one past the round's last
+  EXPECT_THAT(restored->Restore(checkpoint, other),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("items[7]")));
+  ASSERT_OK(restored->Restore(checkpoint, stored));
+
+  const auto outcomes = Outcomes(items, UnitVector(9));
+  ASSERT_OK(original->Observe(0, outcomes));
+  ASSERT_OK(restored->Observe(0, outcomes));
+  ASSERT_OK_AND_ASSIGN(auto next, Items(*original, original->Generate(1, nullptr)));
+  ASSERT_OK_AND_ASSIGN(auto again, Items(*restored, restored->Generate(1, nullptr)));
+  ASSERT_EQ(next.size(), again.size());
+  for (size_t i = 0; i < next.size(); ++i) {
+    ASSERT_EQ(next[i].SerializeAsString(), again[i].SerializeAsString()) << i;
   }
 }
 

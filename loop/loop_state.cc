@@ -24,6 +24,8 @@ void LoopState::AddItems(uint32_t round, std::span<const v1::Item> items) {
   recorder_.AddItems(round, items);
 }
 
+void LoopState::EndItems(uint32_t round) { recorder_.EndItems(round); }
+
 void LoopState::Record(uint32_t round, std::span<const v1::Interaction> interactions) {
   recorder_.Record(round, interactions);
 }
@@ -55,6 +57,7 @@ absl::Status LoopState::ApplyRound(const store::StoredRound& round) {
         "round ", round.round, " applied to a run at round ", next_round_));
   }
   AddItems(round.round, round.items);
+  EndItems(round.round);
   for (const v1::Interaction& x : round.interactions) {
     if (recorder_.Embedding(x.item_id()).empty()) {
       return absl::DataLossError(absl::StrCat(

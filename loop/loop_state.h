@@ -5,7 +5,8 @@
 // of the round, so that a loop resuming a run replays the stored rounds
 // through the very steps the live loop ran:
 //
-//   state.AddItems(round, items);            // the round's items are live
+//   state.AddItems(round, chunk);            // the round's items are live,
+//   state.EndItems(round);                   //   a chunk at a time
 //   ... rank; users read their slates from state.users() ...
 //   state.Record(round, interactions);       // impressions, windows
 //   values = state.recorder().Measure(...);  // changes nothing
@@ -56,6 +57,7 @@ class LoopState {
 
   // The round's new items join the live set.
   void AddItems(uint32_t round, std::span<const v1::Item> items);
+  void EndItems(uint32_t round);
   // What users examined and engaged in the round is recorded.
   void Record(uint32_t round, std::span<const v1::Interaction> interactions);
   // Ends the round: users absorb what they engaged (drift, satiation) and

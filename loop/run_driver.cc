@@ -49,10 +49,9 @@ class RunDriver::Round {
       start = now;
     };
     if (open_) FEEDLOOP_RETURN_IF_ERROR(Open());
-    FEEDLOOP_RETURN_IF_ERROR(Generate());
-    mark(&times_.generate);
-    FEEDLOOP_RETURN_IF_ERROR(Ingest());
-    mark(&times_.ingest);
+    FEEDLOOP_RETURN_IF_ERROR(GenerateAndIngest());
+    mark(&times_.generate);  // less the ingest part, counted on its own
+    times_.generate -= times_.ingest;
     FEEDLOOP_RETURN_IF_ERROR(Index());
     mark(&times_.index);
     FEEDLOOP_RETURN_IF_ERROR(Serve());
@@ -110,8 +109,11 @@ class RunDriver::Round {
                 &generator_state, "generator OpenRun");
   }
 
-  // 1. The round's new items.
-  absl::Status Generate() {
+  // 1 and 2. The round's new items, a chunk at a time as the generator
+  // streams them: each chunk is made durable (a redone round's items are
+  // recognised), then live in the loop's state, and dropped, so the loop
+  // never holds the round's items in wire form.
+  absl::Status GenerateAndIngest() {
     v1::GenerateRequest req;
     req.set_run_id(run_.run_id());
     req.set_round(round_);
@@ -120,21 +122,35 @@ class RunDriver::Round {
     SetTimeout(&ctx, options_.call_deadline);
     auto stream = clients_.generator->Generate(&ctx, req);
     v1::GenerateResponse chunk;
-    while (stream->Read(&chunk)) {
-      for (v1::Item& item : *chunk.mutable_items()) items_.push_back(std::move(item));
+    std::vector<v1::Item> items;
+    absl::Status ingested;
+    while (ingested.ok() && stream->Read(&chunk)) {
+      items.assign(std::make_move_iterator(chunk.mutable_items()->begin()),
+                   std::make_move_iterator(chunk.mutable_items()->end()));
+      chunk.Clear();
+      ingested = Ingest(items);
+    }
+    if (!ingested.ok()) {
+      ctx.TryCancel();
+      stream->Finish();  // CANCELLED: the error is the ingest's
+      return ingested;
     }
     absl::Status s = FromGrpcStatus(stream->Finish());
     if (absl::IsNotFound(s) || absl::IsFailedPrecondition(s)) {
       s = absl::UnavailableError(s.message());  // lost the run, or out of step
     }
-    return Annotate(s, "generator Generate");
+    FEEDLOOP_RETURN_IF_ERROR(Annotate(s, "generator Generate"));
+    state_.EndItems(round_);
+    touched_state_ = true;
+    return absl::OkStatus();
   }
 
-  // 2. Durable (a redone round's items are recognised), then live.
-  absl::Status Ingest() {
-    FEEDLOOP_RETURN_IF_ERROR(clients_.store->Ingest(run_.run_id(), items_));
-    state_.AddItems(round_, items_);
+  absl::Status Ingest(std::span<const v1::Item> items) {
+    const absl::Time start = options_.clock->Now();
+    FEEDLOOP_RETURN_IF_ERROR(clients_.store->Ingest(run_.run_id(), items));
+    state_.AddItems(round_, items);
     touched_state_ = true;
+    times_.ingest += options_.clock->Now() - start;
     return absl::OkStatus();
   }
 
@@ -269,7 +285,6 @@ class RunDriver::Round {
 
   StageTimes times_;
   bool touched_state_ = false;
-  std::vector<v1::Item> items_;
   std::vector<v1::Slate> slates_;
   std::vector<v1::Interaction> interactions_;
   v1::ObserveResponse observed_;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/random.h"
+#include "config/cost.h"
 #include "common/vectors.h"
 #include "metrics/content.h"
 #include "metrics/diversity.h"
@@ -41,42 +42,47 @@ RoundRecorder::RoundRecorder(const v1::ExperimentConfig& config)
       space_(model::TopicSpace::FromConfig(config)) {}
 
 void RoundRecorder::AddItems(uint32_t round, std::span<const v1::Item> items) {
-  new_ids_.clear();
+  auto [slot, first] = rows_.try_emplace(round);
+  std::vector<float>& rows = slot->second;
+  if (first) {
+    new_ids_.clear();
+    rows.reserve(static_cast<size_t>(config::ItemsInRound(config_, round)) * dim_);
+  }
   for (const v1::Item& item : items) {
     ItemState& s = items_[item.id()];
     s.round = round;
     s.creator = item.creator_id();
     s.platform = item.platform_generated();
-    s.embedding.assign(item.embedding().begin(), item.embedding().end());
+    s.row = static_cast<uint32_t>(rows.size() / dim_);
+    rows.insert(rows.end(), item.embedding().begin(), item.embedding().end());
     live_.push_back(item.id());
     new_ids_.push_back(item.id());
   }
+}
+
+void RoundRecorder::EndItems(uint32_t round) {
+  if (rows_.try_emplace(round).second) new_ids_.clear();  // a round of no items
   std::sort(live_.begin(), live_.end());
-  if (round == 0) {
-    std::vector<float> rows;
-    rows.reserve(items.size() * dim_);
-    for (const v1::Item& item : items) {
-      rows.insert(rows.end(), item.embedding().begin(), item.embedding().end());
-    }
-    tail_ = TailReference::Build(rows, TailOptionsFor(config_));
-  }
+  if (round == 0) tail_ = TailReference::Build(rows_[0], TailOptionsFor(config_));
 }
 
 std::span<const float> RoundRecorder::Embedding(uint64_t id) const {
   auto it = items_.find(id);
   if (it == items_.end()) return {};
-  return it->second.embedding;
+  const std::vector<float>& rows = rows_.at(it->second.round);
+  return std::span<const float>(rows.data() + size_t{it->second.row} * dim_, dim_);
 }
 
 void RoundRecorder::MeasureContent(uint32_t round,
                                    std::vector<v1::MetricValue>* out) const {
-  std::vector<float> rows;
+  // The round's new items are its block of rows, in the order added.
+  static const std::vector<float> kNone;
+  auto block = rows_.find(round);
+  const std::vector<float>& rows = block == rows_.end() ? kNone : block->second;
   std::vector<int64_t> creators;
-  rows.reserve(new_ids_.size() * dim_);
   creators.reserve(new_ids_.size());
   for (uint64_t id : new_ids_) {
     const ItemState& s = items_.at(id);
-    rows.insert(rows.end(), s.embedding.begin(), s.embedding.end());
     creators.push_back(s.platform ? -1 : int64_t{s.creator});
   }
   ContentOptions o;
@@ -102,7 +108,10 @@ void RoundRecorder::Record(uint32_t round,
     if (!x.engaged()) continue;
     if (x.user_id() < engaged.size()) engaged[x.user_id()].push_back(id);
     WindowItem& w = window_items_[id];
-    if (w.embedding.empty()) w.embedding = items_.at(id).embedding;
+    if (w.embedding.empty()) {
+      const std::span<const float> e = Embedding(id);
+      w.embedding.assign(e.begin(), e.end());
+    }
     w.last_engaged = round;
   }
   for (std::vector<uint64_t>& set : engaged) {
@@ -156,7 +165,7 @@ RoundRecorder::Tally RoundRecorder::TallyOf(const Observed& in) const {
       const std::span<const float> p =
           in.interests.subspan(size_t{x.user_id()} * dim_, dim_);
       auto& [affinity, count] = t.by_user[x.user_id()];
-      affinity += Dot(p, s.embedding);
+      affinity += Dot(p, Embedding(x.item_id()));
       ++count;
     }
   }
@@ -382,6 +391,9 @@ void RoundRecorder::RetireExpired(uint32_t round) {
     }
   }
   live_ = std::move(still_live);
+  absl::erase_if(rows_, [&](const auto& block) {
+    return model::LastLiveRound(block.first, ttl_) <= round;
+  });
 }
 
 }  // namespace feedloop::metrics

@@ -5,13 +5,14 @@
 // the window of what each user engaged.
 //
 //   RoundRecorder recorder(config);
-//   recorder.AddItems(round, new_items);
+//   recorder.AddItems(round, chunk);   // once per chunk of the round's items
+//   recorder.EndItems(round);
 //   ... rank, consume ...
 //   recorder.Record(round, interactions);
 //   std::vector<v1::MetricValue> values = recorder.Measure(observed);
 //   recorder.RetireExpired(round);
 //
-// AddItems, Record and RetireExpired are the state that spans rounds, and
+// AddItems, EndItems, Record and RetireExpired are the state that spans rounds, and
 // take only what the store keeps (a round's items and interactions), so a
 // resumed loop rebuilds the recorder by replaying them; Measure changes
 // nothing.
@@ -54,9 +55,12 @@ class RoundRecorder {
   RoundRecorder(const RoundRecorder&) = delete;
   RoundRecorder& operator=(const RoundRecorder&) = delete;
 
-  // The round's new items join the live set; round 0's also make the tail
-  // reference.
+  // Part of the round's new items join the live set (the first call of a
+  // round starts its new items). Their embeddings are kept in one block
+  // of rows per round, sized for the round's items up front.
   void AddItems(uint32_t round, std::span<const v1::Item> items);
+  // The round's items are all in: round 0's make the tail reference.
+  void EndItems(uint32_t round);
   // The embedding of a live item, or an empty span.
   std::span<const float> Embedding(uint64_t id) const;
 
@@ -92,7 +96,7 @@ class RoundRecorder {
     uint32_t round;
     uint32_t creator;
     bool platform;
-    std::vector<float> embedding;
+    uint32_t row;  // in rows_[round]
     uint64_t impressions = 0;
     int64_t first_seen = -1;
     int64_t last_seen = -1;
@@ -132,6 +136,9 @@ class RoundRecorder {
   const model::TopicSpace space_;
 
   absl::flat_hash_map<uint64_t, ItemState> items_;
+  // Per round whose items are live: their embeddings, row by row in the
+  // order they were added (the round's new items are rows_[round] whole).
+  absl::flat_hash_map<uint32_t, std::vector<float>> rows_;
   std::vector<uint64_t> live_;  // ascending ids
   std::vector<uint64_t> new_ids_;
   TailReference tail_;
