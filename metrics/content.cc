@@ -21,17 +21,22 @@ constexpr uint64_t kCreatorPairStream = 0x3e75;
 std::optional<double> CreatorDispersion(std::span<const float> rows, uint32_t dim,
                                         std::span<const int64_t> creators,
                                         size_t pair_samples, uint64_t seed) {
-  std::map<int64_t, std::vector<float>> by_creator;
+  // Row numbers per creator; each creator's rows are gathered in turn, so
+  // the copy is one creator's items, not the round's.
+  std::map<int64_t, std::vector<size_t>> by_creator;
   for (size_t i = 0; i < creators.size(); ++i) {
-    if (creators[i] < 0) continue;
-    const auto row = rows.subspan(i * dim, dim);
-    std::vector<float>& mine = by_creator[creators[i]];
-    mine.insert(mine.end(), row.begin(), row.end());
+    if (creators[i] >= 0) by_creator[creators[i]].push_back(i);
   }
   double sum = 0;
   size_t counted = 0;
-  for (const auto& [creator, mine] : by_creator) {
-    if (mine.size() < 2 * size_t{dim}) continue;
+  std::vector<float> mine;
+  for (const auto& [creator, rows_of] : by_creator) {
+    if (rows_of.size() < 2) continue;
+    mine.clear();
+    for (size_t i : rows_of) {
+      const auto row = rows.subspan(i * dim, dim);
+      mine.insert(mine.end(), row.begin(), row.end());
+    }
     Rng rng(DeriveSeed(seed, kCreatorPairStream, static_cast<uint64_t>(creator)));
     sum += MeanPairwiseDistance(mine, dim, pair_samples, rng);
     ++counted;

@@ -66,7 +66,36 @@ ItemPool::ItemPool(const v1::ExperimentConfig& config,
                    std::unique_ptr<VectorIndex> index)
     : rc_(config.ranker()), dim_(config.space().dim()), index_(std::move(index)) {}
 
+absl::Status ItemPool::NewItems::Append(std::span<const v1::Item> items, uint32_t round,
+                                        uint32_t dim, size_t first) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    const v1::Item& item = items[i];
+    if (item.round() != round) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "items[", first + i, "].round: ", item.round(), " is not round ", round));
+    }
+    if (static_cast<size_t>(item.embedding_size()) != dim) {  // names the dimension
+      return CheckEmbedding(AsSpan(item.embedding()), dim,
+                            absl::StrCat("items[", first + i, "].embedding"));
+    }
+  }
+  ids.reserve(ids.size() + items.size());
+  rows.reserve(rows.size() + items.size() * dim);
+  for (const v1::Item& item : items) {
+    ids.push_back(item.id());
+    rows.insert(rows.end(), item.embedding().begin(), item.embedding().end());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ItemPool::Advance(uint32_t round, std::span<const v1::Item> items,
+                               std::vector<uint64_t>* expired_out) {
+  NewItems compact;
+  FEEDLOOP_RETURN_IF_ERROR(compact.Append(items, round, dim_));
+  return Advance(round, std::move(compact), expired_out);
+}
+
+absl::Status ItemPool::Advance(uint32_t round, NewItems items,
                                std::vector<uint64_t>* expired_out) {
   const uint32_t expected = round_.has_value() ? *round_ + 1 : 0;
   if (round != expected) {
@@ -76,20 +105,22 @@ absl::Status ItemPool::Advance(uint32_t round, std::span<const v1::Item> items,
         " and can only advance to round ", expected, ", not ", round));
   }
   // Check everything before changing anything.
+  if (items.rows.size() != items.ids.size() * dim_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "items: ", items.rows.size(), " values for ", items.ids.size(),
+        " items of dimension ", dim_));
+  }
   absl::flat_hash_set<uint64_t> seen;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const v1::Item& item = items[i];
-    FEEDLOOP_RETURN_IF_ERROR(model::CheckItemId(item.id(), absl::StrCat("items[", i, "].id")));
-    if (item.round() != round) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "items[", i, "].round: ", item.round(), " is not round ", round));
+  for (size_t i = 0; i < items.ids.size(); ++i) {
+    const uint64_t id = items.ids[i];
+    FEEDLOOP_RETURN_IF_ERROR(model::CheckItemId(id, absl::StrCat("items[", i, "].id")));
+    if (items_.contains(id) || !seen.insert(id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("items[", i, "].id: item ", id, " is already indexed"));
     }
-    if (items_.contains(item.id()) || !seen.insert(item.id()).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "items[", i, "].id: item ", item.id(), " is already indexed"));
-    }
-    FEEDLOOP_RETURN_IF_ERROR(CheckEmbedding(
-        AsSpan(item.embedding()), dim_, absl::StrCat("items[", i, "].embedding")));
+    FEEDLOOP_RETURN_IF_ERROR(
+        CheckEmbedding(std::span<const float>(items.rows).subspan(i * dim_, dim_), dim_,
+                       absl::StrCat("items[", i, "].embedding")));
   }
 
   std::vector<uint64_t> expired;
@@ -109,22 +140,14 @@ absl::Status ItemPool::Advance(uint32_t round, std::span<const v1::Item> items,
   // Popularity decays once per round; iteration order is irrelevant here.
   for (auto& [id, meta] : items_) meta.popularity *= rc_.popularity_decay();
 
-  std::vector<uint64_t> ids;
-  std::vector<float> vectors;
-  ids.reserve(items.size());
-  vectors.reserve(items.size() * dim_);
-  for (const v1::Item& item : items) {
-    ids.push_back(item.id());
-    vectors.insert(vectors.end(), item.embedding().begin(), item.embedding().end());
-  }
-  FEEDLOOP_RETURN_IF_ERROR(index_->Add(ids, vectors));
-  for (const v1::Item& item : items) {
-    items_[item.id()] = Meta{round, 0.0};
-    live_ids_.push_back(item.id());
+  FEEDLOOP_RETURN_IF_ERROR(index_->Add(items.ids, std::move(items.rows)));
+  for (uint64_t id : items.ids) {
+    items_[id] = Meta{round, 0.0};
+    live_ids_.push_back(id);
   }
   std::sort(live_ids_.begin(), live_ids_.end());
   round_ = round;
-  last_added_ = ids.size();
+  last_added_ = items.ids.size();
   last_expired_ = expired.size();
   Refresh();
   if (expired_out != nullptr) *expired_out = std::move(expired);

@@ -44,6 +44,10 @@ class ItemPool {
   // that left.
   absl::Status Advance(uint32_t round, std::span<const v1::Item> items,
                        std::vector<uint64_t>* expired);
+  // The same for the round's items held compactly (NewItems), which is
+  // how the ranker reads a round from the store.
+  struct NewItems;
+  absl::Status Advance(uint32_t round, NewItems items, std::vector<uint64_t>* expired);
 
   // The round the pool is at; nullopt before the first Advance.
   std::optional<uint32_t> round() const { return round_; }
@@ -107,6 +111,18 @@ class ItemPool {
   double log1p_max_popularity_ = 0;
   uint64_t last_added_ = 0;
   uint64_t last_expired_ = 0;
+};
+
+// A round's new items as the index takes them: ids, and one row of
+// `dim` floats per id, without a per-item object.
+struct ItemPool::NewItems {
+  std::vector<uint64_t> ids;
+  std::vector<float> rows;
+  // Appends `items` (whose first is items[first] of the round), checking
+  // that each is of `round` and has `dim` values; INVALID_ARGUMENT naming
+  // the item otherwise, and nothing appended then.
+  absl::Status Append(std::span<const v1::Item> items, uint32_t round, uint32_t dim,
+                      size_t first = 0);
 };
 
 // The VectorIndex options a run's config asks for.

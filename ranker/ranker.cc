@@ -50,9 +50,15 @@ Ranker::Ranker(const v1::ExperimentConfig& config, const Options& options,
 // ------------------------------------------------------------ round state
 
 absl::Status Ranker::AdvanceRound(uint32_t round, std::span<const v1::Item> items) {
+  ItemPool::NewItems compact;
+  FEEDLOOP_RETURN_IF_ERROR(compact.Append(items, round, dim_));
+  return AdvanceRound(round, std::move(compact));
+}
+
+absl::Status Ranker::AdvanceRound(uint32_t round, ItemPool::NewItems items) {
   absl::MutexLock lock(&mu_);
   std::vector<uint64_t> expired;
-  FEEDLOOP_RETURN_IF_ERROR(pool_->Advance(round, items, &expired));
+  FEEDLOOP_RETURN_IF_ERROR(pool_->Advance(round, std::move(items), &expired));
   users_.ForgetExpired(expired);
   users_.SetPrior(pool_->MeanVector());
   return absl::OkStatus();

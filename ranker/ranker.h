@@ -98,6 +98,9 @@ class Ranker {
   // order; INVALID_ARGUMENT naming a bad item (wrong dimension, not finite,
   // duplicate id, id >= 2^63, item round != round). Nothing changes then.
   absl::Status AdvanceRound(uint32_t round, std::span<const v1::Item> items);
+  // The same for the items held compactly (how a round is read from the
+  // store, a chunk at a time).
+  absl::Status AdvanceRound(uint32_t round, ItemPool::NewItems items);
 
   // Slates for `users`, in order. slate_size 0 means users.slate_size.
   // INVALID_ARGUMENT for an oversized batch, a slate size out of range, an

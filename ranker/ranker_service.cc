@@ -112,21 +112,35 @@ absl::StatusOr<std::shared_ptr<Ranker>> RankerServiceImpl::Replay(
   return std::shared_ptr<Ranker>(std::move(ranker));
 }
 
+absl::Status RankerServiceImpl::IndexRound(const std::string& run_id, Ranker& ranker,
+                                           uint32_t round) {
+  // The round's items straight into rows, a chunk at a time as the store
+  // streams them: the round is never held in wire form.
+  ItemPool::NewItems items;
+  FEEDLOOP_RETURN_IF_ERROR(
+      store_->ScanItems(run_id, round, round, [&](std::vector<v1::Item> chunk) {
+        return items.Append(chunk, round, ranker.dim(), items.ids.size());
+      }));
+  return ranker.AdvanceRound(round, std::move(items));
+}
+
 absl::Status RankerServiceImpl::CatchUp(const std::string& run_id,
                                         Ranker& ranker, uint64_t want) {
   for (uint64_t at = Position(ranker.state()); at < want;
        at = Position(ranker.state())) {
     const uint32_t r = static_cast<uint32_t>(at / 2);
     const bool feedback_next = at % 2 == 1;  // round r indexed already
-    FEEDLOOP_ASSIGN_OR_RETURN(
-        store::StoredRound round,
-        store::ReadRound(*store_, run_id, r,
-                         feedback_next ? store::kRoundInteractions : store::kRoundItems));
-    FEEDLOOP_RETURN_IF_ERROR(Annotate(
-        feedback_next ? ranker.RecordFeedback(r, round.interactions)
-                      : ranker.AdvanceRound(r, round.items),
-        absl::StrCat("replaying ", feedback_next ? "the feedback of " : "",
-                     "round ", r, " of run '", run_id, "'")));
+    const std::string context = absl::StrCat(
+        "replaying ", feedback_next ? "the feedback of " : "", "round ", r, " of run '",
+        run_id, "'");
+    if (feedback_next) {
+      FEEDLOOP_ASSIGN_OR_RETURN(
+          store::StoredRound round,
+          store::ReadRound(*store_, run_id, r, store::kRoundInteractions));
+      FEEDLOOP_RETURN_IF_ERROR(Annotate(ranker.RecordFeedback(r, round.interactions), context));
+      continue;
+    }
+    FEEDLOOP_RETURN_IF_ERROR(Annotate(IndexRound(run_id, ranker, r), context));
   }
   return absl::OkStatus();
 }
@@ -256,10 +270,7 @@ absl::StatusOr<v1::RankerRunState> RankerServiceImpl::AdvanceRoundImpl(
   if (s.round.has_value() && *s.round >= request.round()) {
     return StateOf(request.run_id(), *ranker);  // a retried call
   }
-  FEEDLOOP_ASSIGN_OR_RETURN(
-      store::StoredRound round,
-      store::ReadRound(*store_, request.run_id(), request.round(), store::kRoundItems));
-  FEEDLOOP_RETURN_IF_ERROR(ranker->AdvanceRound(request.round(), round.items));
+  FEEDLOOP_RETURN_IF_ERROR(IndexRound(request.run_id(), *ranker, request.round()));
   return StateOf(request.run_id(), *ranker);
 }
 

@@ -119,6 +119,8 @@ class RankerServiceImpl final : public v1::RankerService::CallbackService {
   // (2r+1: round r indexed; 2r+2: and its feedback recorded) reaches `want`.
   // The same steps, in the same order, as the live calls.
   absl::Status CatchUp(const std::string& run_id, Ranker& ranker, uint64_t want);
+  // Reads round `round`'s items from the store and indexes them.
+  absl::Status IndexRound(const std::string& run_id, Ranker& ranker, uint32_t round);
   static v1::RankerRunState StateOf(const std::string& run_id,
                                     const Ranker& ranker);
   // Sets the run's gauges from its ranker (zero once it is closed).

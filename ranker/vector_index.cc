@@ -117,21 +117,24 @@ VectorIndex::~VectorIndex() = default;
 
 absl::Status VectorIndex::RebuildLocked() {
   const size_t dim = options_.dim;
-  // Compact the live rows, keeping their order.
-  std::vector<float> vectors;
-  std::vector<uint64_t> ids;
-  vectors.reserve(position_of_.size() * dim);
-  ids.reserve(position_of_.size());
-  for (size_t pos = 0; pos < position_id_.size(); ++pos) {
-    if (dead_[pos]) continue;
-    ids.push_back(position_id_[pos]);
-    vectors.insert(vectors.end(), vectors_.begin() + pos * dim,
-                   vectors_.begin() + (pos + 1) * dim);
+  // Compact the live rows, keeping their order (a copy only when some are
+  // dead).
+  if (dead_count_ > 0) {
+    std::vector<float> vectors;
+    std::vector<uint64_t> ids;
+    vectors.reserve(position_of_.size() * dim);
+    ids.reserve(position_of_.size());
+    for (size_t pos = 0; pos < position_id_.size(); ++pos) {
+      if (dead_[pos]) continue;
+      ids.push_back(position_id_[pos]);
+      vectors.insert(vectors.end(), vectors_.begin() + pos * dim,
+                     vectors_.begin() + (pos + 1) * dim);
+    }
+    vectors_ = std::move(vectors);
+    position_id_ = std::move(ids);
+    dead_.assign(position_id_.size(), false);
+    dead_count_ = 0;
   }
-  vectors_ = std::move(vectors);
-  position_id_ = std::move(ids);
-  dead_.assign(position_id_.size(), false);
-  dead_count_ = 0;
   position_of_.clear();
   for (size_t pos = 0; pos < position_id_.size(); ++pos) {
     position_of_[position_id_[pos]] = static_cast<uint32_t>(pos);
@@ -278,19 +281,16 @@ absl::Status VectorIndex::AddToFaissLocked(const float* rows, size_t n) {
   });
 }
 
-absl::Status VectorIndex::MaybeTrainLocked() {
-  if (options_.type != Type::kIvf) return absl::OkStatus();
+bool VectorIndex::NeedsTrainingLocked() const {
+  if (options_.type != Type::kIvf) return false;
   const size_t live = position_of_.size();
   if (ivf_trained_) {
     // Lists that follow the size: retrain once the index has outgrown them.
-    const bool outgrown =
-        options_.ivf_nlist == 0 && static_cast<double>(live) >
-                                       options_.ivf_regrow_factor *
-                                           static_cast<double>(ivf_shape_.trained_at);
-    return outgrown ? RebuildLocked() : absl::OkStatus();
+    return options_.ivf_nlist == 0 &&
+           static_cast<double>(live) >
+               options_.ivf_regrow_factor * static_cast<double>(ivf_shape_.trained_at);
   }
-  if (live < size_t{options_.ivf_train_factor} * ListsFor(live)) return absl::OkStatus();
-  return RebuildLocked();
+  return live >= size_t{options_.ivf_train_factor} * ListsFor(live);
 }
 
 VectorIndex::IvfShape VectorIndex::ivf_shape() const {
@@ -300,6 +300,16 @@ VectorIndex::IvfShape VectorIndex::ivf_shape() const {
 
 absl::Status VectorIndex::Add(std::span<const uint64_t> ids,
                               std::span<const float> vectors) {
+  return AddRows(ids, vectors, nullptr);
+}
+
+absl::Status VectorIndex::Add(std::span<const uint64_t> ids, std::vector<float>&& vectors) {
+  return AddRows(ids, vectors, &vectors);
+}
+
+absl::Status VectorIndex::AddRows(std::span<const uint64_t> ids,
+                                  std::span<const float> vectors,
+                                  std::vector<float>* adopt) {
   const size_t dim = options_.dim;
   if (vectors.size() != ids.size() * dim) {
     return absl::InvalidArgumentError(
@@ -321,11 +331,32 @@ absl::Status VectorIndex::Add(std::span<const uint64_t> ids,
     }
   }
   const size_t first = position_id_.size();
-  vectors_.insert(vectors_.end(), vectors.begin(), vectors.end());
+  // Exactly what is needed: geometric growth would keep up to twice the
+  // index's vectors allocated.
+  if (adopt != nullptr && vectors_.empty()) {
+    vectors_ = std::move(*adopt);
+  } else {
+    vectors_.reserve(vectors_.size() + vectors.size());
+    vectors_.insert(vectors_.end(), vectors.begin(), vectors.end());
+  }
   for (size_t i = 0; i < ids.size(); ++i) {
     position_id_.push_back(ids[i]);
     dead_.push_back(false);
     position_of_[ids[i]] = static_cast<uint32_t>(first + i);
+  }
+  // An add that makes the IVF index (re)train goes straight into the new
+  // index: adding it to the old one first would hold every row in both.
+  if (NeedsTrainingLocked()) {
+    const faiss::Index* old = index_.get();
+    const bool compacts = dead_count_ > 0;
+    absl::Status trained = RebuildLocked();
+    if (trained.ok()) return trained;
+    if (index_.get() == old && !compacts) {
+      // Training failed before the old index was replaced: keep it, with
+      // the new rows, so that our maps and FAISS agree.
+      FEEDLOOP_RETURN_IF_ERROR(AddToFaissLocked(vectors_.data() + first * dim, ids.size()));
+    }
+    return trained;
   }
   absl::Status s = AddToFaissLocked(vectors_.data() + first * dim, ids.size());
   if (!s.ok()) {
@@ -339,7 +370,7 @@ absl::Status VectorIndex::Add(std::span<const uint64_t> ids,
     FEEDLOOP_RETURN_IF_ERROR(RebuildLocked());
     return s;
   }
-  return MaybeTrainLocked();
+  return absl::OkStatus();
 }
 
 absl::Status VectorIndex::Remove(std::span<const uint64_t> ids) {

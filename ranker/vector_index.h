@@ -129,6 +129,9 @@ class VectorIndex {
   // INVALID_ARGUMENT for a size mismatch, a non-finite value, or an id
   // already live (in the index or twice in the call); nothing is added then.
   absl::Status Add(std::span<const uint64_t> ids, std::span<const float> vectors);
+  // The same, taking the rows over when the index holds none yet (a
+  // round-0 index of millions of rows then costs no second copy).
+  absl::Status Add(std::span<const uint64_t> ids, std::vector<float>&& vectors);
 
   // Removes items; ids not live are ignored. May trigger a rebuild.
   absl::Status Remove(std::span<const uint64_t> ids);
@@ -163,7 +166,13 @@ class VectorIndex {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Turns an exact (not yet trained) IVF into a trained one when due, and
   // retrains one that has outgrown its lists.
-  absl::Status MaybeTrainLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the IVF index must (re)train now: untrained and holding 39
+  // lists' worth, or outgrown the lists it trained with.
+  bool NeedsTrainingLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Both Adds: the rows are `vectors`, taken over from `adopt` when given
+  // and the index holds no rows.
+  absl::Status AddRows(std::span<const uint64_t> ids, std::span<const float> vectors,
+                       std::vector<float>* adopt);
   // The lists an IVF of n items trains with.
   uint32_t ListsFor(size_t n) const;
   // Sets the trained IVF's nprobe: given, or calibrated on a sample.
