@@ -14,6 +14,7 @@
 #include "faiss/IndexHNSW.h"
 #include "faiss/IndexIVFFlat.h"
 #include "faiss/impl/FaissException.h"
+#include "faiss/invlists/DirectMap.h"
 #include "faiss/utils/distances.h"
 #include "glog/logging.h"
 #include "ranker/distance.h"
@@ -96,7 +97,7 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(
   }
   std::unique_ptr<VectorIndex> index(new VectorIndex(options));
   absl::MutexLock lock(&index->mu_);
-  FEEDLOOP_RETURN_IF_ERROR(index->RebuildLocked());
+  FEEDLOOP_RETURN_IF_ERROR(index->RebuildLocked({}, 0));
   index->rebuilds_ = 0;
   return index;
 }
@@ -115,33 +116,55 @@ uint32_t VectorIndex::ListsFor(size_t n) const {
 }
 VectorIndex::~VectorIndex() = default;
 
-absl::Status VectorIndex::RebuildLocked() {
-  const size_t dim = options_.dim;
-  // Compact the live rows, keeping their order (a copy only when some are
-  // dead).
-  if (dead_count_ > 0) {
-    std::vector<float> vectors;
-    std::vector<uint64_t> ids;
-    vectors.reserve(position_of_.size() * dim);
-    ids.reserve(position_of_.size());
-    for (size_t pos = 0; pos < position_id_.size(); ++pos) {
-      if (dead_[pos]) continue;
-      ids.push_back(position_id_[pos]);
-      vectors.insert(vectors.end(), vectors_.begin() + pos * dim,
-                     vectors_.begin() + (pos + 1) * dim);
-    }
-    vectors_ = std::move(vectors);
-    position_id_ = std::move(ids);
-    dead_.assign(position_id_.size(), false);
-    dead_count_ = 0;
-  }
-  position_of_.clear();
-  for (size_t pos = 0; pos < position_id_.size(); ++pos) {
-    position_of_[position_id_[pos]] = static_cast<uint32_t>(pos);
-  }
-  ++rebuilds_;
+namespace {
 
-  const size_t n = position_id_.size();
+// Where a FAISS index of ours keeps its rows by position, or null (a
+// trained IVF keeps them in its lists).
+const faiss::IndexFlatCodes* FlatCodesOf(const faiss::Index* index) {
+  if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(index)) {
+    return dynamic_cast<const faiss::IndexFlatCodes*>(hnsw->storage);
+  }
+  return dynamic_cast<const faiss::IndexFlatCodes*>(index);
+}
+
+}  // namespace
+
+const float* VectorIndex::RowLocked(size_t pos) const {
+  const size_t dim = options_.dim;
+  if (ivf_trained_) {
+    const auto* ivf = static_cast<const faiss::IndexIVFFlat*>(index_.get());
+    const faiss::Index::idx_t lo = ivf->direct_map.get(static_cast<faiss::Index::idx_t>(pos));
+    return reinterpret_cast<const float*>(ivf->invlists->get_codes(faiss::lo_listno(lo))) +
+           static_cast<size_t>(faiss::lo_offset(lo)) * dim;
+  }
+  return reinterpret_cast<const float*>(flat_codes_->codes.data()) + pos * dim;
+}
+
+std::vector<float> VectorIndex::LiveRowsLocked(std::span<const float> pending,
+                                               size_t first) const {
+  const size_t dim = options_.dim;
+  std::vector<float> rows;
+  rows.reserve(position_of_.size() * dim);
+  for (size_t pos = 0; pos < position_id_.size(); ++pos) {
+    if (dead_[pos]) continue;
+    const float* row = pos < first ? RowLocked(pos) : pending.data() + (pos - first) * dim;
+    rows.insert(rows.end(), row, row + dim);
+  }
+  return rows;
+}
+
+absl::Status VectorIndex::RebuildLocked(std::span<const float> pending, size_t first) {
+  const size_t dim = options_.dim;
+  // The live rows in position order, read from the index (it keeps the
+  // only copy) and from `pending`; no copy when they are all pending.
+  std::vector<float> gathered;
+  std::span<const float> rows = pending;
+  if (first != 0 || dead_count_ != 0 || pending.size() != position_id_.size() * dim) {
+    gathered = LiveRowsLocked(pending, first);
+    rows = gathered;
+  }
+  const size_t n = rows.size() / dim;
+  const uint64_t rebuild = rebuilds_ + 1;  // seeds the training and calibration
   std::unique_ptr<faiss::Index> index;
   bool trained = false;
   uint32_t nlist = 0;
@@ -181,16 +204,15 @@ absl::Status VectorIndex::RebuildLocked() {
         // A seeded sample, in position order, so training is reproducible.
         const size_t cap = kMaxTrainPointsPerList * nlist;
         std::vector<float> sample;
-        const float* train_rows = vectors_.data();
+        const float* train_rows = rows.data();
         size_t train_n = n;
         if (n > cap) {
-          Rng rng(DeriveSeed(options_.seed, 0x1f7, rebuilds_));
+          Rng rng(DeriveSeed(options_.seed, 0x1f7, rebuild));
           std::vector<uint64_t> picks = rng.SampleWithoutReplacement(n, cap);
           std::sort(picks.begin(), picks.end());
           sample.reserve(cap * dim);
           for (uint64_t p : picks) {
-            sample.insert(sample.end(), vectors_.begin() + p * dim,
-                          vectors_.begin() + (p + 1) * dim);
+            sample.insert(sample.end(), rows.begin() + p * dim, rows.begin() + (p + 1) * dim);
           }
           train_rows = sample.data();
           train_n = cap;
@@ -203,17 +225,38 @@ absl::Status VectorIndex::RebuildLocked() {
       }
     }
   }));
+  // Built: now the positions are compacted (live rows in their order).
+  if (dead_count_ > 0) {
+    std::vector<uint64_t> ids;
+    ids.reserve(position_of_.size());
+    for (size_t pos = 0; pos < position_id_.size(); ++pos) {
+      if (!dead_[pos]) ids.push_back(position_id_[pos]);
+    }
+    position_id_ = std::move(ids);
+    dead_.assign(position_id_.size(), false);
+    dead_count_ = 0;
+    position_of_.clear();
+    for (size_t pos = 0; pos < position_id_.size(); ++pos) {
+      position_of_[position_id_[pos]] = static_cast<uint32_t>(pos);
+    }
+  }
+  rebuilds_ = rebuild;
+  if (trained) {
+    // Rows are read back by position: position -> (list, offset).
+    static_cast<faiss::IndexIVFFlat*>(index.get())->make_direct_map(true);
+  }
   index_ = std::move(index);
   ivf_trained_ = trained;
+  flat_codes_ = FlatCodesOf(index_.get());
   ivf_shape_ = IvfShape();
-  FEEDLOOP_RETURN_IF_ERROR(AddToFaissLocked(vectors_.data(), n));
+  FEEDLOOP_RETURN_IF_ERROR(AddToFaissLocked(rows.data(), n));
   if (!trained) return absl::OkStatus();
   ivf_shape_.nlist = nlist;
   ivf_shape_.trained_at = n;
-  return CalibrateLocked();
+  return CalibrateLocked(rows);
 }
 
-absl::Status VectorIndex::CalibrateLocked() {
+absl::Status VectorIndex::CalibrateLocked(std::span<const float> rows) {
   auto* ivf = static_cast<faiss::IndexIVFFlat*>(index_.get());
   const uint32_t nlist = ivf_shape_.nlist;
   if (options_.ivf_nprobe != 0) {
@@ -227,15 +270,16 @@ absl::Status VectorIndex::CalibrateLocked() {
   const size_t q = std::min<size_t>(options_.ivf_calibration_queries, n);
   const size_t k = std::min<size_t>(options_.ivf_calibration_k, n);
   Rng rng(DeriveSeed(options_.seed, 0xca1b, rebuilds_));
+  const float* all = rows.data();
   std::vector<float> queries;
   queries.reserve(q * dim);
   for (uint64_t p : rng.SampleWithoutReplacement(n, q)) {
-    queries.insert(queries.end(), vectors_.begin() + p * dim, vectors_.begin() + (p + 1) * dim);
+    queries.insert(queries.end(), all + p * dim, all + (p + 1) * dim);
   }
   std::vector<float> exact_scores(q * k), scores(q * k);
   std::vector<int64_t> exact(q * k), found(q * k);
   FEEDLOOP_RETURN_IF_ERROR(CallFaiss("calibrate", [&] {
-    faiss::knn_inner_product(queries.data(), vectors_.data(), dim, q, n, k,
+    faiss::knn_inner_product(queries.data(), all, dim, q, n, k,
                              exact_scores.data(), exact.data());
   }));
   std::vector<std::vector<int64_t>> truth(q);
@@ -300,16 +344,6 @@ VectorIndex::IvfShape VectorIndex::ivf_shape() const {
 
 absl::Status VectorIndex::Add(std::span<const uint64_t> ids,
                               std::span<const float> vectors) {
-  return AddRows(ids, vectors, nullptr);
-}
-
-absl::Status VectorIndex::Add(std::span<const uint64_t> ids, std::vector<float>&& vectors) {
-  return AddRows(ids, vectors, &vectors);
-}
-
-absl::Status VectorIndex::AddRows(std::span<const uint64_t> ids,
-                                  std::span<const float> vectors,
-                                  std::vector<float>* adopt) {
   const size_t dim = options_.dim;
   if (vectors.size() != ids.size() * dim) {
     return absl::InvalidArgumentError(
@@ -331,14 +365,6 @@ absl::Status VectorIndex::AddRows(std::span<const uint64_t> ids,
     }
   }
   const size_t first = position_id_.size();
-  // Exactly what is needed: geometric growth would keep up to twice the
-  // index's vectors allocated.
-  if (adopt != nullptr && vectors_.empty()) {
-    vectors_ = std::move(*adopt);
-  } else {
-    vectors_.reserve(vectors_.size() + vectors.size());
-    vectors_.insert(vectors_.end(), vectors.begin(), vectors.end());
-  }
   for (size_t i = 0; i < ids.size(); ++i) {
     position_id_.push_back(ids[i]);
     dead_.push_back(false);
@@ -348,17 +374,15 @@ absl::Status VectorIndex::AddRows(std::span<const uint64_t> ids,
   // index: adding it to the old one first would hold every row in both.
   if (NeedsTrainingLocked()) {
     const faiss::Index* old = index_.get();
-    const bool compacts = dead_count_ > 0;
-    absl::Status trained = RebuildLocked();
-    if (trained.ok()) return trained;
-    if (index_.get() == old && !compacts) {
-      // Training failed before the old index was replaced: keep it, with
-      // the new rows, so that our maps and FAISS agree.
-      FEEDLOOP_RETURN_IF_ERROR(AddToFaissLocked(vectors_.data() + first * dim, ids.size()));
-    }
+    absl::Status trained = RebuildLocked(vectors, first);
+    if (trained.ok() || index_.get() != old) return trained;
+    // Training failed before the old index was replaced (nothing else
+    // changed then): keep it, with the new rows, so that our maps and
+    // FAISS agree.
+    FEEDLOOP_RETURN_IF_ERROR(AddToFaissLocked(vectors.data(), ids.size()));
     return trained;
   }
-  absl::Status s = AddToFaissLocked(vectors_.data() + first * dim, ids.size());
+  absl::Status s = AddToFaissLocked(vectors.data(), ids.size());
   if (!s.ok()) {
     // FAISS refused: take the rows back out and rebuild so that our maps
     // and FAISS agree again.
@@ -367,7 +391,7 @@ absl::Status VectorIndex::AddRows(std::span<const uint64_t> ids,
       dead_[pos] = true;
       ++dead_count_;
     }
-    FEEDLOOP_RETURN_IF_ERROR(RebuildLocked());
+    FEEDLOOP_RETURN_IF_ERROR(RebuildLocked({}, position_id_.size()));
     return s;
   }
   return absl::OkStatus();
@@ -387,7 +411,7 @@ absl::Status VectorIndex::Remove(std::span<const uint64_t> ids) {
           (options_.type == Type::kFlat ? options_.flat_compact_fraction
                                         : options_.rebuild_dead_fraction) *
               static_cast<double>(position_id_.size())) {
-    return RebuildLocked();
+    return RebuildLocked({}, position_id_.size());
   }
   return absl::OkStatus();
 }
@@ -478,7 +502,7 @@ absl::Status VectorIndex::Search(std::span<const float> queries, size_t k,
         if (pos < 0 || dead_[pos]) continue;
         // The exact inner product from our row: HNSW searches by L2, and
         // one formula for every type keeps scores comparable.
-        const float* row = vectors_.data() + static_cast<size_t>(pos) * dim;
+        const float* row = RowLocked(static_cast<size_t>(pos));
         float ip = 0;
         for (size_t d = 0; d < dim; ++d) ip += query[d] * row[d];
         hits.emplace_back(ip, position_id_[pos]);
@@ -503,7 +527,7 @@ const float* VectorIndex::Vector(uint64_t id) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = position_of_.find(id);
   if (it == position_of_.end()) return nullptr;
-  return vectors_.data() + size_t{it->second} * options_.dim;
+  return RowLocked(it->second);
 }
 
 size_t VectorIndex::live() const {

@@ -12,8 +12,9 @@
 //   FEEDLOOP_RETURN_IF_ERROR(index->Search(queries, /*k=*/100, &out));
 //
 // One mechanism for all three types: FAISS holds the vectors at sequential
-// positions; this class maps positions to item ids and marks removed items
-// dead. Searches over-fetch and drop dead entries, so removed items are never
+// positions (the only copy: rows are read back from the index, through a
+// direct map for a trained IVF); this class maps positions to item ids and
+// marks removed items dead. Searches over-fetch and drop dead entries, so removed items are never
 // returned; once the dead share passes Options::rebuild_dead_fraction the
 // FAISS index is rebuilt from the live items (HNSW cannot delete at all; for
 // IVF the rebuild also retrains the centroids on the current content).
@@ -43,6 +44,7 @@
 
 namespace faiss {
 struct Index;
+struct IndexFlatCodes;
 }  // namespace faiss
 
 namespace feedloop::ranker {
@@ -129,9 +131,6 @@ class VectorIndex {
   // INVALID_ARGUMENT for a size mismatch, a non-finite value, or an id
   // already live (in the index or twice in the call); nothing is added then.
   absl::Status Add(std::span<const uint64_t> ids, std::span<const float> vectors);
-  // The same, taking the rows over when the index holds none yet (a
-  // round-0 index of millions of rows then costs no second copy).
-  absl::Status Add(std::span<const uint64_t> ids, std::vector<float>&& vectors);
 
   // Removes items; ids not live are ignored. May trigger a rebuild.
   absl::Status Remove(std::span<const uint64_t> ids);
@@ -159,24 +158,28 @@ class VectorIndex {
  private:
   explicit VectorIndex(const Options& options);
 
-  // Makes the FAISS index for the current live set (empty when none).
-  absl::Status RebuildLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes the FAISS index for the current live set (empty when none) and
+  // compacts the positions. Positions from `first` on are not in the index
+  // yet: their rows are `pending`. Nothing changes when the build fails.
+  absl::Status RebuildLocked(std::span<const float> pending, size_t first)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The row at a FAISS position (live or dead), in the index.
+  const float* RowLocked(size_t pos) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The live rows in position order (rows from `first` on from `pending`).
+  std::vector<float> LiveRowsLocked(std::span<const float> pending, size_t first) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Appends rows to the FAISS index.
   absl::Status AddToFaissLocked(const float* rows, size_t n)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Turns an exact (not yet trained) IVF into a trained one when due, and
-  // retrains one that has outgrown its lists.
   // Whether the IVF index must (re)train now: untrained and holding 39
   // lists' worth, or outgrown the lists it trained with.
   bool NeedsTrainingLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Both Adds: the rows are `vectors`, taken over from `adopt` when given
-  // and the index holds no rows.
-  absl::Status AddRows(std::span<const uint64_t> ids, std::span<const float> vectors,
-                       std::vector<float>* adopt);
   // The lists an IVF of n items trains with.
   uint32_t ListsFor(size_t n) const;
   // Sets the trained IVF's nprobe: given, or calibrated on a sample.
-  absl::Status CalibrateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `rows` are the index's rows in position order.
+  absl::Status CalibrateLocked(std::span<const float> rows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SearchLocked(std::span<const float> queries, size_t fetch,
                             std::vector<float>* scores,
                             std::vector<int64_t>* positions) const
@@ -194,9 +197,11 @@ class VectorIndex {
   std::vector<uint64_t> position_id_ ABSL_GUARDED_BY(mu_);
   std::vector<bool> dead_ ABSL_GUARDED_BY(mu_);
   size_t dead_count_ ABSL_GUARDED_BY(mu_) = 0;
-  // Live items: id -> FAISS position; vectors_ holds row `position`.
+  // Live items: id -> FAISS position.
   absl::flat_hash_map<uint64_t, uint32_t> position_of_ ABSL_GUARDED_BY(mu_);
-  std::vector<float> vectors_ ABSL_GUARDED_BY(mu_);
+  // Where index_ keeps its rows by position, unless it is a trained IVF:
+  // itself, or an HNSW's storage.
+  const faiss::IndexFlatCodes* flat_codes_ ABSL_GUARDED_BY(mu_) = nullptr;
   uint64_t rebuilds_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -173,6 +173,10 @@ absl::StatusOr<std::unique_ptr<ItemStore>> ItemStore::Open(
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.IncreaseParallelism(2);
+  // One budget for every column family's memtables (by default each of the
+  // seven could hold two 64 MiB ones): a round of millions of items then
+  // flushes as it goes instead of holding a copy of itself in memory.
+  db_options.db_write_buffer_size = options.memtable_bytes;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);

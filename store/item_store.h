@@ -94,6 +94,10 @@ class ItemStore {
     size_t max_title_length = 1024;
     // RocksDB block cache. Default: 64 MiB.
     size_t block_cache_bytes = 64 << 20;
+    // All column families' memtables together (RocksDB's
+    // db_write_buffer_size): the store's write memory is this plus the
+    // block cache, whatever the rounds' size. Default: 64 MiB.
+    size_t memtable_bytes = 64 << 20;
     // Times run records (created, started, finished) and leases; borrowed.
     // Default: the system clock.
     Clock* clock = Clock::Real();
