@@ -15,6 +15,7 @@
 #include "faiss/IndexIVFFlat.h"
 #include "faiss/impl/FaissException.h"
 #include "faiss/invlists/DirectMap.h"
+#include "faiss/invlists/InvertedLists.h"
 #include "faiss/utils/distances.h"
 #include "glog/logging.h"
 #include "ranker/distance.h"
@@ -320,8 +321,31 @@ absl::Status VectorIndex::AddToFaissLocked(const float* rows, size_t n) {
   if (n == 0) return absl::OkStatus();
   // HNSW inserts in parallel give a graph that depends on thread timing.
   ScopedOmpThreads threads(options_.type == Type::kHnsw ? 1 : options_.search_threads);
+  auto* lists = ivf_trained_ ? dynamic_cast<faiss::ArrayInvertedLists*>(
+                                   static_cast<faiss::IndexIVFFlat*>(index_.get())->invlists)
+                             : nullptr;
+  if (lists == nullptr) {
+    return CallFaiss("add", [&] { index_->add(static_cast<faiss::Index::idx_t>(n), rows); });
+  }
+  // FAISS appends to a list entry by entry, so its lists grow by doubling
+  // and hold up to twice their rows (1.4x on average, measured). Assign
+  // first, size each list for exactly what it receives, then add with the
+  // assignment: one quantizer pass, as add() itself makes.
+  auto* ivf = static_cast<faiss::IndexIVFFlat*>(index_.get());
   return CallFaiss("add", [&] {
-    index_->add(static_cast<faiss::Index::idx_t>(n), rows);
+    std::vector<faiss::Index::idx_t> assign(n);
+    ivf->quantizer->assign(static_cast<faiss::Index::idx_t>(n), rows, assign.data());
+    std::vector<size_t> grow(lists->nlist, 0);
+    for (faiss::Index::idx_t l : assign) {
+      if (l >= 0) ++grow[static_cast<size_t>(l)];
+    }
+    for (size_t l = 0; l < lists->nlist; ++l) {
+      if (grow[l] == 0) continue;
+      const size_t size = lists->ids[l].size() + grow[l];
+      lists->ids[l].reserve(size);
+      lists->codes[l].reserve(size * lists->code_size);
+    }
+    ivf->add_core(static_cast<faiss::Index::idx_t>(n), rows, nullptr, assign.data());
   });
 }
 
