@@ -42,47 +42,48 @@ RoundRecorder::RoundRecorder(const v1::ExperimentConfig& config)
       space_(model::TopicSpace::FromConfig(config)) {}
 
 void RoundRecorder::AddItems(uint32_t round, std::span<const v1::Item> items) {
-  auto [slot, first] = rows_.try_emplace(round);
-  std::vector<float>& rows = slot->second;
+  auto [slot, first] = blocks_.try_emplace(round);
+  Block& block = slot->second;
   if (first) {
     new_ids_.clear();
-    rows.reserve(static_cast<size_t>(config::ItemsInRound(config_, round)) * dim_);
+    const size_t expected = static_cast<size_t>(config::ItemsInRound(config_, round));
+    block.rows.reserve(expected * dim_);
+    block.states.reserve(expected);
   }
   for (const v1::Item& item : items) {
-    ItemState& s = items_[item.id()];
-    s.round = round;
+    where_[item.id()] = Where{round, static_cast<uint32_t>(block.states.size())};
+    ItemState& s = block.states.emplace_back();
     s.creator = item.creator_id();
     s.platform = item.platform_generated();
-    s.row = static_cast<uint32_t>(rows.size() / dim_);
-    rows.insert(rows.end(), item.embedding().begin(), item.embedding().end());
+    block.rows.insert(block.rows.end(), item.embedding().begin(), item.embedding().end());
     live_.push_back(item.id());
     new_ids_.push_back(item.id());
   }
 }
 
 void RoundRecorder::EndItems(uint32_t round) {
-  if (rows_.try_emplace(round).second) new_ids_.clear();  // a round of no items
+  if (blocks_.try_emplace(round).second) new_ids_.clear();  // a round of no items
   std::sort(live_.begin(), live_.end());
-  if (round == 0) tail_ = TailReference::Build(rows_[0], TailOptionsFor(config_));
+  if (round == 0) tail_ = TailReference::Build(blocks_[0].rows, TailOptionsFor(config_));
 }
 
 std::span<const float> RoundRecorder::Embedding(uint64_t id) const {
-  auto it = items_.find(id);
-  if (it == items_.end()) return {};
-  const std::vector<float>& rows = rows_.at(it->second.round);
+  auto it = where_.find(id);
+  if (it == where_.end()) return {};
+  const std::vector<float>& rows = blocks_.at(it->second.round).rows;
   return std::span<const float>(rows.data() + size_t{it->second.row} * dim_, dim_);
 }
 
 void RoundRecorder::MeasureContent(uint32_t round,
                                    std::vector<v1::MetricValue>* out) const {
   // The round's new items are its block of rows, in the order added.
-  static const std::vector<float> kNone;
-  auto block = rows_.find(round);
-  const std::vector<float>& rows = block == rows_.end() ? kNone : block->second;
+  static const Block kNone;
+  auto found = blocks_.find(round);
+  const Block& block = found == blocks_.end() ? kNone : found->second;
+  const std::vector<float>& rows = block.rows;
   std::vector<int64_t> creators;
-  creators.reserve(new_ids_.size());
-  for (uint64_t id : new_ids_) {
-    const ItemState& s = items_.at(id);
+  creators.reserve(block.states.size());
+  for (const ItemState& s : block.states) {
     creators.push_back(s.platform ? -1 : int64_t{s.creator});
   }
   ContentOptions o;
@@ -126,11 +127,12 @@ void RoundRecorder::Record(uint32_t round,
     return static_cast<int64_t>(entry.second.last_engaged) < first;
   });
   for (const auto& [id, n] : shown) {
-    ItemState& s = items_.at(id);
+    const Where w = where_.at(id);
+    ItemState& s = StateOf(w);
     s.impressions += n;
-    if (s.first_seen < 0) s.first_seen = round;
-    s.last_seen = round;
-    s.by_age.emplace_back(round - s.round, n);
+    if (s.first_seen < 0) s.first_seen = static_cast<int32_t>(round);
+    s.last_seen = static_cast<int32_t>(round);
+    s.by_age.emplace_back(round - w.round, n);
   }
 }
 
@@ -152,7 +154,7 @@ RoundRecorder::Tally RoundRecorder::TallyOf(const Observed& in) const {
   Tally t;
   t.creator_impressions.assign(creators, 0.0);
   for (const v1::Interaction& x : in.interactions) {
-    const ItemState& s = items_.at(x.item_id());
+    const ItemState& s = StateOf(where_.at(x.item_id()));
     ++t.shown[x.item_id()];
     t.impressions += 1;
     if (s.platform) {
@@ -344,8 +346,9 @@ void RoundRecorder::MeasureLifecycle(uint32_t round, double engagements,
   size_t expiring = 0, never_seen = 0, one_round = 0, seen = 0;
   double seen_impressions = 0, weighted_half_life = 0;
   for (uint64_t id : live_) {
-    const ItemState& s = items_.at(id);
-    if (model::LastLiveRound(s.round, ttl_) != round) continue;
+    const Where w = where_.at(id);
+    if (model::LastLiveRound(w.round, ttl_) != round) continue;
+    const ItemState& s = StateOf(w);
     ++expiring;
     if (s.first_seen < 0) {
       ++never_seen;
@@ -384,14 +387,14 @@ void RoundRecorder::RetireExpired(uint32_t round) {
   std::vector<uint64_t> still_live;
   still_live.reserve(live_.size());
   for (uint64_t id : live_) {
-    if (model::LastLiveRound(items_.at(id).round, ttl_) > round) {
+    if (model::LastLiveRound(where_.at(id).round, ttl_) > round) {
       still_live.push_back(id);
     } else {
-      items_.erase(id);
+      where_.erase(id);
     }
   }
   live_ = std::move(still_live);
-  absl::erase_if(rows_, [&](const auto& block) {
+  absl::erase_if(blocks_, [&](const auto& block) {
     return model::LastLiveRound(block.first, ttl_) <= round;
   });
 }

@@ -92,18 +92,32 @@ class RoundRecorder {
   size_t live_items() const { return live_.size(); }
 
  private:
+  // Per live item, in its round's block at its row (no id or round: the
+  // block and where_ give those), laid out without padding holes: at
+  // millions of items this and where_ are the recorder's cost beyond the
+  // rows themselves.
   struct ItemState {
-    uint32_t round;
-    uint32_t creator;
-    bool platform;
-    uint32_t row;  // in rows_[round]
     uint64_t impressions = 0;
-    int64_t first_seen = -1;
-    int64_t last_seen = -1;
     // Impressions by age (round shown - round published), one entry per
     // round it was shown in, ages ascending.
     std::vector<std::pair<uint32_t, uint64_t>> by_age;
+    uint32_t creator = 0;
+    int32_t first_seen = -1;
+    int32_t last_seen = -1;
+    bool platform = false;
   };
+  // One round's live items: row i of `rows` and states[i] are one item's,
+  // in the order added (the round's new items are the block whole).
+  struct Block {
+    std::vector<float> rows;
+    std::vector<ItemState> states;
+  };
+  struct Where {
+    uint32_t round;
+    uint32_t row;
+  };
+  const ItemState& StateOf(Where w) const { return blocks_.at(w.round).states[w.row]; }
+  ItemState& StateOf(Where w) { return blocks_.at(w.round).states[w.row]; }
   // An item engaged within the consumption window (it may have expired).
   struct WindowItem {
     std::vector<float> embedding;
@@ -135,10 +149,10 @@ class RoundRecorder {
   const uint32_t ttl_;
   const model::TopicSpace space_;
 
-  absl::flat_hash_map<uint64_t, ItemState> items_;
-  // Per round whose items are live: their embeddings, row by row in the
-  // order they were added (the round's new items are rows_[round] whole).
-  absl::flat_hash_map<uint32_t, std::vector<float>> rows_;
+  // Every live item's block and row.
+  absl::flat_hash_map<uint64_t, Where> where_;
+  // Per round whose items are live.
+  absl::flat_hash_map<uint32_t, Block> blocks_;
   std::vector<uint64_t> live_;  // ascending ids
   std::vector<uint64_t> new_ids_;
   TailReference tail_;
