@@ -198,6 +198,7 @@ void Main() {
   auto ranker_server = OrDie(stack::RankerServer::Start(ro));
   stack::GeneratorServer::Options go;
   go.ranker_address = ranker_server->address();
+  go.store_address = store_server->address();  // as the stack wires it
   auto generator_server = OrDie(stack::GeneratorServer::Start(go));
 
   store::StoreClient store(CreateChannel(store_server->address()));

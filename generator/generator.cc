@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <functional>
 #include <optional>
+#include <string_view>
 #include <numeric>
 
 #include "absl/cleanup/cleanup.h"
@@ -25,6 +27,13 @@ constexpr uint64_t kPlatformItemStream = 0x6e03;
 constexpr uint64_t kRewardStream = 0x6e04;
 constexpr uint64_t kTitleStream = 0x6e05;
 constexpr uint64_t kProbeStream = 0x6e06;
+
+// Tells two draws of a round apart (within one process).
+size_t FingerprintOf(const RoundItems& items) {
+  return std::hash<std::string_view>()(
+      std::string_view(reinterpret_cast<const char*>(items.embeddings.data()),
+                       items.embeddings.size() * sizeof(float)));
+}
 constexpr uint64_t kProbeRewardStream = 0x6e07;
 
 // Added to a probe's reward before its log: a probe nobody would see is
@@ -95,8 +104,20 @@ absl::StatusOr<std::shared_ptr<const RoundItems>> Generator::Generate(
     cancel_ = &kNoCancellation;
   };
   if (awaiting_observe_ && round + 1 == next_round_) {
+    // A retry of the round just generated.
     if (candidates_drawn) *candidates_drawn = last_drawn_;
-    return last_;  // a retry of the round just generated
+    if (!last_released_) return last_;
+    uint64_t drawn = 0;
+    FEEDLOOP_ASSIGN_OR_RETURN(RoundItems again, GenerateLocked(round, &drawn));
+    if (again.creators != last_->creators || drawn != last_drawn_ ||
+        FingerprintOf(again) != last_fingerprint_) {
+      return absl::InternalError(absl::StrCat(
+          "round ", round, ": drawn again after its release, the items differ from the "
+          "first draw (the reward model changed in between)"));
+    }
+    last_ = std::make_shared<const RoundItems>(std::move(again));
+    last_released_ = false;
+    return last_;
   }
   if (awaiting_observe_) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -125,6 +146,7 @@ absl::StatusOr<std::shared_ptr<const RoundItems>> Generator::Generate(
   observed_.reset();
   observed_engagements_.clear();
   last_ = std::make_shared<const RoundItems>(*std::move(generated));
+  last_released_ = false;
   last_drawn_ = drawn;
   awaiting_observe_ = true;
   ++next_round_;
@@ -153,6 +175,87 @@ v1::Item Generator::ItemAt(const RoundItems& items, size_t i) const {
   Rng title_rng(DeriveSeed(config_.seed(), kTitleStream, items.round, i));
   item.set_title(space_.Title(e, title_rng));
   return item;
+}
+
+absl::StatusOr<std::shared_ptr<RoundItems>> Generator::PlaceItems(
+    uint32_t round_number, std::vector<v1::Item> items) const {
+  if (items.size() != ItemsInRound(round_number)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "items: round ", round_number, " holds ", ItemsInRound(round_number),
+        " items, but ", items.size(), " were given"));
+  }
+  auto round = std::make_shared<RoundItems>();
+  round->round = round_number;
+  round->dim = dim_;
+  round->creators.assign(items.size(), 0);
+  round->embeddings.assign(items.size() * dim_, 0.0f);
+  std::vector<bool> filled(items.size(), false);
+  for (uint32_t i = 0; i < items.size(); ++i) {
+    const v1::Item& item = items[i];
+    const std::optional<size_t> row = round->RowOf(item.id());
+    if (item.round() != round_number || !row.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "items[", i, "]: item ", item.id(), " is of round ", item.round(),
+          ", not one of the ", items.size(), " items of round ", round_number));
+    }
+    if (filled[*row]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("items[", i, "]: item ", item.id(), " appears twice"));
+    }
+    if (static_cast<uint32_t>(item.embedding_size()) != dim_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "items[", i, "].embedding: ", item.embedding_size(), " values, not ", dim_));
+    }
+    filled[*row] = true;
+    round->creators[*row] = item.creator_id();
+    std::copy(item.embedding().begin(), item.embedding().end(),
+              round->embeddings.begin() + *row * dim_);
+  }
+  return round;
+}
+
+bool Generator::Release(uint32_t round) {
+  absl::MutexLock lock(&mu_);
+  if (!awaiting_observe_ || round + 1 != next_round_ || last_released_) return false;
+  const auto& g = config_.generator();
+  const bool observe_reads_embeddings =
+      g.creator_policy() == v1::GeneratorConfig::TREND_CHASING ||
+      (g.ai_share() > 0 && g.alpha() > 0);
+  if (observe_reads_embeddings) return false;
+  last_fingerprint_ = FingerprintOf(*last_);
+  auto kept = std::make_shared<RoundItems>();
+  kept->round = last_->round;
+  kept->dim = last_->dim;
+  kept->creators = last_->creators;
+  last_ = std::move(kept);
+  last_released_ = true;
+  return true;
+}
+
+bool Generator::ReleasedLocked(uint32_t round) const {
+  return awaiting_observe_ && round + 1 == next_round_ && last_released_;
+}
+
+bool Generator::Released(uint32_t round) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return ReleasedLocked(round);
+}
+
+absl::Status Generator::Reload(uint32_t round, std::vector<v1::Item> items) {
+  absl::MutexLock lock(&mu_);
+  if (!ReleasedLocked(round)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("round: round ", round, " is not a released round of this generator"));
+  }
+  FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<RoundItems> placed,
+                            PlaceItems(round, std::move(items)));
+  if (placed->creators != last_->creators) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "items: the stored items of round ", round, " are not the ones this generator made"));
+  }
+  last_ = std::move(placed);
+  last_released_ = false;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::GeneratorCheckpoint> Generator::Checkpoint() const {
@@ -184,41 +287,12 @@ absl::Status Generator::Restore(const v1::GeneratorCheckpoint& checkpoint,
                                   checkpoint.platform_weights_size()),
           std::span<const double>(checkpoint.platform_spreads().data(),
                                   checkpoint.platform_spreads_size())));
-  if (items.size() != ItemsInRound(checkpoint.round())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "items: round ", checkpoint.round(), " holds ", ItemsInRound(checkpoint.round()),
-        " items, but ", items.size(), " were given"));
-  }
-  auto round = std::make_shared<RoundItems>();
-  round->round = checkpoint.round();
-  round->dim = dim_;
-  round->creators.assign(items.size(), 0);
-  round->embeddings.assign(items.size() * dim_, 0.0f);
-  std::vector<bool> filled(items.size(), false);
-  for (uint32_t i = 0; i < items.size(); ++i) {
-    const v1::Item& item = items[i];
-    const std::optional<size_t> row = round->RowOf(item.id());
-    if (item.round() != checkpoint.round() || !row.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "items[", i, "]: item ", item.id(), " is of round ", item.round(),
-          ", not one of the ", items.size(), " items of round ", checkpoint.round()));
-    }
-    if (filled[*row]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("items[", i, "]: item ", item.id(), " appears twice"));
-    }
-    if (static_cast<uint32_t>(item.embedding_size()) != dim_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "items[", i, "].embedding: ", item.embedding_size(), " values, not ", dim_));
-    }
-    filled[*row] = true;
-    round->creators[*row] = item.creator_id();
-    std::copy(item.embedding().begin(), item.embedding().end(),
-              round->embeddings.begin() + *row * dim_);
-  }
+  FEEDLOOP_ASSIGN_OR_RETURN(std::shared_ptr<RoundItems> round,
+                            PlaceItems(checkpoint.round(), std::move(items)));
   centres_.assign(checkpoint.centres().begin(), checkpoint.centres().end());
   platform_ = std::move(platform);
   last_ = std::move(round);
+  last_released_ = false;
   last_drawn_ = checkpoint.candidates_drawn();
   awaiting_observe_ = true;
   next_round_ = checkpoint.round() + 1;

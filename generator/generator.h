@@ -35,7 +35,8 @@
 // the items are the same whatever the thread count.
 //
 // Rounds go 0, 1, 2, ...: Generate(r), then Observe(r). Generate(r) again
-// before Observe(r) returns the same items (a retry). A rejected call changes
+// before Observe(r) returns the same items (a retry; after Release(r) they
+// are drawn again, or Reload(r) gives them back from the store). A rejected call changes
 // nothing. Checkpoint() after Generate(r), and Restore() then Observe(r) on a
 // new generator, give back the same generator (the service's resume path).
 //
@@ -107,6 +108,22 @@ class Generator {
   // made here, seeded by the run, the round and i).
   v1::Item ItemAt(const RoundItems& items, size_t i) const;
 
+  // The round just generated has been handed on whole (the service streamed
+  // its last chunk): its embeddings are dropped unless Observe will need
+  // them (TREND_CHASING, or a platform refit: ai_share > 0 at alpha > 0),
+  // so that a round of millions of items is not held here while the rest
+  // of the loop works on it. A retry of Generate(round) then draws the
+  // items again (the same ones: every draw is seeded and the reward model
+  // answers as before until the round is indexed), or takes them back from
+  // the store with Reload. Returns whether they were dropped.
+  bool Release(uint32_t round);
+  // Whether `round` is the round just generated and Release dropped it.
+  bool Released(uint32_t round) const;
+  // Gives a released round its items back from the store (as Restore
+  // places them, by id). INVALID_ARGUMENT when they are not the whole
+  // round; FAILED_PRECONDITION when `round` is not a released round.
+  absl::Status Reload(uint32_t round, std::vector<v1::Item> items);
+
   // The round's outcomes per item (the creators adapt to them in the next
   // Generate; the platform model refits now). INVALID_ARGUMENT for an item
   // not of this round, a repeated item, or more engagements than
@@ -143,6 +160,11 @@ class Generator {
   uint32_t CandidatesPerItem() const;
   absl::StatusOr<RoundItems> GenerateLocked(uint32_t round, uint64_t* drawn)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `items` placed by id as the whole of `round`, or INVALID_ARGUMENT
+  // naming the item that does not fit.
+  absl::StatusOr<std::shared_ptr<RoundItems>> PlaceItems(uint32_t round,
+                                                         std::vector<v1::Item> items) const;
+  bool ReleasedLocked(uint32_t round) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   double CreatorDriftLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The creators' centres after observing `round` under the creator policy;
   // the reward model's error when it fails (nothing has changed then).
@@ -184,7 +206,10 @@ class Generator {
   uint32_t next_round_ ABSL_GUARDED_BY(mu_) = 0;
   // The last generated round's items, kept until it is observed.
   bool awaiting_observe_ ABSL_GUARDED_BY(mu_) = false;
+  // Without embeddings once released (its creators stay: Observe reads them).
   std::shared_ptr<const RoundItems> last_ ABSL_GUARDED_BY(mu_);
+  bool last_released_ ABSL_GUARDED_BY(mu_) = false;
+  size_t last_fingerprint_ ABSL_GUARDED_BY(mu_) = 0;  // of its embeddings, at release
   uint64_t last_drawn_ ABSL_GUARDED_BY(mu_) = 0;
   // The state as the last round was generated.
   std::optional<v1::GeneratorCheckpoint> checkpoint_ ABSL_GUARDED_BY(mu_);

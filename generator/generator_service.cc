@@ -104,6 +104,23 @@ absl::StatusOr<std::unique_ptr<Generator>> GeneratorServiceImpl::Resume(
   return generator;
 }
 
+absl::Status GeneratorServiceImpl::ReloadFromStore(Generator& generator,
+                                                   const std::string& run_id,
+                                                   uint32_t round) {
+  if (store_ == nullptr || !generator.Released(round)) return absl::OkStatus();
+  // A retry of a round streamed whole: the store holds all of it when the
+  // loop got as far as storing it (and may have indexed it since, so it
+  // cannot be drawn again); otherwise Generate draws it again.
+  absl::StatusOr<store::StoredRound> stored =
+      store::ReadRound(*store_, run_id, round, store::kRoundItems);
+  const std::string context =
+      absl::StrCat("generator: run '", run_id, "' round ", round, " from the store");
+  if (absl::IsNotFound(stored.status())) return absl::OkStatus();  // nothing stored
+  if (!stored.ok()) return Annotate(stored.status(), context);
+  if (stored->items.size() != generator.ItemsInRound(round)) return absl::OkStatus();
+  return Annotate(generator.Reload(round, std::move(stored->items)), context);
+}
+
 grpc::ServerUnaryReactor* GeneratorServiceImpl::OpenRun(
     grpc::CallbackServerContext* ctx, const v1::OpenRunRequest* request,
     v1::GeneratorRunState* response) {
@@ -139,6 +156,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GeneratorServiceImpl::Generate(
           v1::GenerateResponse* chunk, const Cancellation& cancel) -> absl::StatusOr<bool> {
         if (round->items == nullptr) {
           FEEDLOOP_ASSIGN_OR_RETURN(round->generator, Find(run_id));
+          FEEDLOOP_RETURN_IF_ERROR(ReloadFromStore(*round->generator, run_id, round_number));
           FEEDLOOP_ASSIGN_OR_RETURN(
               round->items, round->generator->Generate(round_number, &round->drawn, cancel));
           chunk->set_candidates_drawn(round->drawn);
@@ -155,7 +173,11 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GeneratorServiceImpl::Generate(
           *chunk->add_items() = std::move(item);
           ++round->next;
         }
-        return round->next < items.size();
+        const bool more = round->next < items.size();
+        // Handed on whole: the generator need not hold it while the loop
+        // stores, indexes and serves it (a retry finds it in the store).
+        if (!more && store_ != nullptr) round->generator->Release(round_number);
+        return more;
       });
 }
 

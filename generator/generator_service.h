@@ -61,6 +61,10 @@ class GeneratorServiceImpl final : public v1::GeneratorService::CallbackService 
   // A generator for the run standing at the start of `round` (> 0), from
   // the store.
   absl::StatusOr<std::unique_ptr<Generator>> Resume(const v1::OpenRunRequest& request);
+  // Before a retry of a released round: its items back from the store when
+  // it holds all of them (Generator::Release, Reload).
+  absl::Status ReloadFromStore(Generator& generator, const std::string& run_id,
+                               uint32_t round);
   absl::StatusOr<std::shared_ptr<Generator>> Find(const std::string& run_id) const;
 
   RewardModel* const reward_;

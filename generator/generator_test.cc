@@ -36,6 +36,7 @@ class RegionReward final : public RewardModel {
     return out;
   }
   int calls() const { return calls_; }
+  void set_region(std::vector<float> region) { region_ = std::move(region); }
 
  private:
   std::vector<float> region_;
@@ -439,6 +440,108 @@ TEST(Generator, RestoredFromTheStoredItemsGoesOnTheSame) {
   ASSERT_EQ(next.size(), again.size());
   for (size_t i = 0; i < next.size(); ++i) {
     ASSERT_EQ(next[i].SerializeAsString(), again[i].SerializeAsString()) << i;
+  }
+}
+
+// Once a round is handed on whole the generator drops its embeddings (it
+// need not hold a round of millions while the loop stores and indexes it).
+// A retry draws the round again, the same items, and the run goes on as
+// if nothing had been dropped; a reward model that changed in between is
+// caught rather than giving other items under the same ids.
+TEST(Generator, AReleasedRoundIsDrawnAgainTheSame) {
+  RegionReward reward(UnitVector(9));
+  const v1::ExperimentConfig config = Config(1);  // BEST_RESPONSE, coupled
+  auto kept = Make(config, &reward);
+  auto released = Make(config, &reward);
+  ASSERT_OK_AND_ASSIGN(auto first, Items(*kept, kept->Generate(0, nullptr)));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<const RoundItems> round,
+                       released->Generate(0, nullptr));
+  EXPECT_EQ(round.use_count(), 2);  // ours and the generator's
+  EXPECT_FALSE(released->Released(0));
+  ASSERT_TRUE(released->Release(0));
+  EXPECT_EQ(round.use_count(), 1);  // the generator let go of it
+  round.reset();
+  EXPECT_TRUE(released->Released(0));
+  EXPECT_FALSE(released->Release(0));  // once
+  ASSERT_OK_AND_ASSIGN(auto again, Items(*released, released->Generate(0, nullptr)));
+  EXPECT_FALSE(released->Released(0));
+  ASSERT_EQ(again.size(), first.size());
+  for (size_t i = 0; i < first.size(); ++i) {
+    ASSERT_EQ(again[i].SerializeAsString(), first[i].SerializeAsString()) << i;
+  }
+  // Released again and observed without its embeddings: the next round is
+  // the one the generator that kept everything makes.
+  ASSERT_TRUE(released->Release(0));
+  const auto outcomes = Outcomes(first, UnitVector(9));
+  ASSERT_OK(kept->Observe(0, outcomes));
+  ASSERT_OK(released->Observe(0, outcomes));
+  ASSERT_OK_AND_ASSIGN(auto next, Items(*kept, kept->Generate(1, nullptr)));
+  ASSERT_OK_AND_ASSIGN(auto next_released, Items(*released, released->Generate(1, nullptr)));
+  ASSERT_EQ(next.size(), next_released.size());
+  for (size_t i = 0; i < next.size(); ++i) {
+    ASSERT_EQ(next[i].SerializeAsString(), next_released[i].SerializeAsString()) << i;
+  }
+  // The ranker moved on between the draw and the retry: refused, not
+  // other items under the same ids.
+  RegionReward moving(UnitVector(9));
+  auto other = Make(config, &moving);
+  ASSERT_OK(other->Generate(0, nullptr).status());
+  ASSERT_TRUE(other->Release(0));
+  moving.set_region(UnitVector(10));
+  EXPECT_THAT(other->Generate(0, nullptr).status(),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("differ from the first draw")));
+}
+
+// What Observe reads by row stays: the items of TREND_CHASING and of a
+// refit platform model are kept.
+TEST(Generator, ReleaseKeepsWhatObserveReads) {
+  RegionReward reward(UnitVector(9));
+  v1::ExperimentConfig trend = Config(1);
+  trend.mutable_generator()->set_creator_policy(v1::GeneratorConfig::TREND_CHASING);
+  auto g = Make(trend, &reward);
+  ASSERT_OK(g->Generate(0, nullptr).status());
+  EXPECT_FALSE(g->Release(0));
+  v1::ExperimentConfig refit = Config(0.5);
+  refit.mutable_generator()->set_ai_share(0.25);
+  g = Make(refit, &reward);
+  ASSERT_OK(g->Generate(0, nullptr).status());
+  EXPECT_FALSE(g->Release(0));
+  // Uncoupled, the platform model is not refit: nothing to keep.
+  v1::ExperimentConfig uncoupled = Config(0);
+  uncoupled.mutable_generator()->set_ai_share(0.25);
+  g = Make(uncoupled, &reward);
+  ASSERT_OK(g->Generate(0, nullptr).status());
+  EXPECT_TRUE(g->Release(0));
+  EXPECT_FALSE(g->Release(1));  // not the round just generated
+}
+
+// The service gives a released round its items back from the store when
+// the store holds all of them: no second draw (the ranker may have indexed
+// the round since). Items that are not the whole round are refused.
+TEST(Generator, AReleasedRoundIsReloadedFromTheStoredItems) {
+  RegionReward reward(UnitVector(9));
+  const v1::ExperimentConfig config = Config(1);
+  auto g = Make(config, &reward);
+  ASSERT_OK_AND_ASSIGN(auto items, Items(*g, g->Generate(0, nullptr)));
+  EXPECT_THAT(g->Reload(0, items), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                            HasSubstr("not a released round")));
+  ASSERT_TRUE(g->Release(0));
+  std::vector<v1::Item> stored(items.rbegin(), items.rend());
+  auto short_of_one = stored;
+  short_of_one.pop_back();
+  EXPECT_THAT(g->Reload(0, short_of_one),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("were given")));
+  auto foreign = stored;
+  foreign[3].set_creator_id(foreign[3].creator_id() + 1);
+  EXPECT_THAT(g->Reload(0, foreign), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("not the ones this generator made")));
+  ASSERT_OK(g->Reload(0, stored));
+  const int calls = reward.calls();
+  ASSERT_OK_AND_ASSIGN(auto back, Items(*g, g->Generate(0, nullptr)));
+  EXPECT_EQ(reward.calls(), calls);  // not drawn again
+  ASSERT_EQ(back.size(), items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    ASSERT_EQ(back[i].SerializeAsString(), items[i].SerializeAsString()) << i;
   }
 }
 

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "stack/ranker_server.h"
 #include "stack/store_server.h"
+#include "store/store_client.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "common/paging.h"
@@ -135,6 +136,58 @@ TEST(GeneratorService, CoupledGenerateIsUnavailableWithoutTheRanker) {
 
 // A round larger than one message streams in chunks, and every item
 // arrives once, in order.
+// The generator lets go of a round once it has streamed it whole. A retry
+// before the round is stored draws it again; once the store holds it, it
+// comes back from the store. Either way the retry gets the round's items
+// unchanged.
+TEST(GeneratorService, ARetryOfAStreamedRoundGetsTheSameItems) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/gen_retry_", getpid());
+  std::filesystem::remove_all(dir);
+  stack::StoreServer::Options so;
+  so.data_dir = dir;
+  ASSERT_OK_AND_ASSIGN(auto store_server, stack::StoreServer::Start(so));
+  stack::RankerServer::Options ro;
+  ro.store_address = store_server->address();
+  ASSERT_OK_AND_ASSIGN(auto ranker, stack::RankerServer::Start(ro));
+  stack::GeneratorServer::Options go;
+  go.ranker_address = ranker->address();
+  go.store_address = store_server->address();
+  ASSERT_OK_AND_ASSIGN(auto generator, stack::GeneratorServer::Start(go));
+  auto gen = v1::GeneratorService::NewStub(CreateChannel(generator->address()));
+  auto rank = v1::RankerService::NewStub(CreateChannel(ranker->address()));
+  store::StoreClient store(CreateChannel(store_server->address()));
+
+  const v1::ExperimentConfig config = Config(1);  // coupled: a draw asks the ranker
+  v1::RunRecord run;
+  run.set_run_id("r");
+  *run.mutable_config() = config;
+  run.set_status(v1::RUNNING);
+  ASSERT_OK(store.CreateRun(run).status());
+  v1::OpenRunRequest open;
+  open.set_run_id("r");
+  *open.mutable_config() = config;
+  {
+    grpc::ClientContext ctx;
+    v1::RankerRunState state;
+    ASSERT_OK(FromGrpcStatus(rank->OpenRun(&ctx, open, &state)));
+  }
+  ASSERT_OK(Open(gen.get(), "r", config));
+  ASSERT_OK_AND_ASSIGN(auto first, Generate(gen.get(), "r", 0));
+  ASSERT_OK_AND_ASSIGN(auto drawn_again, Generate(gen.get(), "r", 0));
+  EXPECT_EQ(drawn_again.SerializeAsString(), first.SerializeAsString());
+
+  // Stored: the retry comes from the store and asks nothing of the ranker
+  // (which may have indexed the round by then, when a second draw would
+  // differ); here the ranker is gone, so a draw would fail.
+  ASSERT_OK(store.Ingest("r", std::vector<v1::Item>(first.items().begin(),
+                                                    first.items().end())));
+  rank.reset();
+  ranker.reset();
+  ASSERT_OK_AND_ASSIGN(auto from_store, Generate(gen.get(), "r", 0));
+  EXPECT_EQ(from_store.SerializeAsString(), first.SerializeAsString());
+  std::filesystem::remove_all(dir);
+}
+
 TEST(GeneratorService, LargeRoundsStreamInChunks) {
   stack::GeneratorServer::Options go;
   ASSERT_OK_AND_ASSIGN(auto generator, stack::GeneratorServer::Start(go));
