@@ -48,8 +48,13 @@ absl::Status CallFaiss(absl::string_view what, Fn fn) {
   }
 }
 
-// IVF trains on at most this many points per list (FAISS's own cap).
-constexpr size_t kMaxTrainPointsPerList = 256;
+// IVF trains on at most this many points per list (FAISS caps at 256 and
+// warns below 39). Measured at 1M items, 2,048 lists, d 64
+// (loop_round_bench, side by side): 64 gives the same calibrated nprobe
+// (16) and recall@100 (0.919 against 0.914 at 256) and the index stage
+// 52 -> 37 s; k-means cost is linear in the sample, which is what stands
+// between a 10M-item index and this machine.
+constexpr size_t kMaxTrainPointsPerList = 64;
 
 }  // namespace
 
