@@ -28,6 +28,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/thread_pool.h"
 #include "config/config.h"
@@ -52,6 +53,10 @@ ABSL_FLAG(uint32_t, users, 100000, "simulated users");
 ABSL_FLAG(uint32_t, items, 1000000, "new items in the round (all live)");
 ABSL_FLAG(std::string, index, "IVF", "the ranker's index: FLAT, IVF or HNSW");
 ABSL_FLAG(bool, sync, false, "sync the store's WAL on every write");
+ABSL_FLAG(std::string, config, "",
+          "an experiment config to play round 0 of instead of the flags' (users, items, "
+          "index, dim from it; e.g. configs/scale.pbtxt); its ranker must be ORACLE for "
+          "the raw comparison");
 ABSL_FLAG(bool, raw, true,
           "also time raw FAISS on the same queries (P2); off leaves the loop alone in a "
           "heap profile");
@@ -104,6 +109,65 @@ class RssSampler {
   std::thread thread_;
 };
 
+// Prints how far the round is: a line when a stage starts or ends and at
+// most every 5 s in between, with the stage's ETA from its rate so far;
+// and, while a stage reports nothing (the index is one call), a line every
+// 30 s with the time it has taken.
+class ProgressPrinter {
+ public:
+  ProgressPrinter() : thread_([this] { Heartbeat(); }) {}
+  ~ProgressPrinter() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+  void Update(const loop::RunDriver::RoundProgress& p) {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    const bool started = p.stage != stage_;
+    if (started) {
+      stage_ = std::string(p.stage);
+      stage_start_ = now;
+    }
+    const bool finished = p.done == p.total;
+    if (!started && !finished && now - printed_ < absl::Seconds(5)) return;
+    const double elapsed = absl::ToDoubleSeconds(now - stage_start_);
+    std::string eta;
+    if (finished) {
+      eta = "done";
+    } else if (p.done > 0) {
+      eta = absl::StrFormat("ETA %.0f s", elapsed * static_cast<double>(p.total - p.done) /
+                                              static_cast<double>(p.done));
+    } else {
+      eta = "started";
+    }
+    std::cerr << absl::StrFormat("  round %d %-7s %d / %d (%.0f%%), %.0f s, %s\n", p.round,
+                                 stage_, p.done, p.total,
+                                 p.total > 0 ? 100.0 * p.done / p.total : 100.0, elapsed,
+                                 eta);
+    printed_ = now;
+  }
+
+ private:
+  void Heartbeat() {
+    absl::MutexLock lock(&mu_);
+    while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(30))) {
+      if (stage_.empty() || absl::Now() - printed_ < absl::Seconds(30)) continue;
+      std::cerr << absl::StrFormat("  ... %s, %.0f s so far\n", stage_,
+                                   absl::ToDoubleSeconds(absl::Now() - stage_start_));
+      printed_ = absl::Now();
+    }
+  }
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::string stage_ ABSL_GUARDED_BY(mu_);
+  absl::Time stage_start_ ABSL_GUARDED_BY(mu_);
+  absl::Time printed_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::thread thread_;
+};
+
 double PeakRssMiB() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -111,6 +175,18 @@ double PeakRssMiB() {
 }
 
 v1::ExperimentConfig Config() {
+  if (const std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
+    v1::ExperimentConfig c = OrDie(config::LoadConfigFile(path));
+    c.set_rounds(1);  // the benchmark's round is round 0
+    c.clear_sweep();
+    if (absl::GetFlag(FLAGS_raw) && c.ranker().variant() != v1::RankerConfig::ORACLE) {
+      Die(absl::InvalidArgumentError(absl::StrCat(
+          path, ": ranker.variant must be ORACLE to time raw FAISS on the same queries "
+                "(the users' true interests); or pass --raw=false")));
+    }
+    if (absl::Status s = config::ValidateConfig(c); !s.ok()) Die(s);
+    return c;
+  }
   const uint32_t items = absl::GetFlag(FLAGS_items);
   v1::ExperimentConfig c;
   c.set_name("loop-round-bench");
@@ -217,16 +293,18 @@ void Main() {
   options.call_deadline = absl::Minutes(30);
   loop::StageTimes times;
   options.on_stage_times = [&](uint32_t, const loop::StageTimes& t) { times = t; };
+  auto progress = std::make_unique<ProgressPrinter>();
+  options.on_progress = [&](const loop::RunDriver::RoundProgress& p) { progress->Update(p); };
   loop::RunDriver driver({&store, ranker_stub.get(), generator_stub.get()}, options);
   std::cerr << "playing one round: " << config.users().count() << " users, "
-            << config.creators().count() * config.creators().items_per_round()
-            << " items, " << v1::RankerConfig::IndexType_Name(config.ranker().index())
+            << config::ItemsInRound(config, 0) << " items, " << v1::RankerConfig::IndexType_Name(config.ranker().index())
             << " ...\n";
   auto sampler = std::make_unique<RssSampler>();
   const absl::Time round_start = absl::Now();
   if (absl::Status s = driver.Run(run, nullptr, nullptr); !s.ok()) Die(s);
   const double rss_loop = PeakRssMiB();
   sampler->Stop();
+  progress.reset();
 
   // The same queries (true interests) and the same items, for raw FAISS.
   const model::TopicSpace space = model::TopicSpace::FromConfig(config);
@@ -262,9 +340,10 @@ void Main() {
   const auto s = [](absl::Duration d) { return absl::ToDoubleSeconds(d); };
   const double total = s(times.total());
   std::cout << absl::StrFormat(
-      "round 0: %d users, %d live items, d = %d, %s, ORACLE\n", config.users().count(),
+      "round 0: %d users, %d live items, d = %d, %s, %s\n", config.users().count(),
       n_items, config.space().dim(),
-      v1::RankerConfig::IndexType_Name(config.ranker().index()));
+      v1::RankerConfig::IndexType_Name(config.ranker().index()),
+      v1::RankerConfig::Variant_Name(config.ranker().variant()));
   std::cout << "  stage       time   share  peak RSS in the stage\n";
   absl::Time from = round_start;
   for (auto [name, d] : {std::pair{"generate", times.generate}, {"ingest", times.ingest},

@@ -83,17 +83,19 @@ MemoryEstimate Ranker(const v1::ExperimentConfig& c) {
     t.Add("users.count x users.slate_size x ranker.item_ttl_rounds (the seen filter)",
           s.users * s.slate * seen_rounds * kSetEntry);
   }
-  // The index holds each live item's vector, and its own copy for
-  // rebuilds, plus the dead ones until a rebuild.
+  // The index holds each live item's vector once (FAISS's copy; rebuilds
+  // read it back), plus the dead ones until a rebuild.
   const double kept = s.live * (1 + r.rebuild_dead_fraction());
-  double per_item = 2 * s.vec + 48;
+  double per_item = s.vec + 48;
   if (r.index() == v1::RankerConfig::HNSW) per_item += 2.2 * r.hnsw_m() * 4;
   if (r.index() == v1::RankerConfig::IVF) per_item += 8;
   t.Add("live items x space.dim (the index: creators.count x "
         "creators.items_per_round x ranker.item_ttl_rounds)",
         kept * per_item + s.live * 64);
+  // The round's rows and ids as they come from the store's chunks, held
+  // until FAISS has added them.
   t.Add("the round's items x space.dim (indexing a round)",
-        s.round_items * (s.vec + kItemOverhead));
+        s.round_items * (s.vec + 8));
   // A RankBatch's neighbours and slates.
   const double batch = std::min<double>(s.users, c.execution().rank_batch_size());
   const double depth = s.candidates + (r.seen_filter() ? s.slate * seen_rounds : 0);
@@ -117,9 +119,11 @@ MemoryEstimate Generator(const v1::ExperimentConfig& c) {
   const v1::GeneratorConfig& g = c.generator();
   Terms t;
   t.Add("creators.count x space.dim (styles)", 4 * s.creators * s.vec);
-  // The round as chosen rows, as messages, and kept for a retry.
+  // The round as chosen rows while they are drawn and chosen (measured
+  // about twice the rows at alpha 0, where no scoring chunk adds to it),
+  // streamed a chunk at a time in wire form and dropped once streamed.
   t.Add("the round's items x space.dim (creators.count x creators.items_per_round)",
-        s.round_items * (s.vec + 2 * (s.vec + kItemOverhead)));
+        s.round_items * (2 * s.vec + kItemOverhead));
   const double per_item = 1 + std::lround(g.alpha() * (g.max_candidates() - 1));
   t.Add("generator.max_candidates x space.dim (a scoring chunk)",
         std::min(s.round_items, 8192.0) * per_item * s.vec);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status.h"
+#include "config/cost.h"
 #include "model/outcomes.h"
 #include "glog/logging.h"
 #include "model/consumption.h"
@@ -124,11 +125,15 @@ class RunDriver::Round {
     v1::GenerateResponse chunk;
     std::vector<v1::Item> items;
     absl::Status ingested;
+    const uint64_t expected = config::ItemsInRound(config_, round_);
+    uint64_t stored = 0;
     while (ingested.ok() && stream->Read(&chunk)) {
       items.assign(std::make_move_iterator(chunk.mutable_items()->begin()),
                    std::make_move_iterator(chunk.mutable_items()->end()));
       chunk.Clear();
       ingested = Ingest(items);
+      stored += items.size();
+      if (ingested.ok()) Progress("ingest", stored, expected);
     }
     if (!ingested.ok()) {
       ctx.TryCancel();
@@ -159,8 +164,15 @@ class RunDriver::Round {
     adv.set_run_id(run_.run_id());
     adv.set_round(round_);
     v1::RankerRunState state;
-    return Call(clients_.ranker, &v1::RankerService::Stub::AdvanceRound, adv, &state,
-                "ranker AdvanceRound");
+    Progress("index", 0, 1);
+    FEEDLOOP_RETURN_IF_ERROR(Call(clients_.ranker, &v1::RankerService::Stub::AdvanceRound,
+                                  adv, &state, "ranker AdvanceRound"));
+    Progress("index", 1, 1);
+    return absl::OkStatus();
+  }
+
+  void Progress(std::string_view stage, uint64_t done, uint64_t total) const {
+    if (options_.on_progress) options_.on_progress({round_, stage, done, total});
   }
 
   // 3. Every user's slate, in batches.
@@ -197,6 +209,7 @@ class RunDriver::Round {
           }
         }
       }
+      Progress("serve", last, n_users);
     }
     return absl::OkStatus();
   }

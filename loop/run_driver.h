@@ -38,6 +38,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -69,6 +70,13 @@ struct ServiceClients {
 
 class RunDriver {
  public:
+  struct RoundProgress {
+    uint32_t round = 0;
+    std::string_view stage;
+    uint64_t done = 0;
+    uint64_t total = 0;
+  };
+
   struct Options {
     // Consumption and metrics fan out here; borrowed, may be null.
     ThreadPool* pool = nullptr;
@@ -84,6 +92,11 @@ class RunDriver {
     // Called after each round with its stage times (benchmarks). Default:
     // none.
     std::function<void(uint32_t round, const StageTimes&)> on_stage_times;
+    // Called on the driver's thread as a round's long stages advance, for
+    // progress reports: "ingest" after each chunk stored (items of the
+    // round's), "index" as the ranker starts (0 of 1) and finishes (1 of
+    // 1), "serve" after each batch of slates (users). Default: none.
+    std::function<void(const RoundProgress&)> on_progress;
     // Times the stages and the retry budget, and waits between retries;
     // borrowed. Default: the system clock.
     Clock* clock = Clock::Real();

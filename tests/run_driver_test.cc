@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "config/config.h"
+#include "config/cost.h"
 #include "feedloop/v1/diversity.pb.h"
 #include "feedloop/v1/generator.grpc.pb.h"
 #include "feedloop/v1/ranker.grpc.pb.h"
@@ -258,6 +259,33 @@ TEST_F(RunDriverTest, ARoundRedoneAfterALostRunGivesTheSameResults) {
   EXPECT_EQ(faulted, clean);
   EXPECT_EQ(faults_.calls("AdvanceRound@1"), 3);  // clean, fault, redo
   EXPECT_GE(faults_.calls("Generate@2"), 3);
+}
+
+// Long stages report how far they are (what a progress line with an ETA
+// reads): per round, ingest counts up to the round's items, the index
+// starts and ends, serve counts up to the users; never backwards.
+TEST_F(RunDriverTest, ProgressCountsEachStageUpToItsTotal) {
+  loop::RunDriver::Options options;
+  std::vector<loop::RunDriver::RoundProgress> seen;
+  std::vector<std::string> stages;
+  options.on_progress = [&](const loop::RunDriver::RoundProgress& p) {
+    seen.push_back(p);
+    stages.emplace_back(p.stage);
+  };
+  ASSERT_OK(Play("progress", options).status());
+  const v1::ExperimentConfig config = Tiny();
+  std::map<std::pair<uint32_t, std::string>, uint64_t> last;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    const auto key = std::make_pair(seen[i].round, stages[i]);
+    EXPECT_LE(seen[i].done, seen[i].total) << stages[i];
+    EXPECT_GE(seen[i].done, last[key]) << stages[i] << " went backwards";
+    last[key] = seen[i].done;
+  }
+  for (uint32_t r = 0; r < config.rounds(); ++r) {
+    EXPECT_EQ((last[{r, "ingest"}]), config::ItemsInRound(config, r)) << r;
+    EXPECT_EQ((last[{r, "index"}]), 1u) << r;
+    EXPECT_EQ((last[{r, "serve"}]), config.users().count()) << r;
+  }
 }
 
 TEST_F(RunDriverTest, FeedbackAlreadyRecordedIsNotAnError) {
