@@ -137,11 +137,11 @@ class ProgressPrinter {
     std::string eta;
     if (finished) {
       eta = "done";
-    } else if (p.done > 0) {
+    } else if (p.done > 0 && elapsed >= 1) {
       eta = absl::StrFormat("ETA %.0f s", elapsed * static_cast<double>(p.total - p.done) /
                                               static_cast<double>(p.done));
     } else {
-      eta = "started";
+      eta = p.done > 0 ? "ETA after 1 s" : "started";
     }
     std::cerr << absl::StrFormat("  round %d %-7s %d / %d (%.0f%%), %.0f s, %s\n", p.round,
                                  stage_, p.done, p.total,

@@ -45,7 +45,6 @@ void RoundRecorder::AddItems(uint32_t round, std::span<const v1::Item> items) {
   auto [slot, first] = blocks_.try_emplace(round);
   Block& block = slot->second;
   if (first) {
-    new_ids_.clear();
     const size_t expected = static_cast<size_t>(config::ItemsInRound(config_, round));
     block.rows.reserve(expected * dim_);
     block.states.reserve(expected);
@@ -57,12 +56,11 @@ void RoundRecorder::AddItems(uint32_t round, std::span<const v1::Item> items) {
     s.platform = item.platform_generated();
     block.rows.insert(block.rows.end(), item.embedding().begin(), item.embedding().end());
     live_.push_back(item.id());
-    new_ids_.push_back(item.id());
   }
 }
 
 void RoundRecorder::EndItems(uint32_t round) {
-  if (blocks_.try_emplace(round).second) new_ids_.clear();  // a round of no items
+  blocks_.try_emplace(round);  // a round of no items has an empty block
   std::sort(live_.begin(), live_.end());
   if (round == 0) tail_ = TailReference::Build(blocks_[0].rows, TailOptionsFor(config_));
 }
@@ -341,6 +339,11 @@ double AttentionHalfLife(const std::vector<std::pair<uint32_t, uint64_t>>& by_ag
 
 }  // namespace
 
+double RoundRecorder::NewItems(uint32_t round) const {
+  auto block = blocks_.find(round);
+  return block == blocks_.end() ? 0 : static_cast<double>(block->second.states.size());
+}
+
 void RoundRecorder::MeasureLifecycle(uint32_t round, double engagements,
                                      std::vector<v1::MetricValue>* out) const {
   size_t expiring = 0, never_seen = 0, one_round = 0, seen = 0;
@@ -378,7 +381,7 @@ void RoundRecorder::MeasureLifecycle(uint32_t round, double engagements,
                       : std::nullopt,
              no_seen);
   AddValueOr(out, "lifecycle.items_per_engagement",
-             engagements > 0 ? std::optional<double>(new_ids_.size() / engagements)
+             engagements > 0 ? std::optional<double>(NewItems(round) / engagements)
                              : std::nullopt,
              "nobody engaged this round");
 }

@@ -116,6 +116,8 @@ class RoundRecorder {
     uint32_t round;
     uint32_t row;
   };
+  // The round's new items (its block's size).
+  double NewItems(uint32_t round) const;
   const ItemState& StateOf(Where w) const { return blocks_.at(w.round).states[w.row]; }
   ItemState& StateOf(Where w) { return blocks_.at(w.round).states[w.row]; }
   // An item engaged within the consumption window (it may have expired).
@@ -154,7 +156,6 @@ class RoundRecorder {
   // Per round whose items are live.
   absl::flat_hash_map<uint32_t, Block> blocks_;
   std::vector<uint64_t> live_;  // ascending ids
-  std::vector<uint64_t> new_ids_;
   TailReference tail_;
   // Engaged item ids per user (sorted, distinct) for the last
   // jaccard_window rounds, oldest first.

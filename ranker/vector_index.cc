@@ -333,7 +333,7 @@ absl::Status VectorIndex::AddToFaissLocked(const float* rows, size_t n) {
     return CallFaiss("add", [&] { index_->add(static_cast<faiss::Index::idx_t>(n), rows); });
   }
   // FAISS appends to a list entry by entry, so its lists grow by doubling
-  // and hold up to twice their rows (1.4x on average, measured). Assign
+  // and hold up to twice their rows. Assign
   // first, size each list for exactly what it receives, then add with the
   // assignment: one quantizer pass, as add() itself makes.
   auto* ivf = static_cast<faiss::IndexIVFFlat*>(index_.get());

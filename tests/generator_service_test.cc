@@ -70,20 +70,34 @@ absl::StatusOr<v1::GenerateResponse> Generate(v1::GeneratorService::Stub* stub,
   return resp;
 }
 
+// A store, a ranker on it and a generator coupled to the ranker (and given
+// the store when `generator_store`), in this process.
+struct Services {
+  std::unique_ptr<stack::StoreServer> store;
+  std::unique_ptr<stack::RankerServer> ranker;
+  std::unique_ptr<stack::GeneratorServer> generator;
+};
+absl::StatusOr<Services> StartServices(const std::string& dir, bool generator_store) {
+  Services s;
+  stack::StoreServer::Options so;
+  so.data_dir = dir;
+  FEEDLOOP_ASSIGN_OR_RETURN(s.store, stack::StoreServer::Start(so));
+  stack::RankerServer::Options ro;
+  ro.store_address = s.store->address();
+  FEEDLOOP_ASSIGN_OR_RETURN(s.ranker, stack::RankerServer::Start(ro));
+  stack::GeneratorServer::Options go;
+  go.ranker_address = s.ranker->address();
+  if (generator_store) go.store_address = s.store->address();
+  FEEDLOOP_ASSIGN_OR_RETURN(s.generator, stack::GeneratorServer::Start(go));
+  return s;
+}
+
 TEST(GeneratorService, CoupledGenerationScoresThroughTheRanker) {
   const std::string dir = absl::StrCat(::testing::TempDir(), "/gen_service_", getpid());
   std::filesystem::remove_all(dir);
-  stack::StoreServer::Options so;
-  so.data_dir = dir;
-  ASSERT_OK_AND_ASSIGN(auto store, stack::StoreServer::Start(so));
-  stack::RankerServer::Options ro;
-  ro.store_address = store->address();
-  ASSERT_OK_AND_ASSIGN(auto ranker, stack::RankerServer::Start(ro));
-  stack::GeneratorServer::Options go;
-  go.ranker_address = ranker->address();
-  ASSERT_OK_AND_ASSIGN(auto generator, stack::GeneratorServer::Start(go));
-  auto gen = v1::GeneratorService::NewStub(CreateChannel(generator->address()));
-  auto rank = v1::RankerService::NewStub(CreateChannel(ranker->address()));
+  ASSERT_OK_AND_ASSIGN(Services services, StartServices(dir, /*generator_store=*/false));
+  auto gen = v1::GeneratorService::NewStub(CreateChannel(services.generator->address()));
+  auto rank = v1::RankerService::NewStub(CreateChannel(services.ranker->address()));
 
   // Coupled: the ranker must know the run.
   ASSERT_OK(Open(gen.get(), "r", Config(0.5)));
@@ -134,8 +148,6 @@ TEST(GeneratorService, CoupledGenerateIsUnavailableWithoutTheRanker) {
   EXPECT_EQ(resp.items_size(), 60);
 }
 
-// A round larger than one message streams in chunks, and every item
-// arrives once, in order.
 // The generator lets go of a round once it has streamed it whole. A retry
 // before the round is stored draws it again; once the store holds it, it
 // comes back from the store. Either way the retry gets the round's items
@@ -143,19 +155,10 @@ TEST(GeneratorService, CoupledGenerateIsUnavailableWithoutTheRanker) {
 TEST(GeneratorService, ARetryOfAStreamedRoundGetsTheSameItems) {
   const std::string dir = absl::StrCat(::testing::TempDir(), "/gen_retry_", getpid());
   std::filesystem::remove_all(dir);
-  stack::StoreServer::Options so;
-  so.data_dir = dir;
-  ASSERT_OK_AND_ASSIGN(auto store_server, stack::StoreServer::Start(so));
-  stack::RankerServer::Options ro;
-  ro.store_address = store_server->address();
-  ASSERT_OK_AND_ASSIGN(auto ranker, stack::RankerServer::Start(ro));
-  stack::GeneratorServer::Options go;
-  go.ranker_address = ranker->address();
-  go.store_address = store_server->address();
-  ASSERT_OK_AND_ASSIGN(auto generator, stack::GeneratorServer::Start(go));
-  auto gen = v1::GeneratorService::NewStub(CreateChannel(generator->address()));
-  auto rank = v1::RankerService::NewStub(CreateChannel(ranker->address()));
-  store::StoreClient store(CreateChannel(store_server->address()));
+  ASSERT_OK_AND_ASSIGN(Services services, StartServices(dir, /*generator_store=*/true));
+  auto gen = v1::GeneratorService::NewStub(CreateChannel(services.generator->address()));
+  auto rank = v1::RankerService::NewStub(CreateChannel(services.ranker->address()));
+  store::StoreClient store(CreateChannel(services.store->address()));
 
   const v1::ExperimentConfig config = Config(1);  // coupled: a draw asks the ranker
   v1::RunRecord run;
@@ -182,12 +185,14 @@ TEST(GeneratorService, ARetryOfAStreamedRoundGetsTheSameItems) {
   ASSERT_OK(store.Ingest("r", std::vector<v1::Item>(first.items().begin(),
                                                     first.items().end())));
   rank.reset();
-  ranker.reset();
+  services.ranker.reset();
   ASSERT_OK_AND_ASSIGN(auto from_store, Generate(gen.get(), "r", 0));
   EXPECT_EQ(from_store.SerializeAsString(), first.SerializeAsString());
   std::filesystem::remove_all(dir);
 }
 
+// A round larger than one message streams in chunks, and every item
+// arrives once, in order.
 TEST(GeneratorService, LargeRoundsStreamInChunks) {
   stack::GeneratorServer::Options go;
   ASSERT_OK_AND_ASSIGN(auto generator, stack::GeneratorServer::Start(go));
